@@ -1,0 +1,1 @@
+"""Experiment presets (TOML) shipped with manifold-lens as package data."""

@@ -1,0 +1,1 @@
+"""Preset experiment configs; list them with ``manifold_lens.config.list_presets()``."""
