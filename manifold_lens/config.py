@@ -388,6 +388,9 @@ def _set_dotted(d: dict, key: str, value: Any) -> None:
             node[part] = value
             return
         cls = _field_type(cls, part)
+        if typing.get_origin(cls) is dict:  # e.g. data.mix.bump = 0.5
+            node.setdefault(part, {})[".".join(parts[i + 1:])] = value
+            return
         node = node.setdefault(part, {})
         section = ".".join(parts[: i + 1])
 

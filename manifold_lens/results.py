@@ -87,9 +87,13 @@ def group_exists(path: str | Path, kind: str, name: str) -> bool:
         return False
 
 
-def _prepare(ds: xr.Dataset) -> xr.Dataset:
-    """Make attrs Zarr-safe: dicts/lists of mixed types become JSON strings."""
+def prepare_for_zarr(ds: xr.Dataset) -> xr.Dataset:
+    """Make a Dataset Zarr-safe: fixed-width strings become variable-length,
+    attrs that are dicts or nested lists become JSON strings."""
     ds = ds.copy()
+    for name, var in list(ds.variables.items()):
+        if var.dtype.kind == "U":  # variable-length strings have a stable Zarr v3 encoding
+            ds[name] = var.astype(object)
     for obj in [ds, *ds.variables.values()]:
         for k, v in list(obj.attrs.items()):
             if isinstance(v, dict) or (isinstance(v, (list, tuple)) and any(isinstance(i, (dict, list)) for i in v)):
@@ -113,7 +117,7 @@ def write_results(path: str | Path, kind: str, name: str, ds: xr.Dataset, *, rep
         raise StoreError(
             f"{path}: results {group!r} already exist; pass --replace to overwrite them or --name to keep both"
         )
-    _prepare(ds).to_zarr(str(path), group=group, mode="w", consolidated=False, zarr_format=3)
+    prepare_for_zarr(ds).to_zarr(str(path), group=group, mode="w", consolidated=False, zarr_format=3)
     return group
 
 
@@ -127,7 +131,7 @@ def append_results(path: str | Path, kind: str, name: str, ds: xr.Dataset, *, di
     if first:
         return write_results(path, kind, name, ds, replace=replace)
     group = f"{kind}/{name}"
-    _prepare(ds).to_zarr(str(path), group=group, mode="a", append_dim=dim, consolidated=False, zarr_format=3)
+    prepare_for_zarr(ds).to_zarr(str(path), group=group, mode="a", append_dim=dim, consolidated=False, zarr_format=3)
     return group
 
 

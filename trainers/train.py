@@ -1,0 +1,247 @@
+"""The training loop: epsilon-prediction DDPM with AdamW, EMA and crash-safe checkpoints.
+
+Everything random in a run comes from two seeds: ``train.seed`` initialises
+the weights (``torch.manual_seed``) and seeds a dedicated CPU generator that
+draws the batches, timesteps and noise. Its state is saved with every
+checkpoint, together with the optimizer state, so ``resume=True`` continues a
+killed run bit for bit on CPU, also to a larger ``train.steps``: nothing in the
+update depends on the total number of steps (the learning rate only warms up).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from manifold_lens.config import RunConfig
+from manifold_lens.datasets import SyntheticDataset
+from manifold_lens.errors import ConfigError, StoreError
+from manifold_lens.models import build_model
+from manifold_lens.runstore import RunWriter, open_run
+from manifold_lens.schedule import NoiseSchedule
+
+# Keys that may change when resuming; everything else must match the stored run.
+RESUMABLE_KEYS = {"train.steps", "train.checkpoint_every", "train.early_checkpoints", "train.log_every",
+                  "train.device"}
+
+
+def checkpoint_schedule(total_steps: int, every: int, early: int) -> list[int]:
+    """Steps at which checkpoints are taken: 0, ``early`` log-spaced steps below
+    ``every``, then every ``every`` steps, and always the last step."""
+    steps = {0, total_steps}
+    if early > 0 and every > 1:
+        steps.update(int(round(s)) for s in np.geomspace(1, every, early + 1)[:-1])
+    steps.update(range(every, total_steps + 1, every))
+    return sorted(s for s in steps if 0 <= s <= total_steps)
+
+
+def select_device(name: str | None) -> torch.device:
+    """'auto' picks CUDA when available, else CPU; 'cuda' without a GPU is an error."""
+    name = name or "auto"
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name!r}: choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+def learning_rate(step: int, base_lr: float, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then constant."""
+    return base_lr * min(1.0, (step + 1) / warmup) if warmup > 0 else base_lr
+
+
+def _flat_params(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
+
+
+class _State:
+    """The mutable state of a training run (model, EMA, optimizer, generator)."""
+
+    def __init__(self, config: RunConfig, device: torch.device):
+        self.config = config
+        t = config.train
+        torch.manual_seed(t.seed)
+        self.model = build_model(config.model.name, config.to_dict()["model"], config.data.image_size).to(device)
+        self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
+        self.model = self.model.to(memory_format=self.memory_format)
+        self.names = list(self.model.state_dict().keys())
+        self.params = dict(self.model.named_parameters())
+        self.ema = ({k: v.detach().clone() for k, v in self.model.state_dict().items()} if t.ema_decay > 0 else None)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.generator = torch.Generator().manual_seed(t.seed + 1)
+        self.step = 0
+
+    def resume_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
+        arrays = {"rng": self.generator.get_state().numpy()}
+        meta = {"step": self.step, "optim": {}}
+        name_of = {id(p): n for n, p in self.params.items()}
+        for p, st in self.opt.state.items():
+            n = name_of[id(p)]
+            meta["optim"][n] = float(st["step"])
+            arrays[f"optim/{n}/exp_avg"] = st["exp_avg"].detach().cpu().contiguous().numpy()
+            arrays[f"optim/{n}/exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous().numpy()
+        return arrays, meta
+
+    def restore(self, run, device: torch.device) -> None:
+        """Load weights, EMA, optimizer and generator state of the run's last commit."""
+        arrays, meta, step = run.resume_state()
+        if step != run.steps[-1]:
+            raise StoreError(f"{run.path}: resume state is for step {step} but the last checkpoint is "
+                             f"{run.steps[-1]}; the store is inconsistent")
+        self.model.load_state_dict(run.state_dict(step, ema=False))
+        if self.ema is not None:
+            for k, v in run.state_dict(step, ema=True).items():
+                self.ema[k].copy_(v.to(device))
+        for n, p in self.params.items():
+            if n in meta["optim"]:
+                st = self.opt.state[p]
+                st["step"] = torch.tensor(meta["optim"][n], dtype=torch.float32)
+                st["exp_avg"] = torch.from_numpy(arrays[f"optim/{n}/exp_avg"]).to(device).reshape(p.shape) \
+                    .to(memory_format=torch.channels_last if p.dim() == 4 and self.memory_format == torch.channels_last
+                        else torch.contiguous_format)
+                st["exp_avg_sq"] = torch.from_numpy(arrays[f"optim/{n}/exp_avg_sq"]).to(device).reshape(p.shape) \
+                    .to(memory_format=torch.channels_last if p.dim() == 4 and self.memory_format == torch.channels_last
+                        else torch.contiguous_format)
+        self.generator.set_state(torch.from_numpy(arrays["rng"].astype(np.uint8)))
+        self.step = step
+
+
+def _check_resume_config(stored: RunConfig, requested: RunConfig) -> None:
+    a, b = stored.to_dict(), requested.to_dict()
+    for section in a:
+        for key in a[section]:
+            full = f"{section}.{key}"
+            if a[section][key] != b[section][key] and full not in RESUMABLE_KEYS:
+                raise ConfigError(
+                    f"--resume: {full} differs from the stored run ({a[section][key]!r} vs {b[section][key]!r}); "
+                    f"only {', '.join(sorted(RESUMABLE_KEYS))} may change when resuming"
+                )
+
+
+def train(config: RunConfig, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+          device: str | None = None, progress: bool = True, log=print) -> Path:
+    """Train a run into ``out`` (a new store, or continue one with ``resume``).
+
+    ``config`` must be validated and resolved (see :func:`manifold_lens.config.load_config`).
+    With ``resume`` the stored config is used, with ``train.steps`` and the
+    checkpointing keys taken from ``config``. Returns the store path.
+    """
+    out = Path(out)
+    dev = select_device(device or config.train.device)
+    if resume and overwrite:
+        raise ConfigError("give either --resume or --overwrite, not both")
+    if resume:
+        run = open_run(out)
+        stored = run.config
+        _check_resume_config(stored, config)
+        for key in RESUMABLE_KEYS:
+            sec, k = key.split(".")
+            setattr(getattr(stored, sec), k, getattr(getattr(config, sec), k))
+        config = stored.resolved()
+        if config.train.steps < (run.steps[-1] if run.steps else 0):
+            raise ConfigError(f"train.steps = {config.train.steps} is below the last committed step "
+                              f"{run.steps[-1]}; resume to at least that many steps")
+        writer = RunWriter.open_for_resume(out)
+        writer.update_config(config)
+        dataset = run.dataset
+    else:
+        if out.exists() and not overwrite:
+            raise StoreError(f"{out} already exists: pass --resume to continue it or --overwrite to replace it")
+        dataset = SyntheticDataset(config.data)
+        run = None
+
+    state = _State(config, dev)
+    if resume:
+        if run.steps:
+            state.restore(run, dev)
+        else:
+            writer = None  # nothing committed: start afresh in place
+            resume = False
+    if not resume:
+        writer = RunWriter.create(out, config, dataset, state.names, overwrite=True if out.exists() else overwrite)
+
+    tc = config.train
+    schedule = NoiseSchedule.from_config(config.diffusion)
+    alphas = schedule.alphas_cumprod.to(dtype=torch.float32)
+    sqrt_a, sqrt_1ma = alphas.sqrt().to(dev), (1 - alphas).sqrt().to(dev)
+    tr = dataset.train_dataset()
+    images = torch.from_numpy(tr["image"].values[:, None]).to(dev)
+    cond = torch.from_numpy(np.stack([tr["x"].values, tr["y"].values], 1).astype(np.float32)).to(dev)
+    weights = torch.from_numpy(tr["weight"].values.astype(np.float64))
+    n_examples = len(weights)
+    ckpts = set(checkpoint_schedule(tc.steps, tc.checkpoint_every, tc.early_checkpoints))
+    pending: list[tuple[int, float]] = []
+
+    def commit() -> None:
+        arrays, meta = state.resume_arrays()
+        ema = ({k: v.detach().cpu().contiguous().numpy() for k, v in state.ema.items()}
+               if state.ema is not None else None)
+        writer.commit_checkpoint(state.step, state.step * tc.batch_size / n_examples, _flat_params(state.model),
+                                 ema, arrays, meta, pending)
+        pending.clear()
+
+    if state.step == 0 and writer.committed == 0:
+        commit()  # the initial weights: learning dynamics start here
+    start = state.step
+    if start >= tc.steps:
+        writer.set_status("complete")
+        log(f"{out}: already trained to step {start}; raise train.steps (--set train.steps=N) to continue")
+        return out
+    log(f"training {config.model.name} on {n_examples} {config.data.family} examples "
+        f"({config.data.image_size}x{config.data.image_size}) for steps {start + 1}..{tc.steps} on {dev}")
+    writer.set_status("running")
+    state.model.train()
+    bar = tqdm(total=tc.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
+    t0, seen = time.perf_counter(), 0
+    try:
+        while state.step < tc.steps:
+            g = state.generator
+            idx = torch.multinomial(weights, tc.batch_size, replacement=True, generator=g)
+            t = torch.randint(0, schedule.timesteps, (tc.batch_size,), generator=g)
+            noise = torch.randn((tc.batch_size, 1, config.data.image_size, config.data.image_size), generator=g)
+            idx, t, noise = idx.to(dev), t.to(dev), noise.to(dev)
+            x0 = images[idx]
+            x_t = sqrt_a[t][:, None, None, None] * x0 + sqrt_1ma[t][:, None, None, None] * noise
+            x_t = x_t.contiguous(memory_format=state.memory_format)
+            for group in state.opt.param_groups:
+                group["lr"] = learning_rate(state.step, tc.lr, tc.warmup_steps)
+            loss = F.mse_loss(state.model(x_t, t, cond[idx]), noise)
+            state.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if tc.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(state.model.parameters(), tc.grad_clip)
+            state.opt.step()
+            if state.ema is not None:
+                with torch.no_grad():
+                    for k, v in state.model.state_dict().items():
+                        state.ema[k].lerp_(v, 1 - tc.ema_decay)
+            state.step += 1
+            lv = float(loss.detach())
+            if not math.isfinite(lv):
+                writer.set_status("diverged")
+                raise StoreError(f"loss became {lv} at step {state.step}; lower train.lr or raise train.grad_clip")
+            pending.append((state.step, lv))
+            seen += tc.batch_size
+            bar.update(1)
+            if state.step % tc.log_every == 0 or state.step == tc.steps:
+                rate = seen / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{lv:.4f}", img_s=f"{rate:.0f}")
+            if state.step in ckpts:
+                commit()
+    except KeyboardInterrupt:
+        writer.set_status("interrupted")
+        bar.close()
+        log(f"interrupted: {out} holds checkpoints up to step {writer.root.attrs['last_step']}; "
+            "continue with --resume")
+        raise
+    bar.close()
+    writer.set_status("complete")
+    return out
