@@ -1,3 +1,15 @@
-"""manifold-lens: train small conditional DDPMs on Gaussian bumps and look inside them."""
+"""manifold-lens: train small conditional DDPMs on Gaussian bumps and look inside them.
+
+Main entry points: :func:`open_run` (a training run store), :func:`open_results`
+(a results store as an ``xarray.DataTree``), :func:`load_config`,
+:class:`SyntheticDataset`.
+"""
 
 __version__ = "0.1.0"
+
+from .config import RunConfig, load_config  # noqa: E402
+from .datasets import SyntheticDataset, build_dataset  # noqa: E402
+from .errors import ConfigError, ManifoldLensError, StoreError  # noqa: E402
+from .results import open_results, read_results  # noqa: E402
+from .runstore import open_run  # noqa: E402
+from .schedule import NoiseSchedule  # noqa: E402
