@@ -134,3 +134,86 @@ def datasets_list():
     for name in list_presets():
         desc = tomllib.loads((presets_dir() / f"{name}.toml").read_text()).get("description", "")
         typer.echo(f"{name:14s} {desc}")
+
+
+# --- analyze / layers ----------------------------------------------------------
+def _int_list(value: Optional[str], option: str) -> Optional[list]:
+    """'0,50,100' -> [0, 50, 100] with a one-line error naming the option."""
+    try:
+        return parse_csv(value, int)
+    except ValueError:
+        fail(f"{option} {value!r}: give integers separated by commas, e.g. {option} 0,50")
+
+
+@app.command()
+@user_errors
+def analyze(
+    run: Path = typer.Argument(..., help="Run store to analyse (RUN.zarr)."),
+    out: Path = typer.Option(..., "--out", help="Results store to write (RESULTS.zarr; created if missing)."),
+    layers: Optional[str] = typer.Option(None, "--layers", help="Module names, globs or aliases, comma-separated "
+                                         "(default bottleneck; layer4 = encoder.2). See `manifold-lens layers`."),
+    timesteps: Optional[str] = typer.Option(None, "--timesteps", help="Diffusion timesteps in [0, T), e.g. 0,50 "
+                                            "(default round(0.05 T) = 50 for T = 1000)."),
+    checkpoints: str = typer.Option("all", "--checkpoints", help="all, last, or steps like 0,500,1000."),
+    mode: str = typer.Option("noised", "--mode", help="noised (ground truth noised to t) or trajectory (DDIM states)."),
+    noise_draws: int = typer.Option(4, "--noise-draws", help="Noise draws averaged per condition (K)."),
+    embed: str = typer.Option("pca", "--embed", help="Embeddings to store: pca,isomap,umap."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    name: Optional[str] = typer.Option(None, "--name", help="Results group name (default: default)."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing analysis group of that name."),
+    x: Optional[str] = typer.Option(None, "--x", help="Condition grid x values: lo:hi[:step] or a,b,c (px; "
+                                    "default every candidate condition)."),
+    y: Optional[str] = typer.Option(None, "--y", help="Condition grid y values, as --x."),
+    pool: bool = typer.Option(False, "--pool", help="Average spatial maps over space (unit = channel)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first noise draw."),
+    batch_size: int = typer.Option(256, "--batch-size", help="Images per forward pass."),
+    keep_activations: bool = typer.Option(False, "--keep-activations", help="Also store the mean activations."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+):
+    """Measure geometry, factorization and continuity of a run's representations at every checkpoint."""
+    from manifold_lens.analyze import analyze_run, summary_lines
+
+    def grid(value):
+        return value if value is None or ":" in value else parse_csv(value, float)
+
+    try:
+        xs, ys = grid(x), grid(y)
+    except ValueError:
+        fail(f"--x/--y {x or y!r}: give numbers, e.g. --x 0:31:2 or --x 3,5,7")
+    ds = analyze_run(run, out, layers=parse_csv(layers), timesteps=_int_list(timesteps, "--timesteps"),
+                     checkpoints=checkpoints, mode=mode, noise_draws=noise_draws, embed=parse_csv(embed),
+                     device=device, name=name, replace=replace, progress=progress, x=xs, y=ys, seed=seed,
+                     pool=pool, batch_size=batch_size, keep_activations=keep_activations)
+    group = f"analysis/{name or 'default'}"
+    typer.echo(f"wrote {out} group {group}: {ds.sizes['checkpoint']} checkpoints x {ds.sizes['timestep']} "
+               f"timesteps x {ds.sizes['layer']} layers, {ds.sizes.get('condition', 0)} conditions")
+    for line in summary_lines(ds):
+        typer.echo(line)
+
+
+@app.command()
+@user_errors
+def layers(
+    run: Path = typer.Argument(..., help="Run store (RUN.zarr)."),
+    step: Optional[int] = typer.Option(None, "--step", help="Checkpoint step (default: the last)."),
+):
+    """List the hookable layer names of a run's model with their output shapes (batch of 1)."""
+    import torch
+
+    from manifold_lens.extract import DEFAULT_LAYERS, LAYER_ALIASES
+    from manifold_lens.hooks import list_layers
+    from manifold_lens.runstore import open_run
+
+    r = open_run(run)
+    model = r.load_model(step)
+    ds = r.dataset
+    x0 = torch.as_tensor(ds.render_conditions([0]))[:, None]
+    cond = torch.tensor([[ds.x[0], ds.y[0]]], dtype=torch.float32)
+    infos = list_layers(model, (x0, torch.zeros(1, dtype=torch.long), cond))
+    width = max(len(i.name) for i in infos)
+    tw = max(len(i.module_type) for i in infos)
+    aliases = {v: k for k, v in LAYER_ALIASES.items()}
+    for i in infos:
+        shape = "not called" if i.output_shape is None else "(" + ", ".join(map(str, i.output_shape)) + ")"
+        note = " (default)" if i.name in DEFAULT_LAYERS else (f" (alias {aliases[i.name]})" if i.name in aliases else "")
+        typer.echo(f"{i.name:{width}s}  {i.module_type:{tw}s}  {shape}{note}")
