@@ -28,15 +28,16 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .errors import ManifoldLensError
-from .extract import ExtractionSettings, condition_grid, default_timesteps, extract_activations, render_grid, \
-    resolve_layers
+from .extract import ExtractionSettings, condition_grid, default_timesteps, extract_activations, feature_attrs, \
+    render_grid, resolve_layers
+from .geometry import EMBED_METHODS
+from .measure import measure
 from .results import append_results, group_exists, read_results
 from .runstore import Run, open_run
 from .sampling import resolve_device
 from .versions import package_versions
 
 DEFAULT_NAME = "default"
-EMBED_METHODS = ("pca", "isomap", "umap")
 
 
 def select_checkpoints(run: Run, checkpoints: str | int | Sequence[int] = "all") -> list[int]:
@@ -70,18 +71,17 @@ def _check_embed(embed) -> tuple[str, ...]:
     return embed
 
 
-def _measure(activations: xr.DataArray, embed: tuple[str, ...]) -> xr.Dataset:
-    from .measure import measure
-
-    return measure(activations, embed=embed)
-
-
-def _metrics_for_checkpoint(acts: dict[str, xr.DataArray], embed, step: int) -> xr.Dataset:
+def _metrics_for_checkpoint(acts: dict[str, xr.DataArray], embed, step: int, seed: int) -> xr.Dataset:
     """Measure every (timestep, layer) and stack to dims (checkpoint, timestep, layer, ...)."""
     per_t = []
     for t in next(iter(acts.values()))["timestep"].values:
-        per_layer = [_measure(da.sel(timestep=t, drop=True), embed).expand_dims(layer=[name])
-                     for name, da in acts.items()]
+        per_layer = []
+        for name, da in acts.items():
+            m = measure(da.sel(timestep=t, drop=True), embed=embed, seed=seed)
+            m["n_units"] = xr.Variable((), da.sizes["unit"], {"long_name": "units of the layer",
+                                                               "description": "activations measured per condition",
+                                                               "units": "units"})
+            per_layer.append(m.expand_dims(layer=[name]))
         per_t.append(xr.concat(per_layer, "layer", coords="minimal", compat="override",
                                combine_attrs="drop_conflicts").expand_dims(timestep=[int(t)]))
     ds = xr.concat(per_t, "timestep", coords="minimal", compat="override", combine_attrs="drop_conflicts")
@@ -169,7 +169,9 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
                                    timesteps=settings.timesteps, mode=mode, noise_draws=settings.noise_draws,
                                    seed=settings.seed, pool=settings.pool, batch_size=settings.batch_size,
                                    sampling_steps=settings.sampling_steps, device=dev)
-        ds = _metrics_for_checkpoint(acts, embed, step)
+        for da in acts.values():
+            da.attrs.update(feature_attrs(run.dataset))
+        ds = _metrics_for_checkpoint(acts, embed, step, settings.seed)
         if keep_activations:
             ds = ds.merge(_activations_vars(acts, step))
         ds["checkpoint"].attrs.update({"long_name": "training step of the checkpoint", "units": "step"})

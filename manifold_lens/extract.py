@@ -373,5 +373,12 @@ def extract_run(run, step: int | None = None, *, ema: bool | None = None, x=None
                                sampling_steps=sampling_steps, device=dev, progress=progress)
     ck = run.steps[-1] if step is None or step == -1 else int(step)
     for da in acts.values():
-        da.attrs.update({"checkpoint": ck, "source_run": str(run.path)})
+        da.attrs.update({"checkpoint": ck, "source_run": str(run.path), **feature_attrs(run.dataset)})
     return acts
+
+
+def feature_attrs(dataset) -> dict:
+    """``periodic`` (and ``period``, px) attrs that tell :func:`manifold_lens.measure` how x, y wrap."""
+    if dataset.periodic:
+        return {"periodic": 1, "period": [float(dataset.image_size), float(dataset.image_size)]}
+    return {"periodic": 0}
