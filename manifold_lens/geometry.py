@@ -1,0 +1,167 @@
+"""Geometry of a representation: PCA spectrum, effective dimension, embeddings, H1 homology.
+
+Everything starts from the *centred Gram matrix* ``G = Xc Xc^T`` of the
+activations ``X`` (conditions x units, ``Xc`` = X minus its mean over
+conditions). Its non-zero eigenvalues ``w`` are those of ``Xc^T Xc``, so the
+covariance eigenvalues are ``lambda = w / (n - 1)``; working with G costs
+O(n^2 d) once and keeps later steps independent of the number of units d.
+
+Definitions (units: activation^2 for variances):
+
+- explained-variance ratio of component i: ``lambda_i / sum(lambda)``.
+- ``effective_dim`` is the participation ratio of the covariance spectrum,
+  ``PR = (sum lambda)^2 / sum(lambda^2) = trace(G)^2 / ||G||_F^2``. It is k for
+  data spread evenly over k orthogonal directions, 1 for a line, and lies
+  between 1 and the rank.
+- 2-D and 3-D embeddings: PCA scores (top components, signs fixed so the
+  largest-magnitude score of each component is positive, so views are stable
+  across checkpoints), Isomap (scikit-learn) and UMAP (umap-learn, optional).
+  Isomap and UMAP run on the top :data:`EMBED_INPUT_COMPONENTS` PCA scores,
+  which preserve the large-scale geometry at a fraction of the cost.
+- Betti-1: the number of H1 bars of the Vietoris-Rips filtration (ripser,
+  optional) whose persistence (death - birth, activation units) is at least
+  ``relative_threshold`` (default :data:`BETTI_RELATIVE_THRESHOLD`) times the
+  most persistent H1 bar. A 2-torus shows two such bars, a circle one.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse.linalg
+
+EMBED_METHODS = ("pca", "isomap", "umap")
+EMBED_INPUT_COMPONENTS = 50  # PCA scores fed to Isomap / UMAP
+ISOMAP_NEIGHBORS = 10
+UMAP_NEIGHBORS = 15
+BETTI_RELATIVE_THRESHOLD = 0.5
+
+
+def centered_gram(activations: np.ndarray) -> np.ndarray:
+    """Gram matrix ``Xc Xc^T`` (n x n, float64) of activations centred over conditions."""
+    x = np.asarray(activations, dtype=np.float64)
+    xc = x - x.mean(axis=0, keepdims=True)
+    return xc @ xc.T
+
+
+def top_eigenpairs(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest eigenvalues (descending, clipped at 0) and eigenvectors of a Gram matrix.
+
+    Lanczos (ARPACK, seeded start vector) when k is small against n, else a dense solver.
+    """
+    n = gram.shape[0]
+    k = int(min(k, n))
+    if n > 64 and k < n // 4:
+        v0 = np.random.default_rng(0).standard_normal(n)
+        w, u = scipy.sparse.linalg.eigsh(gram, k=k, which="LA", v0=v0)
+        order = np.argsort(w)
+        w, u = w[order], u[:, order]
+    else:
+        w, u = scipy.linalg.eigh(gram, subset_by_index=[n - k, n - 1])
+    return np.clip(w[::-1], 0.0, None), u[:, ::-1]
+
+
+def pca_scores(eigenvalues: np.ndarray, eigenvectors: np.ndarray) -> np.ndarray:
+    """PCA scores ``Xc V = U sqrt(w)`` from Gram eigenpairs, with deterministic signs."""
+    scores = eigenvectors * np.sqrt(eigenvalues)[None, :]
+    if scores.size:
+        idx = np.argmax(np.abs(scores), axis=0)
+        signs = np.sign(scores[idx, np.arange(scores.shape[1])])
+        signs[signs == 0] = 1.0
+        scores = scores * signs[None, :]
+    return scores
+
+
+def explained_variance_ratio(eigenvalues: np.ndarray, total_variance: float, n_components: int,
+                             n_available: int) -> np.ndarray:
+    """Ratios of the top ``n_components`` eigenvalues to the total; NaN beyond ``n_available``."""
+    out = np.full(n_components, np.nan)
+    m = min(n_components, n_available, len(eigenvalues))
+    if total_variance > 0:
+        out[:m] = eigenvalues[:m] / total_variance
+    return out
+
+
+def effective_dim(eigenvalues: np.ndarray) -> float:
+    """Participation ratio ``(sum l)^2 / sum l^2`` of a covariance spectrum; NaN if all zero."""
+    lam = np.clip(np.asarray(eigenvalues, dtype=np.float64), 0.0, None)
+    s2 = float(np.sum(lam**2))
+    return float(np.sum(lam) ** 2 / s2) if s2 > 0 else float("nan")
+
+
+def effective_dim_from_gram(gram: np.ndarray) -> float:
+    """Participation ratio from a centred Gram matrix: ``trace(G)^2 / ||G||_F^2`` (same value)."""
+    fro2 = float(np.sum(gram * gram))
+    return float(np.trace(gram) ** 2 / fro2) if fro2 > 0 else float("nan")
+
+
+def distances_from_gram(gram: np.ndarray) -> np.ndarray:
+    """Euclidean distance matrix from a Gram matrix (clipped at 0 against round-off)."""
+    d = np.diag(gram)
+    sq = d[:, None] + d[None, :] - 2.0 * gram
+    np.fill_diagonal(sq, 0.0)
+    return np.sqrt(np.clip(sq, 0.0, None))
+
+
+def embed(scores: np.ndarray, method: str, n_dims: int, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Embed points (rows of PCA ``scores``) in ``n_dims`` dims; returns (embedding, notes).
+
+    ``pca`` takes the first score columns; ``isomap`` and ``umap`` fit on the top
+    :data:`EMBED_INPUT_COMPONENTS` columns. Raises ImportError for UMAP if
+    umap-learn is missing (the caller records it and moves on).
+    """
+    notes: list[str] = []
+    n = scores.shape[0]
+    if method == "pca":
+        out = np.zeros((n, n_dims))
+        m = min(n_dims, scores.shape[1])
+        out[:, :m] = scores[:, :m]
+        return out, notes
+    z = scores[:, :EMBED_INPUT_COMPONENTS]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if method == "isomap":
+            from sklearn.manifold import Isomap
+
+            k = min(ISOMAP_NEIGHBORS, n - 1)
+            out = Isomap(n_neighbors=k, n_components=n_dims).fit_transform(z)
+        elif method == "umap":
+            import umap  # optional extra: pip install manifold-lens[umap]
+
+            k = min(UMAP_NEIGHBORS, n - 1)
+            out = umap.UMAP(n_neighbors=k, n_components=n_dims, random_state=seed,
+                            init="spectral" if n > n_dims + 1 else "random").fit_transform(z)
+        else:
+            raise ValueError(f"unknown embedding method {method!r}; choose from {', '.join(EMBED_METHODS)}")
+    for w in caught:
+        notes.append(f"{method}: {str(w.message).splitlines()[0]}")
+    return np.asarray(out, dtype=np.float64), notes
+
+
+def h1_persistence(distances: np.ndarray, n_points: int = 300) -> np.ndarray:
+    """Persistences (death - birth) of the H1 bars of the Rips filtration, descending.
+
+    Uses ripser on a precomputed distance matrix, subsampled to ``n_points`` by
+    ripser's greedy farthest-point permutation. Raises ImportError if ripser is
+    not installed (optional extra ``manifold-lens[topology]``).
+    """
+    from ripser import ripser  # optional extra
+
+    n = distances.shape[0]
+    kwargs = {"n_perm": int(n_points)} if n > n_points else {}
+    dgm = ripser(distances, distance_matrix=True, maxdim=1, **kwargs)["dgms"][1]
+    if len(dgm) == 0:
+        return np.zeros(0)
+    pers = dgm[:, 1] - dgm[:, 0]
+    pers = pers[np.isfinite(pers)]
+    return np.sort(pers)[::-1]
+
+
+def betti_number(persistence: np.ndarray, relative_threshold: float = BETTI_RELATIVE_THRESHOLD) -> int:
+    """Bars with persistence >= ``relative_threshold`` x the largest one (0 if there are none)."""
+    p = np.asarray(persistence, dtype=np.float64)
+    if p.size == 0 or not np.max(p) > 0:
+        return 0
+    return int(np.sum(p >= relative_threshold * np.max(p)))

@@ -1,0 +1,124 @@
+"""Unit tests of manifold_lens.geometry: Gram-based PCA, effective dimension, embeddings, H1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+from scipy.stats import spearmanr
+
+from manifold_lens import geometry as geom
+
+
+def _isotropic(n, k, d, seed=0):
+    """n points spread exactly evenly over k orthogonal directions in d dims (rank k)."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, k))
+    z -= z.mean(axis=0)
+    q_left, _ = np.linalg.qr(z)  # orthonormal, centred columns
+    q_right, _ = np.linalg.qr(rng.standard_normal((d, k)))
+    return 3.0 * q_left @ q_right.T
+
+
+def test_centered_gram_matches_definition():
+    x = np.random.default_rng(0).standard_normal((20, 7))
+    xc = x - x.mean(axis=0)
+    np.testing.assert_allclose(geom.centered_gram(x), xc @ xc.T, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [30, 200])  # dense path and Lanczos path
+def test_top_eigenpairs_match_dense_solver(n):
+    x = np.random.default_rng(1).standard_normal((n, 40)) * np.linspace(3, 0.1, 40)
+    g = geom.centered_gram(x)
+    w, u = geom.top_eigenpairs(g, 10)
+    ref = np.sort(np.linalg.eigvalsh(g))[::-1][:10]
+    np.testing.assert_allclose(w, ref, rtol=1e-8)
+    np.testing.assert_allclose(g @ u, u * w, atol=1e-6 * ref[0])
+
+
+def test_effective_dim_known_spectra():
+    assert geom.effective_dim([1, 1, 1, 0]) == pytest.approx(3.0)
+    assert geom.effective_dim([5.0, 0, 0]) == pytest.approx(1.0)
+    assert geom.effective_dim([2.0, 1.0]) == pytest.approx(9 / 5)
+    assert np.isnan(geom.effective_dim([0.0, 0.0]))
+
+
+def test_effective_dim_from_gram_equals_spectrum_and_rank():
+    x = np.random.default_rng(2).standard_normal((50, 8)) * [5, 4, 3, 2, 1, 1, 0.5, 0.1]
+    g = geom.centered_gram(x)
+    lam = np.linalg.eigvalsh(np.cov(x.T))
+    assert geom.effective_dim_from_gram(g) == pytest.approx(geom.effective_dim(lam), rel=1e-10)
+    # Isotropic rank-k data: participation ratio is exactly k.
+    assert geom.effective_dim_from_gram(geom.centered_gram(_isotropic(300, 6, 50))) == pytest.approx(6, rel=1e-9)
+
+
+def test_explained_variance_ratio_pads_with_nan():
+    r = geom.explained_variance_ratio(np.array([3.0, 1.0]), 4.0, 5, n_available=2)
+    np.testing.assert_allclose(r[:2], [0.75, 0.25])
+    assert np.isnan(r[2:]).all()
+
+
+def test_pca_scores_reproduce_distances_and_fix_signs():
+    x = _isotropic(80, 3, 20, seed=3) + 0.0
+    g = geom.centered_gram(x)
+    w, u = geom.top_eigenpairs(g, 3)
+    s = geom.pca_scores(w, u)
+    np.testing.assert_allclose(cdist(s, s), cdist(x, x), atol=1e-9)  # rank 3: 3 scores are isometric
+    s2 = geom.pca_scores(w, -u)
+    np.testing.assert_allclose(s, s2)  # sign convention is deterministic
+
+
+def test_distances_from_gram():
+    x = np.random.default_rng(4).standard_normal((15, 6))
+    np.testing.assert_allclose(geom.distances_from_gram(geom.centered_gram(x)), cdist(x, x), atol=1e-10)
+
+
+def _helix(n=120):
+    t = np.linspace(0, 3 * np.pi, n)
+    return t, np.stack([np.cos(t), np.sin(t), 0.3 * t], axis=1)
+
+
+def test_embed_pca_and_isomap_shapes_and_order():
+    t, pts = _helix()
+    g = geom.centered_gram(pts)
+    scores = geom.pca_scores(*geom.top_eigenpairs(g, 3))
+    emb, _ = geom.embed(scores, "pca", 3)
+    assert emb.shape == (120, 3)
+    iso, _ = geom.embed(scores, "isomap", 2)
+    assert iso.shape == (120, 2)
+    # Isomap unrolls the helix: its first coordinate orders points by arc length.
+    assert abs(spearmanr(iso[:, 0], t).statistic) > 0.99
+    with pytest.raises(ValueError, match="unknown embedding"):
+        geom.embed(scores, "tsne", 2)
+
+
+@pytest.mark.slow
+def test_embed_umap_runs_seeded():
+    pytest.importorskip("umap")
+    _, pts = _helix(80)
+    scores = geom.pca_scores(*geom.top_eigenpairs(geom.centered_gram(pts), 3))
+    a, _ = geom.embed(scores, "umap", 2, seed=0)
+    b, _ = geom.embed(scores, "umap", 2, seed=0)
+    assert a.shape == (80, 2)
+    np.testing.assert_allclose(a, b)
+
+
+def test_betti_number_threshold():
+    assert geom.betti_number(np.array([1.0, 0.9, 0.2])) == 2
+    assert geom.betti_number(np.array([1.0, 0.9, 0.2]), relative_threshold=0.1) == 3
+    assert geom.betti_number(np.zeros(0)) == 0
+
+
+def test_h1_persistence_of_circle_and_torus():
+    pytest.importorskip("ripser")
+    t = np.linspace(0, 2 * np.pi, 60, endpoint=False)
+    circle = np.stack([np.cos(t), np.sin(t)], axis=1)
+    pers = geom.h1_persistence(geom.distances_from_gram(geom.centered_gram(circle)))
+    assert geom.betti_number(pers) == 1
+    # Rips death of a unit circle is at the side of the inscribed equilateral triangle (sqrt 3);
+    # birth at the sampling step (2 sin(pi/60) ~ 0.105): persistence ~ 1.63.
+    assert pers[0] == pytest.approx(np.sqrt(3) - 2 * np.sin(np.pi / 60), abs=0.05)
+    tx, ty = np.meshgrid(t[::3], t[::3], indexing="ij")
+    clifford = np.stack([np.cos(tx), np.sin(tx), np.cos(ty), np.sin(ty)], axis=-1).reshape(-1, 4)
+    pers = geom.h1_persistence(geom.distances_from_gram(geom.centered_gram(clifford)))
+    assert geom.betti_number(pers) == 2
