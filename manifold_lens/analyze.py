@@ -71,13 +71,18 @@ def _check_embed(embed) -> tuple[str, ...]:
     return embed
 
 
-def _metrics_for_checkpoint(acts: dict[str, xr.DataArray], embed, step: int, seed: int) -> xr.Dataset:
-    """Measure every (timestep, layer) and stack to dims (checkpoint, timestep, layer, ...)."""
+def _metrics_for_checkpoint(acts: dict[str, xr.DataArray], embed, step: int, seed: int,
+                            notes: dict[str, None]) -> xr.Dataset:
+    """Measure every (timestep, layer) and stack to dims (checkpoint, timestep, layer, ...).
+
+    ``notes`` collects measure's notes (skipped parts) across calls, in order.
+    """
     per_t = []
     for t in next(iter(acts.values()))["timestep"].values:
         per_layer = []
         for name, da in acts.items():
             m = measure(da.sel(timestep=t, drop=True), embed=embed, seed=seed)
+            notes.update(dict.fromkeys(n for n in m.attrs.get("notes", "").split("; ") if n))
             m["n_units"] = xr.Variable((), da.sizes["unit"], {"long_name": "units of the layer",
                                                                "description": "activations measured per condition",
                                                                "units": "units"})
@@ -152,13 +157,14 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
         "source_config": run.config.to_dict(),
         "source_versions": run.versions,
         "versions": package_versions(),
-        "layers_requested": list(layers) if layers is not None and not isinstance(layers, str) else layers or "default",
+        "layers_requested": list(layers) if isinstance(layers, (list, tuple)) else (layers or "default"),
         "checkpoints": steps,
         "embed": list(embed),
         "ema": int(use_ema),
         "conditions": "every candidate condition" if x is None and y is None else f"grid x={x}, y={y}",
         **{f"extraction_{k}": v for k, v in settings.attrs().items()},
     }
+    notes: dict[str, None] = {}
     bar = tqdm(steps, desc="analyze", unit="checkpoint", disable=not progress)
     for i, step in enumerate(bar):
         model = run.load_model(step, ema=use_ema, device=dev)
@@ -171,14 +177,15 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
                                    sampling_steps=settings.sampling_steps, device=dev)
         for da in acts.values():
             da.attrs.update(feature_attrs(run.dataset))
-        ds = _metrics_for_checkpoint(acts, embed, step, settings.seed)
+        ds = _metrics_for_checkpoint(acts, embed, step, settings.seed, notes)
         if keep_activations:
             ds = ds.merge(_activations_vars(acts, step))
         ds["checkpoint"].attrs.update({"long_name": "training step of the checkpoint", "units": "step"})
         ds["timestep"].attrs.update({"long_name": "diffusion timestep t", "units": "step"})
         ds["layer"].attrs.update({"long_name": "hooked module (dotted name)"})
-        if i == 0:
-            ds.attrs = {**ds.attrs, **attrs}
+        if i == 0:  # measure's settings, then ours; every append rewrites the group attrs, so repeat them
+            attrs = {**{f"measure_{k}": v for k, v in ds.attrs.items() if k != "notes"}, **attrs}
+        ds.attrs = {**attrs, "measure_notes": "; ".join(notes)}
         append_results(out, "analysis", name, ds, dim="checkpoint", replace=replace, first=(i == 0))
         if "effective_dim" in ds and progress:
             bar.set_postfix(effective_dim=f"{float(ds['effective_dim'].isel(timestep=0, layer=0).squeeze()):.2f}")

@@ -1,0 +1,96 @@
+"""analyze_run: metrics over (checkpoint, timestep, layer), streamed into the results store."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from manifold_lens.analyze import analyze_run, select_checkpoints
+from manifold_lens.errors import ManifoldLensError
+from manifold_lens.extract import extract_run
+from manifold_lens.measure import measure
+from manifold_lens.results import list_results, read_results, write_results
+from manifold_lens.runstore import open_run
+
+HEADLINE = ("effective_dim", "factorization_score", "continuity_index")
+
+
+@pytest.fixture(scope="module")
+def analysed(tiny_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("analysis") / "results.zarr"
+    write_results(out, "evaluation", "default", xr.Dataset({"accuracy": ("checkpoint", [0.5])}))
+    ds = analyze_run(tiny_run, out, layers=["bottleneck", "layer4"], timesteps=[0, 200], noise_draws=2,
+                     device="cpu", progress=False, keep_activations=True)
+    return out, ds
+
+
+def test_dims_variables_and_attrs(tiny_run, analysed):
+    out, ds = analysed
+    run = open_run(tiny_run)
+    assert list(ds.checkpoint.values) == run.steps
+    assert list(ds.timestep.values) == [0, 200]
+    assert list(ds.layer.values) == ["bottleneck", "encoder.2"]
+    for v in HEADLINE:
+        assert ds[v].dims == ("checkpoint", "timestep", "layer")
+        assert ds[v].attrs["long_name"] and ds[v].attrs["description"]
+        assert np.isfinite(ds[v].values).all()
+    assert ds["explained_variance_ratio"].dims == ("checkpoint", "timestep", "layer", "component")
+    assert ds.x.dims == ("condition",) and "region" in ds.coords
+    assert ds.attrs["source_run"] == str(run.path)
+    assert ds.attrs["layers"] == ["bottleneck", "encoder.2"]
+    assert ds.attrs["extraction_noise_draws"] == 2 and ds.attrs["checkpoints"] == run.steps
+    assert ds.attrs["source_config"]["data"]["image_size"] == 8
+    assert "torch" in ds.attrs["versions"]
+    assert int(ds.n_units.sel(layer="bottleneck").isel(checkpoint=0, timestep=0)) == 16
+    # other groups of the store are untouched
+    assert list_results(out) == {"evaluation": ["default"], "analysis": ["default"]}
+    assert float(read_results(out, "evaluation").accuracy[0]) == 0.5
+
+
+def test_streamed_values_equal_direct_measurement(tiny_run, analysed):
+    """Each appended checkpoint holds exactly what measure() gives on that checkpoint's activations."""
+    _, ds = analysed
+    run = open_run(tiny_run)
+    for step in (run.steps[1], run.steps[-1]):
+        acts = extract_run(run, step, layers="layer4", timesteps=[200], noise_draws=2, device="cpu")
+        direct = measure(acts["encoder.2"].sel(timestep=200), embed=("pca",))
+        got = ds.sel(checkpoint=step, timestep=200, layer="encoder.2")
+        for v in HEADLINE + ("explained_variance_top4",):
+            np.testing.assert_allclose(float(got[v]), float(direct[v]), rtol=1e-5, err_msg=v)
+        np.testing.assert_allclose(got["activations_encoder.2"].values, acts["encoder.2"].sel(timestep=200).values,
+                                   rtol=1e-6)
+    # the dynamics are one selection away, and checkpoints differ (the weights changed)
+    dyn = ds.effective_dim.sel(layer="bottleneck", timestep=0)
+    assert dyn.dims == ("checkpoint",) and len(np.unique(dyn.values)) > 1
+
+
+def test_existing_group_refused_then_replaced_or_renamed(tiny_run, analysed):
+    out, _ = analysed
+    kw = dict(checkpoints="last", noise_draws=1, device="cpu", progress=False)
+    with pytest.raises(ManifoldLensError, match=r"results 'analysis/default' already exist; pass --replace"):
+        analyze_run(tiny_run, out, **kw)
+    other = analyze_run(tiny_run, out, name="last_only", **kw)
+    assert other.sizes["checkpoint"] == 1 and other.sizes["layer"] == 1
+    replaced = analyze_run(tiny_run, out, name="last_only", replace=True, timesteps=[10, 20], **kw)
+    assert list(replaced.timestep.values) == [10, 20]
+    assert list_results(out)["analysis"] == ["default", "last_only"]
+
+
+def test_select_checkpoints(tiny_run):
+    run = open_run(tiny_run)
+    assert select_checkpoints(run, "all") == run.steps
+    assert select_checkpoints(run, "last") == [run.steps[-1]]
+    assert select_checkpoints(run, f"{run.steps[-1]},{run.steps[0]}") == [run.steps[0], run.steps[-1]]
+    assert select_checkpoints(run, [run.steps[1]]) == [run.steps[1]]
+    with pytest.raises(ManifoldLensError, match=r"--checkpoints \[7777\]: not committed checkpoints.*committed steps: 0"):
+        select_checkpoints(run, "7777")
+    with pytest.raises(ManifoldLensError, match="use all, last or steps"):
+        select_checkpoints(run, "first")
+
+
+def test_bad_embed_and_layer_fail_before_writing(tiny_run, tmp_path):
+    out = tmp_path / "r.zarr"
+    with pytest.raises(ManifoldLensError, match="--embed tsne: choose among pca, isomap, umap"):
+        analyze_run(tiny_run, out, embed="tsne", progress=False)
+    with pytest.raises(ManifoldLensError, match="unknown layer 'mid'.*available layers are"):
+        analyze_run(tiny_run, out, layers=["mid"], progress=False, device="cpu")
+    assert not out.exists() or "analysis" not in list_results(out)
