@@ -217,3 +217,267 @@ def layers(
         shape = "not called" if i.output_shape is None else "(" + ", ".join(map(str, i.output_shape)) + ")"
         note = " (default)" if i.name in DEFAULT_LAYERS else (f" (alias {aliases[i.name]})" if i.name in aliases else "")
         typer.echo(f"{i.name:{width}s}  {i.module_type:{tw}s}  {shape}{note}")
+
+
+# --- percolate -------------------------------------------------------------------
+from typer.core import TyperCommand, TyperGroup  # noqa: E402
+
+
+def _is_numbers(token: str) -> bool:
+    """True for '1', '0.5,2', '-1': a value (or comma list) of numbers."""
+    parts = [v for v in token.split(",") if v]
+    try:
+        [float(v) for v in parts]
+    except ValueError:
+        return False
+    return bool(parts)
+
+
+def _gather(args: list, options: tuple, accept) -> list:
+    """Join the values after each of ``options`` into one comma list (``--sigma 1 2 3`` -> ``--sigma 1,2,3``)."""
+    out, i = [], 0
+    while i < len(args):
+        out.append(args[i])
+        i += 1
+        if out[-1] in options:
+            vals = []
+            while i < len(args) and accept(args[i]):
+                vals.append(args[i])
+                i += 1
+            if vals:
+                out.append(",".join(vals))
+    return out
+
+
+class _PercolateGroup(TyperGroup):
+    """``percolate``: --sigma and --keep-fractions take several space-separated numbers."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, _gather(list(args), ("--sigma", "--keep-fractions"), _is_numbers))
+
+
+class _CompareCommand(TyperCommand):
+    """``percolate compare``: --evaluations takes several paths (give the runs before it)."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, _gather(list(args), ("--evaluations",), lambda t: not t.startswith("-")))
+
+
+percolate_app = typer.Typer(
+    cls=_PercolateGroup,
+    invoke_without_command=True,
+    help="Percolation of the training lattice: largest-cluster curves and thresholds (`percolate compare`: "
+         "against trained models).",
+)
+app.add_typer(percolate_app, name="percolate")
+
+
+def _floats(values: List[str], option: str) -> list:
+    """['1,2', '3'] -> [1.0, 2.0, 3.0] with a one-line error naming the option."""
+    try:
+        return [float(v) for item in values for v in parse_csv(item)]
+    except ValueError:
+        fail(f"{option} {' '.join(values)!r}: give numbers, e.g. {option} 0.5 1 2 or {option} 0.5,1,2")
+
+
+def _check_new_group(out: Path, kind: str, name: str, replace: bool) -> None:
+    from manifold_lens.results import group_exists
+
+    if group_exists(out, kind, name) and not replace:
+        fail(f"{out}: results {kind}/{name} already exist; pass --replace to overwrite them or --name to keep both")
+
+
+@percolate_app.callback()
+@user_errors
+def percolate(
+    ctx: typer.Context,
+    sigma: List[str] = typer.Option([], "--sigma", help="Bump widths (px): --sigma 0.5 1 2, --sigma 0.5,1,2 or "
+                                    "repeated. Overrides the config's."),
+    spacing: Optional[float] = typer.Option(None, "--spacing", help="Lattice spacing d (px; default 1 or the "
+                                            "config's)."),
+    threshold: float = typer.Option(0.005, "--threshold", help="Overlap at which two sites connect, in (0, 1)."),
+    lattice: Optional[int] = typer.Option(None, "--lattice", help="Sites per side L (default 256, or the config's "
+                                          "frame)."),
+    trials: int = typer.Option(20, "--trials", help="Newman-Ziff passes (random site orders) per sigma."),
+    keep_fractions: List[str] = typer.Option([], "--keep-fractions", help="lambda values of the curves, e.g. "
+                                             "0.1 0.2 0.3 (default 0.01 to 1 in steps of 0.01)."),
+    periodic: bool = typer.Option(False, "--periodic", help="Wrap the lattice into a torus (periodic bumps)."),
+    method: str = typer.Option("continuum", "--method", help="Overlaps from the closed form (continuum) or from "
+                               "sampled pixels (pixels)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Take sigma, spacing and lattice from a preset."),
+    config: Optional[Path] = typer.Option(None, "--config", help="... or from a config file (TOML)."),
+    set_: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set data.sigma=2."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results store to write (RESULTS.zarr; created if "
+                                       "missing)."),
+    name: str = typer.Option("default", "--name", help="Results group name: percolation/NAME."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing group of that name."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random site orders."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+):
+    """Largest-cluster curves of site percolation on the training lattice (Newman-Ziff).
+
+    Two lattice sites connect when their bumps overlap by at least --threshold;
+    keeping each site with probability lambda is site percolation with that
+    neighbourhood. Writes largest_cluster_ratio (over kept sites),
+    largest_cluster_fraction (over all sites) and the threshold lambda_c per
+    sigma to RESULTS.zarr group percolation/NAME.
+
+    Example: manifold-lens percolate --sigma 0.5 1 2 --lattice 256 --out results.zarr
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from manifold_lens.config import load_config
+    from manifold_lens.datasets import lattice as lattice_axis
+    from manifold_lens.percolation import check_keep_fractions, check_lattice_inputs, lattice_percolation
+    from manifold_lens.results import write_results
+
+    use_config = bool(preset or config or set_)
+    if not (sigma or use_config or out):
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    if out is None:
+        fail("--out: give a results store to write, e.g. --out results.zarr")
+    sig = _floats(sigma, "--sigma")
+    lam = _floats(keep_fractions, "--keep-fractions") or None
+    sig_y = None
+    spacing_yx, lat, notes = (spacing or 1.0, spacing or 1.0), (lattice or 256, lattice or 256), []
+    if use_config:
+        cfg = load_config(preset, config, set_)
+        d = cfg.data
+        if d.family not in ("bump", "periodic"):
+            fail(f"data.family = {d.family!r}: lattice percolation models bump overlaps; use a bump or periodic "
+                 "config, or manifold_lens.coverage_graph for other families")
+        n = d.image_size
+        periodic = periodic or d.family == "periodic"
+        spacing_yx = (spacing, spacing) if spacing else (d.spacing_y, d.spacing_x)
+        if lattice:
+            lat = (lattice, lattice)
+        else:
+            lat = (len(lattice_axis(0, n - 1, spacing_yx[0])), len(lattice_axis(0, n - 1, spacing_yx[1])))
+        if not sig:
+            sig, sig_y = [d.sigma_x], [d.sigma_y]
+        if periodic and d.family == "periodic" and abs(lat[1] * spacing_yx[1] - n) > 1e-9:
+            notes.append(f"note: the torus has side {lat[1] * spacing_yx[1]:g} px (L x d), not the {n} px frame")
+    elif not sig:
+        fail("--sigma: give bump widths in px, e.g. --sigma 0.5 1 2, or take them from --preset/--config")
+    check_keep_fractions(lam, allow_zero=True)
+    check_lattice_inputs(sig + (sig_y or []), spacing_yx, threshold, lat, method, periodic, trials)
+    _check_new_group(out, "percolation", name, replace)
+    ds = lattice_percolation(sig, spacing_yx, threshold, lat, trials=trials, keep_fractions=lam, periodic=periodic,
+                             method=method, seed=seed, sigma_y=sig_y, progress=progress)
+    if use_config:
+        ds.attrs.update({"config": cfg.to_json(), "source": preset or str(config or "quick")})
+    write_results(out, "percolation", name, ds, replace=replace)
+    typer.echo(f"wrote {out} group percolation/{name}: {ds.sizes['sigma']} sigma x {ds.sizes['keep_fraction']} "
+               f"keep fractions x {trials} trials on a {lat[0]} x {lat[1]} lattice"
+               f"{' (periodic)' if periodic else ''}, threshold {threshold:g}, {method}")
+    for s in ds.sigma.values:
+        row = ds.sel(sigma=s)
+        if bool(row.isolated):
+            typer.echo(f"  sigma = {s:g} px: no neighbours at threshold {threshold:g}: sites are isolated, "
+                       "no percolation at any keep fraction")
+        else:
+            typer.echo(f"  sigma = {s:g} px: {int(row.neighbour_count)} neighbours, "
+                       f"lambda_c = {float(row.lambda_c):.4f} +- {float(row.lambda_c_stderr):.4f}")
+    for line in notes:
+        typer.echo(line)
+
+
+@percolate_app.command("compare", cls=_CompareCommand)
+@user_errors
+def percolate_compare(
+    runs: List[Path] = typer.Argument(..., help="Run stores that differ in sigma and keep_fraction (give them "
+                                      "before --evaluations)."),
+    evaluations: List[str] = typer.Option([], "--evaluations", help="Results stores with the runs' evaluations: one "
+                                          "per run in the same order, or one shared store (default: --out)."),
+    evaluation_name: Optional[str] = typer.Option(None, "--evaluation-name", help="Evaluation group to use in "
+                                                  "every store (default: the one whose source_run is the run)."),
+    metric: str = typer.Option("accuracy", "--metric", help="accuracy, accuracy_id or accuracy_ood."),
+    threshold: float = typer.Option(0.005, "--threshold", help="Overlap at which two images connect, in (0, 1)."),
+    method: str = typer.Option("pixels", "--method", help="Overlaps from pixels or the continuum (bumps only)."),
+    trials: int = typer.Option(20, "--trials", help="Newman-Ziff passes per sigma for the prediction."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random site orders."),
+    out: Path = typer.Option(..., "--out", help="Results store to write (RESULTS.zarr; created if missing)."),
+    name: str = typer.Option("default", "--name", help="Results group name: comparison/NAME."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing group of that name."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+):
+    """Terminal accuracy vs keep_fraction beside the predicted largest-cluster curve, per sigma.
+
+    Fits each sigma's accuracy onset with a logistic in keep_fraction and
+    writes predicted vs measured lambda_c to RESULTS.zarr group comparison/NAME.
+
+    Example: manifold-lens percolate compare a.zarr b.zarr c.zarr --evaluations ev.zarr --out results.zarr
+    """
+    from manifold_lens.onset import percolation_vs_accuracy
+    from manifold_lens.overlap import check_method, check_threshold
+    from manifold_lens.results import write_results
+
+    check_threshold(threshold)
+    check_method(method)
+    stores = [Path(v) for item in evaluations for v in parse_csv(item)] or [out]
+    _check_new_group(out, "comparison", name, replace)
+    ds = percolation_vs_accuracy(runs, stores, evaluation=evaluation_name, metric=metric, threshold=threshold,
+                                 method=method, trials=trials, seed=seed, progress=progress)
+    write_results(out, "comparison", name, ds, replace=replace)
+    typer.echo(f"wrote {out} group comparison/{name}: {ds.sizes['run']} runs, {ds.sizes['sigma']} sigma")
+    typer.echo(f"  {'sigma':>6s}  {'runs':>4s}  {'predicted lambda_c':>20s}  {'measured lambda_c':>20s}  fit")
+    for s in ds.sigma.values:
+        r = ds.sel(sigma=s)
+        pred = f"{float(r.lambda_c_predicted):.3f} +- {float(r.lambda_c_predicted_stderr):.3f}"
+        meas = f"{float(r.lambda_c_measured):.3f} +- {float(r.lambda_c_measured_stderr):.3f}"
+        typer.echo(f"  {s:6g}  {int(r.n_runs):4d}  {pred:>20s}  {meas:>20s}  {str(r.fit_status.values)}")
+
+
+
+# --- evaluate ------------------------------------------------------------------
+@app.command()
+@user_errors
+def evaluate(
+    run: Path = typer.Argument(..., help="Run store (RUN.zarr) to evaluate."),
+    out: Path = typer.Option(..., "--out", help="Results store to write (created if missing)."),
+    checkpoints: str = typer.Option("last", "--checkpoints", help="all, last or steps: STEP,STEP."),
+    sampler: str = typer.Option("ddim", "--sampler", help="ddim, or ddpm (ancestral, all T steps)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="DDIM steps, at most T (default 50)."),
+    eta: float = typer.Option(0.0, "--eta", help="DDIM noise: 0 deterministic, 1 DDPM-like."),
+    samples_per_condition: int = typer.Option(4, "--samples-per-condition", help="Images per condition."),
+    conditions: str = typer.Option("all", "--conditions", help="all, train or heldout conditions."),
+    tolerance: float = typer.Option(1.0, "--tolerance", help="Max error per coordinate, px."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise (same at every checkpoint)."),
+    keep_images: bool = typer.Option(False, "--keep-images", help="Also store the generated images."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    batch_size: int = typer.Option(512, "--batch-size", help="Images per forward pass."),
+    name: Optional[str] = typer.Option(None, "--name", help="Group evaluation/NAME (default from settings, e.g. ddim50)."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing group of that name."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+):
+    """Generation accuracy: sample at every condition, locate the bump, score (phases A/B/C).
+
+    Writes RESULTS.zarr group evaluation/NAME: per-sample x_hat, y_hat, n_bumps,
+    correct, phase and accuracy overall, in/out of distribution, per region.
+
+    Example: manifold-lens evaluate run.zarr --out results.zarr --checkpoints all
+    """
+    from manifold_lens.evaluate import check_settings, evaluate_run, evaluation_name, summary_lines
+    from manifold_lens.results import check_results_store, group_exists, write_results
+    from manifold_lens.runstore import open_run
+    from manifold_lens.sampling import resolve_device
+
+    r = open_run(run)
+    if out.resolve() == r.path:
+        fail(f"--out {out} is the run store itself; give a results store path, e.g. --out results.zarr")
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        check_results_store(out)
+    n_steps, _ = check_settings(r, checkpoints, sampler, steps, tolerance, samples_per_condition)
+    resolve_device(device)
+    name = name or evaluation_name(sampler, n_steps, eta, samples_per_condition, conditions, tolerance, seed,
+                                   r.config.diffusion.timesteps)
+    if group_exists(out, "evaluation", name) and not replace:
+        fail(f"{out}: results evaluation/{name} already exist; pass --replace to overwrite them or --name to keep both")
+    ds = evaluate_run(r, checkpoints, sampler=sampler, steps=n_steps, eta=eta,
+                      samples_per_condition=samples_per_condition, conditions=conditions, tolerance=tolerance,
+                      seed=seed, keep_images=keep_images, device=device, batch_size=batch_size, progress=progress)
+    write_results(out, "evaluation", name, ds, replace=replace)
+    typer.echo(f"wrote {out} group evaluation/{name}: {ds.sizes['checkpoint']} checkpoint(s) of {run}")
+    for line in summary_lines(ds):
+        typer.echo(line)

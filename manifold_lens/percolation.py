@@ -236,6 +236,19 @@ def _pair(v, name):
     return float(v[0]), float(v[1])
 
 
+def check_keep_fractions(keep_fractions, allow_zero: bool = False) -> np.ndarray:
+    """The keep fractions as an array (default 0.01..1), or ConfigError if any lies outside (0, 1]."""
+    if keep_fractions is None:
+        return DEFAULT_KEEP_FRACTIONS.copy()
+    lam = np.atleast_1d(np.asarray(keep_fractions, dtype=np.float64))
+    low = (lam < 0) if allow_zero else (lam <= 0)
+    if lam.size == 0 or (low | (lam > 1) | ~np.isfinite(lam)).any():
+        bad = lam[low | (lam > 1) | ~np.isfinite(lam)]
+        raise ConfigError(f"keep_fractions = {bad[0] if bad.size else '[]'}: give values in "
+                          f"{'[0' if allow_zero else '(0'}, 1], the fraction of lattice sites kept")
+    return lam
+
+
 def available_memory() -> int:
     """Bytes of memory available to this process (MemAvailable, else free pages)."""
     try:
@@ -271,7 +284,7 @@ def check_lattice_inputs(sigma, spacing, threshold, lattice, method="continuum",
         raise ConfigError(f"spacing = {spacing}: must be > 0 (pixels)")
     ly, lx = (int(v) for v in _pair(lattice, "lattice"))
     if ly < 2 or lx < 2:
-        raise ConfigError(f"lattice = {lattice}: needs at least 2 sites per side")
+        raise ConfigError(f"lattice = {min(ly, lx)}: needs at least 2 sites per side")
     if int(trials) < 1:
         raise ConfigError(f"trials = {trials}: must be >= 1")
     memory = available_memory() if memory is None else memory
@@ -362,9 +375,7 @@ def lattice_percolation(sigma, spacing=1.0, threshold: float = 0.005, lattice=25
         raise ConfigError("sigma_y: give one value per sigma")
     dy, dx = _pair(spacing, "spacing")
     ly, lx = (int(v) for v in _pair(lattice, "lattice"))
-    lam = DEFAULT_KEEP_FRACTIONS if keep_fractions is None else np.asarray(keep_fractions, dtype=np.float64)
-    if lam.size == 0 or ((lam < 0) | (lam > 1)).any():
-        raise ConfigError("keep_fractions: give values in [0, 1], the fraction of lattice sites kept")
+    lam = check_keep_fractions(keep_fractions, allow_zero=True)
     check_lattice_inputs(np.concatenate([sig, sig_y]), (dy, dx), threshold, (ly, lx), method, periodic, trials)
     n_sites = ly * lx
     rng = np.random.default_rng(seed)
@@ -531,9 +542,7 @@ def dataset_percolation(dataset, keep_fractions=None, trials: int = 20, threshol
     n = len(idx)
     indptr, indices = _csr(n, i, j)
     flags = _edge_flags(ds.x[idx], ds.y[idx], ds.periodic)
-    lam = DEFAULT_KEEP_FRACTIONS if keep_fractions is None else np.asarray(keep_fractions, dtype=np.float64)
-    if lam.size == 0 or ((lam <= 0) | (lam > 1)).any():
-        raise ConfigError("keep_fractions: give values in (0, 1], the fraction of lattice sites kept")
+    lam = check_keep_fractions(keep_fractions)
     kept = np.maximum(1, np.round(lam * n).astype(np.int64))
     rng = np.random.default_rng(seed)
     ratio = np.zeros((len(lam), trials))

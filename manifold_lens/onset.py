@@ -1,0 +1,291 @@
+"""Prediction against models: does terminal accuracy jump where the training set percolates?
+
+Given runs that differ in bump width sigma and keep fraction lambda, each with
+evaluation results (``manifold-lens evaluate``), :func:`percolation_vs_accuracy`
+
+- takes each run's *terminal accuracy* (the last evaluated checkpoint),
+- groups the runs by sigma and fits the accuracy onset with a logistic in the
+  keep fraction, ``top / (1 + exp(-(lambda - lambda_c) / width))``
+  (:func:`fit_onset`); the measured ``lambda_c`` is its midpoint,
+- predicts the largest-cluster curve of each sigma's own dataset (its exact
+  coverage graph, :func:`~manifold_lens.percolation.dataset_percolation`) and
+  its percolation threshold,
+
+and returns both side by side in one xarray Dataset (dims ``sigma``, ``run``,
+``keep_fraction``).
+
+Pairing runs with evaluation results: ``evaluations`` lists results stores,
+either one per run (same order) or a single store shared by all runs. Within
+a store the evaluation group is the one named ``evaluation`` if given, else the
+one whose ``source_run`` attribute is the run's path (the evaluate command
+records it); several matches or none is an error that lists the groups.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import xarray as xr
+
+from .errors import ConfigError, StoreError
+from .percolation import DEFAULT_KEEP_FRACTIONS, ESTIMATOR, dataset_percolation
+from .versions import package_versions
+
+METRICS = ("accuracy", "accuracy_id", "accuracy_ood")
+# Data settings that may differ between runs of one sigma (they set only which sites are kept).
+_SUBSAMPLING_KEYS = ("keep_fraction", "keep_fractions", "seed")
+
+
+class OnsetFit(NamedTuple):
+    """A logistic fit of accuracy vs keep fraction; NaNs and ``status`` say why when it fails."""
+
+    lambda_c: float
+    lambda_c_stderr: float
+    width: float
+    top: float
+    status: str
+
+
+def logistic(lam, top, lambda_c, width):
+    """``top / (1 + exp(-(lam - lambda_c) / width))``: accuracy rising from 0 to top around lambda_c."""
+    z = np.clip(-(np.asarray(lam, dtype=np.float64) - lambda_c) / width, -500, 500)
+    return top / (1.0 + np.exp(z))
+
+
+def fit_onset(keep_fraction, accuracy, min_rise: float = 0.05) -> OnsetFit:
+    """Fit :func:`logistic` to accuracy vs keep fraction (scipy ``curve_fit``, bounded).
+
+    Refuses to invent an onset: with fewer than 3 distinct keep fractions, an
+    accuracy that changes by less than ``min_rise``, a failed fit, or a midpoint
+    outside the measured keep fractions, lambda_c is NaN and ``status`` says why.
+    """
+    from scipy.optimize import curve_fit
+
+    lam = np.asarray(keep_fraction, dtype=np.float64)
+    acc = np.asarray(accuracy, dtype=np.float64)
+    ok = np.isfinite(lam) & np.isfinite(acc)
+    lam, acc = lam[ok], acc[ok]
+    nan = (np.nan, np.nan, np.nan, np.nan)
+    if len(np.unique(lam)) < 3:
+        return OnsetFit(*nan, f"needs runs at >= 3 keep fractions, got {len(np.unique(lam))}")
+    if acc.max() - acc.min() < min_rise:
+        return OnsetFit(*nan, f"accuracy changes by < {min_rise} over the keep fractions: no onset to fit")
+    order = np.argsort(lam)
+    lam, acc = lam[order], acc[order]
+    top0 = max(acc.max(), 1e-3)
+    above = np.flatnonzero(acc >= top0 / 2)
+    mid0 = lam[above[0]] if len(above) else lam.mean()
+    span = lam[-1] - lam[0]
+    p0 = [top0, mid0, max(span / 10, 2e-3)]
+    bounds = ([1e-6, 0.0, 1e-3], [1.0, 1.0, 1.0])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            popt, pcov = curve_fit(logistic, lam, acc, p0=np.clip(p0, bounds[0], bounds[1]), bounds=bounds,
+                                   maxfev=20000)
+    except (RuntimeError, ValueError) as e:
+        return OnsetFit(*nan, f"logistic fit failed: {str(e).splitlines()[0]}")
+    top, mid, width = (float(v) for v in popt)
+    se = float(np.sqrt(pcov[1, 1])) if np.all(np.isfinite(pcov)) and pcov[1, 1] >= 0 else np.nan
+    if not (lam[0] <= mid <= lam[-1]):
+        return OnsetFit(np.nan, np.nan, width, top,
+                        f"onset {mid:.3g} lies outside the measured keep fractions [{lam[0]:g}, {lam[-1]:g}]: "
+                        "extend the sweep")
+    status = "ok" if np.isfinite(se) else "ok (uncertainty undetermined: as many points as parameters)"
+    return OnsetFit(mid, se, width, top, status)
+
+
+# -- pairing runs with evaluation results ------------------------------------
+
+def _evaluation_groups(store: Path) -> list[str]:
+    from .results import list_results
+
+    return list_results(store).get("evaluation", [])
+
+
+def find_evaluation(run_path, store, evaluation: str | None = None) -> str:
+    """Name of the evaluation group in results store ``store`` that belongs to ``run_path``."""
+    from .results import check_results_store
+
+    store = Path(store)
+    check_results_store(store)
+    names = _evaluation_groups(store)
+    if not names:
+        raise StoreError(f"{store}: holds no evaluation results; run `manifold-lens evaluate RUN --out {store}` first")
+    if evaluation is not None:
+        if evaluation not in names:
+            raise StoreError(f"{store}: no evaluation named {evaluation!r}; present: {', '.join(names)}")
+        return evaluation
+    target = str(Path(run_path).resolve())
+    hits = []
+    for name in names:
+        with xr.open_zarr(str(store), group=f"evaluation/{name}", consolidated=False) as ds:
+            if str(ds.attrs.get("source_run", "")) == target:
+                hits.append(name)
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise StoreError(f"{store}: no evaluation of run {target} (groups: {', '.join(names)}); "
+                         "pass the matching results store, or name the group with --evaluation-name")
+    raise StoreError(f"{store}: several evaluations of run {target} ({', '.join(hits)}); "
+                     "choose one with --evaluation-name")
+
+
+def terminal_accuracy(store, name: str, metric: str = "accuracy") -> tuple[float, int]:
+    """(accuracy, step) at the last evaluated checkpoint of ``evaluation/<name>``."""
+    with xr.open_zarr(str(store), group=f"evaluation/{name}", consolidated=False) as ds:
+        if metric not in ds:
+            raise StoreError(f"{store}: evaluation/{name} has no variable {metric!r}")
+        steps = ds["checkpoint"].values
+        last = int(np.argmax(steps))
+        return float(ds[metric].isel(checkpoint=last).values), int(steps[last])
+
+
+def _pair_stores(runs, evaluations) -> list[Path]:
+    evaluations = [Path(e) for e in ([evaluations] if isinstance(evaluations, (str, Path)) else evaluations)]
+    if len(evaluations) == 1:
+        return evaluations * len(runs)
+    if len(evaluations) != len(runs):
+        raise ConfigError(f"--evaluations: give one results store per run ({len(runs)}) or one shared store, "
+                          f"got {len(evaluations)}")
+    return evaluations
+
+
+def _data_key(cfg) -> dict:
+    d = dataclasses.asdict(cfg.data)
+    for k in _SUBSAMPLING_KEYS:
+        d.pop(k)
+    return d
+
+
+# -- the comparison ----------------------------------------------------------
+
+def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None, metric: str = "accuracy",
+                            threshold: float = 0.005, method: str = "pixels", trials: int = 20,
+                            keep_fractions=None, seed: int = 0, progress: bool = True) -> xr.Dataset:
+    """Terminal accuracy vs keep fraction beside the predicted largest-cluster curve, per sigma.
+
+    Args:
+        runs: run store paths (differing in sigma and keep_fraction).
+        evaluations: results stores with their evaluations, one per run or one
+            shared (see the module docstring for the pairing).
+        evaluation: evaluation group name to use in every store (default: the
+            group whose ``source_run`` is the run).
+        metric: accuracy, accuracy_id or accuracy_ood.
+        threshold, method: coverage-graph overlap threshold and method.
+        trials, seed: Newman-Ziff passes of each sigma's prediction.
+        keep_fractions: grid of the predicted curves (default 0.01..1).
+
+    Returns dims ``sigma`` (predicted and measured lambda_c, fit status),
+    ``run`` (each run's terminal accuracy and the prediction at its lambda) and
+    ``keep_fraction`` (the predicted curves).
+    """
+    from .runstore import open_run
+
+    if metric not in METRICS:
+        raise ConfigError(f"metric = {metric!r}: must be one of {', '.join(METRICS)}")
+    runs = [Path(r) for r in ([runs] if isinstance(runs, (str, Path)) else runs)]
+    if not runs:
+        raise ConfigError("runs: give at least one run store")
+    stores = _pair_stores(runs, evaluations)
+    opened = [open_run(r) for r in runs]
+    names = [find_evaluation(r.path, s, evaluation) for r, s in zip(opened, stores)]  # all pairings before work
+    rows = []
+    for r, s, name in zip(opened, stores, names):
+        acc, step = terminal_accuracy(s, name, metric)
+        cfg = r.config.resolved()
+        rows.append({"run": str(r.path), "store": str(Path(s).resolve()), "name": name, "accuracy": acc, "step": step,
+                     "last_step": r.steps[-1] if r.steps else -1, "cfg": cfg,
+                     "sigma": (float(cfg.data.sigma_x), float(cfg.data.sigma_y)),
+                     "keep_fraction": float(cfg.data.keep_fraction)})
+    sigmas = sorted({row["sigma"] for row in rows})
+    grid = DEFAULT_KEEP_FRACTIONS if keep_fractions is None else np.asarray(keep_fractions, dtype=np.float64)
+    for sig in sigmas:  # validate every group before any percolation work
+        group = [row for row in rows if row["sigma"] == sig]
+        ref = _data_key(group[0]["cfg"])
+        for row in group[1:]:
+            key = _data_key(row["cfg"])
+            diff = sorted(k for k in ref if ref[k] != key[k])
+            if diff:
+                raise ConfigError(f"runs {group[0]['run']} and {row['run']} (sigma = {sig[0]:g}) differ in data.{diff[0]}; "
+                                  "compare runs that differ only in sigma and keep_fraction")
+
+    n_sig = len(sigmas)
+    pred_ratio = np.zeros((n_sig, len(grid)))
+    pred_frac = np.zeros((n_sig, len(grid)))
+    out = {k: np.full(n_sig, np.nan) for k in ("pc", "pc_se", "mc", "mc_se", "width", "top")}
+    status, n_runs = [], np.zeros(n_sig, np.int64)
+    run_ratio, run_frac = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+    for a, sig in enumerate(sigmas):
+        members = [k for k, row in enumerate(rows) if row["sigma"] == sig]
+        lam_runs = np.array([rows[k]["keep_fraction"] for k in members])
+        lam_all = np.union1d(grid, lam_runs)
+        full = rows[members[0]]["cfg"].with_overrides({"data.keep_fraction": 1.0})
+        perc = dataset_percolation(full, keep_fractions=lam_all, trials=trials, threshold=threshold, method=method,
+                                   seed=seed, progress=progress).mean("trial")
+        pred_ratio[a] = perc.largest_cluster_ratio.sel(keep_fraction=grid).values
+        pred_frac[a] = perc.largest_cluster_fraction.sel(keep_fraction=grid).values
+        run_ratio[members] = perc.largest_cluster_ratio.sel(keep_fraction=lam_runs).values
+        run_frac[members] = perc.largest_cluster_fraction.sel(keep_fraction=lam_runs).values
+        out["pc"][a], out["pc_se"][a] = float(perc.lambda_c), float(perc.lambda_c_stderr)
+        fit = fit_onset(lam_runs, [rows[k]["accuracy"] for k in members])
+        out["mc"][a], out["mc_se"][a], out["width"][a], out["top"][a] = fit[:4]
+        status.append(fit.status)
+        n_runs[a] = len(members)
+
+    sig_x = np.array([s[0] for s in sigmas])
+    sig_y = np.array([s[1] for s in sigmas])
+    one = {"units": "1"}
+    ds = xr.Dataset(
+        {
+            "lambda_c_predicted": ("sigma", out["pc"], {**one, "long_name": "predicted percolation threshold",
+                                                        "description": ESTIMATOR + ", on each sigma's coverage graph"}),
+            "lambda_c_predicted_stderr": ("sigma", out["pc_se"], {**one, "long_name": "standard error of the prediction"}),
+            "lambda_c_measured": ("sigma", out["mc"], {**one, "long_name": "measured accuracy onset",
+                                                       "description": "midpoint of the logistic fit of terminal "
+                                                                      "accuracy vs keep_fraction"}),
+            "lambda_c_measured_stderr": ("sigma", out["mc_se"], {**one, "long_name": "standard error of the onset "
+                                                                                     "(curve_fit covariance)"}),
+            "onset_width": ("sigma", out["width"], {**one, "long_name": "logistic width of the accuracy onset"}),
+            "accuracy_top": ("sigma", out["top"], {**one, "long_name": "fitted accuracy plateau"}),
+            "fit_status": ("sigma", np.array(status, dtype=str), {"long_name": "ok, or why the onset fit gave NaN"}),
+            "n_runs": ("sigma", n_runs, {**one, "long_name": "runs with this sigma"}),
+            "terminal_accuracy": ("run", [row["accuracy"] for row in rows], {
+                **one, "long_name": f"terminal {metric}", "description": "at the last evaluated checkpoint"}),
+            "terminal_step": ("run", [row["step"] for row in rows], {"long_name": "step of the last evaluated "
+                                                                                  "checkpoint", "units": "steps"}),
+            "run_last_step": ("run", [row["last_step"] for row in rows], {"long_name": "last committed step of the run",
+                                                                          "units": "steps"}),
+            "predicted_largest_cluster_ratio": ("run", run_ratio, {**one, "long_name": "predicted largest cluster "
+                                                                                       "over kept sites at the run's lambda"}),
+            "predicted_largest_cluster_fraction": ("run", run_frac, {**one, "long_name": "predicted largest cluster "
+                                                                                         "over all sites at the run's lambda"}),
+            "largest_cluster_ratio": (("sigma", "keep_fraction"), pred_ratio, {
+                **one, "long_name": "predicted largest cluster over kept sites", "description": "mean over trials"}),
+            "largest_cluster_fraction": (("sigma", "keep_fraction"), pred_frac, {
+                **one, "long_name": "predicted largest cluster over all sites", "description": "mean over trials"}),
+        },
+        coords={
+            "sigma": ("sigma", sig_x, {"long_name": "bump width along x", "units": "px"}),
+            "sigma_y": ("sigma", sig_y, {"long_name": "bump width along y", "units": "px"}),
+            "keep_fraction": ("keep_fraction", grid, {**one, "long_name": "fraction of lattice sites kept (lambda)"}),
+            "run_path": ("run", [row["run"] for row in rows]),
+            "run_sigma": ("run", [row["sigma"][0] for row in rows], {"units": "px"}),
+            "run_keep_fraction": ("run", [row["keep_fraction"] for row in rows], one),
+            "evaluation_store": ("run", [row["store"] for row in rows]),
+            "evaluation_name": ("run", [row["name"] for row in rows]),
+        },
+        attrs={
+            "description": "terminal accuracy vs keep_fraction beside the predicted largest-cluster curve, per sigma",
+            "metric": metric, "threshold": float(threshold), "method": method, "trials": int(trials),
+            "seed": int(seed), "onset_model": "accuracy = top / (1 + exp(-(lambda - lambda_c) / width))",
+            "prediction": "Newman-Ziff on the exact coverage graph of the sites subsampling chooses from; "
+                          "a dataset keeps max(1, round(lambda n)) sites",
+            "versions": package_versions(),
+        },
+    )
+    return ds
