@@ -10,6 +10,9 @@ __version__ = "0.1.0"
 from .config import RunConfig, load_config  # noqa: E402
 from .datasets import SyntheticDataset, build_dataset  # noqa: E402
 from .errors import ConfigError, ManifoldLensError, StoreError  # noqa: E402
+from .evaluate import evaluate_run  # noqa: E402
+from .localize import localize  # noqa: E402
 from .results import open_results, read_results  # noqa: E402
 from .runstore import open_run  # noqa: E402
+from .sampling import sample  # noqa: E402
 from .schedule import NoiseSchedule  # noqa: E402
