@@ -12,6 +12,7 @@ from .datasets import SyntheticDataset, build_dataset  # noqa: E402
 from .errors import ConfigError, ManifoldLensError, StoreError  # noqa: E402
 from .evaluate import evaluate_run  # noqa: E402
 from .localize import localize  # noqa: E402
+from .measure import measure  # noqa: E402
 from .results import open_results, read_results  # noqa: E402
 from .runstore import open_run  # noqa: E402
 from .sampling import sample  # noqa: E402

@@ -17,7 +17,8 @@ for periodic runs):
                 mean |h(x, y) - h(x', y)|^2 over all pairs of distinct x values
 
   both means taken over every y at which both cells are present; C_y likewise
-  with x held fixed; ``continuity_index = (C_x + C_y) / 2``. It is one minus
+  with x held fixed; ``continuity_index = (C_x + C_y) / 2`` (NaN when h does
+  not vary with one of the features). It is one minus
   Geary's C (the classic spatial-autocorrelation ratio) of the representation
   along each feature axis. It is close to 1 when neighbouring values are much
   closer than values far apart (a smooth curve sampled finely: a circle of 32

@@ -135,11 +135,16 @@ def _geometry(gram, n_dims, cfg, data, notes):
             f"2-D {what} coordinates of each condition, for figures", units="arbitrary")
 
 
-def _factorization(grid, cell_gram, cfg, data):
+def _factorization(grid, cell_gram, cfg, data, notes):
     """Additive-fit score and principal angles; returns the Gram blocks of a(x) and b(y)."""
     la, lb, proj = fact.additive_operators(grid)
+    residual_dof = grid.n_cells - round(float(np.trace(proj)))
+    score = fact.factorization_score(cell_gram, proj) if residual_dof > 0 else np.nan
+    if residual_dof <= 0:
+        notes.append(f"factorization_score undefined: {grid.n_cells} (x, y) pairs leave no residual "
+                     f"after fitting a(x) and b(y); measure on a lattice of conditions")
     data["factorization_score"] = _var(
-        fact.factorization_score(cell_gram, proj), (), "factorization score",
+        score, (), "factorization score",
         "1 - |r|^2 / |h - mean h|^2 for the additive fit h(x,y) = mu + a(x) + b(y) + r(x,y) over the "
         "condition grid; 1 = perfectly additive (factorized) code")
     gaa, gbb, gab = la @ cell_gram @ la.T, lb @ cell_gram @ lb.T, la @ cell_gram @ lb.T
@@ -176,7 +181,7 @@ def _chords(grid, cell_gram, cfg, data, notes):
             summary[i], hist[i] = fact.summarize_cosines(cos, name, COS_BIN_EDGES)
             n_used = len(cos) if manifold == "learned" else n_used
         if n_used == 0:
-            notes.append(f"{name}: no chord pairs available on this grid")
+            notes.append(f"{name}: no usable chord pairs (grid too small, or chords of zero length)")
         long_name, description = _CHORD_TEXT[name]
         summary_name = name if name.endswith("parallelism") else f"{name}_orthogonality"
         data[summary_name] = _var(summary, ("manifold",), long_name, description, n_pairs=n_used)
@@ -358,7 +363,7 @@ def measure(
             _geometry(gram, values.shape, cfg, data, notes)
             bar.update(1)
             cell_gram = grid.cell_gram(gram)
-            gaa, gbb = _factorization(grid, cell_gram, cfg, data)
+            gaa, gbb = _factorization(grid, cell_gram, cfg, data, notes)
             bar.update(1)
             _chords(grid, cell_gram, cfg, data, notes)
             bar.update(1)

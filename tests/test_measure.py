@@ -216,3 +216,23 @@ def test_bad_input_errors():
     _one_line_error(good, "unknown method 'tsne'", embed=("tsne",))
     _one_line_error(good, "n_components", n_components=2)
     _one_line_error(good, "period", periodic=True, period=2.0)
+
+
+def test_missing_optional_extras_are_skipped_with_a_note(monkeypatch):
+    # A None entry in sys.modules makes `import ripser` / `import umap` raise ImportError.
+    monkeypatch.setitem(__import__("sys").modules, "ripser", None)
+    monkeypatch.setitem(__import__("sys").modules, "umap", None)
+    ix, iy = _coords(6)
+    ds = measure(_da(fact.clifford_torus(*_angles(ix, iy, 6)), ix, iy), periodic=True, embed="pca,umap")
+    assert "betti_1" not in ds and "h1_persistence" not in ds
+    assert "embedding_umap" not in ds and "embedding_pca" in ds
+    assert "ripser is not installed" in ds.attrs["notes"] and "umap-learn is not installed" in ds.attrs["notes"]
+
+
+def test_off_lattice_conditions_leave_factorization_undefined():
+    rng = np.random.default_rng(8)
+    x, y = rng.uniform(0, 10, 100), rng.uniform(0, 10, 100)  # every x and y value distinct
+    ds = measure(_da(rng.standard_normal((100, 12)), x, y))
+    assert np.isnan(float(ds.factorization_score))  # 100 pairs, 199 parameters: no residual to score
+    assert "factorization_score undefined" in ds.attrs["notes"]
+    assert np.isfinite(float(ds.effective_dim)) and np.isfinite(float(ds.neighbourhood_trustworthiness))
