@@ -61,8 +61,8 @@ class ConditionGrid:
     """The grid of distinct x and y values spanned by a set of conditions.
 
     ``ix``/``iy`` index each condition's value in ``xs``/``ys``; cells are the
-    present (x, y) pairs, in order of first appearance of ``cell_ix * ny + cell_iy``
-    sorted; ``cell_of_condition`` maps conditions to cells. ``period_x``/``period_y``
+    present (x, y) pairs, ordered by (x, y); ``cell_of_condition`` maps
+    conditions to cells. ``period_x``/``period_y``
     are the circle periods used for angles (true periods when ``periodic``).
     """
 

@@ -236,3 +236,9 @@ def test_off_lattice_conditions_leave_factorization_undefined():
     assert np.isnan(float(ds.factorization_score))  # 100 pairs, 199 parameters: no residual to score
     assert "factorization_score undefined" in ds.attrs["notes"]
     assert np.isfinite(float(ds.effective_dim)) and np.isfinite(float(ds.neighbourhood_trustworthiness))
+
+
+def test_progress_bar_is_shown_on_request(capsys):
+    ix, iy = _coords(4)
+    measure(_da(np.random.default_rng(9).standard_normal((16, 4)), ix, iy), progress=True)
+    assert "measure" in capsys.readouterr().err
