@@ -13,6 +13,9 @@ from .errors import ConfigError, ManifoldLensError, StoreError  # noqa: E402
 from .evaluate import evaluate_run  # noqa: E402
 from .localize import localize  # noqa: E402
 from .measure import measure  # noqa: E402
+from .onset import percolation_vs_accuracy  # noqa: E402
+from .overlap import continuum_overlap, image_overlap, neighbour_overlap_curve, pixel_overlap  # noqa: E402
+from .percolation import coverage_graph, dataset_percolation, largest_cluster, lattice_percolation  # noqa: E402
 from .results import open_results, read_results  # noqa: E402
 from .runstore import open_run  # noqa: E402
 from .sampling import sample  # noqa: E402
