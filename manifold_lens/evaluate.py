@@ -30,7 +30,6 @@ between checkpoints are not sampling noise of the generator.
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import Iterable
 
@@ -348,8 +347,7 @@ def evaluate_run(run, checkpoints="last", *, sampler: str = "ddim", steps: int |
                               batch_size=batch_size, device=dev, keep_images=keep_images, threshold=threshold,
                               min_peak=min_peak, progress=progress)
         parts.append(part.expand_dims(checkpoint=[int(step)]))
-        del model
-        gc.collect()
+        del model  # freed by reference counting: one model in memory at a time
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     ds = xr.concat(parts, dim="checkpoint", data_vars="all", coords="minimal", compat="override", join="exact")
