@@ -288,6 +288,9 @@ def check_lattice_inputs(sigma, spacing, threshold, lattice, method="continuum",
         raise ConfigError(f"lattice = {min(ly, lx)}: needs at least 2 sites per side")
     if int(trials) < 1:
         raise ConfigError(f"trials = {trials}: must be >= 1")
+    if periodic and method == "pixels" and any(abs(k * d - round(k * d)) > 1e-9 for k, d in ((ly, dy), (lx, dx))):
+        raise ConfigError(f"periodic pixel overlaps need a whole-pixel torus, but lattice x spacing = {lx * dx:g} px: "
+                          "make lattice x spacing a whole number of pixels or use method='continuum'")
     memory = available_memory() if memory is None else memory
     sites = ly * lx * 60
     if sites > memory:

@@ -200,3 +200,14 @@ def test_dataset_percolation_follows_the_subsampling_rule():
     largest, _ = newman_ziff(order, graph=(*_csr(len(idx), i, j), np.zeros(len(idx), np.int8)))
     assert largest[len(kept) - 1] == largest_cluster(coverage_graph(ds, 0.005)).size
     assert 0.5 < float(res.lambda_c) < 0.8  # small open lattice near the nearest-neighbour threshold
+
+
+def test_results_round_trip_through_the_store(tmp_path):
+    import xarray as xr
+
+    from manifold_lens.results import read_results, write_results
+
+    ds = lattice_percolation([0.1, 0.5], 1.0, 0.005, 16, trials=2, keep_fractions=[0.5, 1.0], progress=False)
+    write_results(tmp_path / "r.zarr", "percolation", "default", ds)
+    back = read_results(tmp_path / "r.zarr", "percolation", "default")
+    xr.testing.assert_identical(back, ds)
