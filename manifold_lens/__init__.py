@@ -7,10 +7,13 @@ Main entry points: :func:`open_run` (a training run store), :func:`open_results`
 
 __version__ = "0.1.0"
 
+from .analyze import analyze_run  # noqa: E402
 from .config import RunConfig, load_config  # noqa: E402
 from .datasets import SyntheticDataset, build_dataset  # noqa: E402
 from .errors import ConfigError, ManifoldLensError, StoreError  # noqa: E402
 from .evaluate import evaluate_run  # noqa: E402
+from .extract import extract_activations, extract_run  # noqa: E402
+from .hooks import capture, list_layers, run_with_cache  # noqa: E402
 from .localize import localize  # noqa: E402
 from .measure import measure  # noqa: E402
 from .onset import percolation_vs_accuracy  # noqa: E402
