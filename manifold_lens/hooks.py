@@ -10,7 +10,9 @@ manager, so no hook outlives the block that needs it::
 
 Names are those of ``model.named_modules()`` (``encoder.2``, ``down_blocks.1``
 in a diffusers UNet, ...). The names filter is an exact name, a glob pattern
-(``encoder.*``), a list of those, or a callable ``name -> bool``. An exact
+(``encoder.*``; as in fnmatch, ``*`` also matches dots, so it selects nested
+modules too, ``encoder.?`` only direct children), a list of those, or a
+callable ``name -> bool``. An exact
 name the model does not have raises :class:`ManifoldLensError` listing the
 names it does have.
 

@@ -167,3 +167,83 @@ def test_extract_run_on_tiny_trained_run(tiny_run):
     m = measure(da.sel(timestep=50), embed=())
     assert 1.0 <= float(m.effective_dim) <= da.sizes["unit"]
     assert 0.0 <= float(m.factorization_score) <= 1.0
+
+
+class UserNet(torch.nn.Module):
+    """A user's model with its own call signature: features(img), then a head taking a dict."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Tanh())
+        self.head = torch.nn.Linear(4 * 8 * 8 + 3, 8)
+
+    def forward(self, img, info):
+        h = self.features(img).flatten(1)
+        return self.head(torch.cat([h, info["t"][:, None], info["xy"]], 1))
+
+
+def test_user_model_through_a_forward_callable(small_grid):
+    torch.manual_seed(1)
+    net = UserNet().eval()
+    conds, images = small_grid
+    acts = extract_activations(net, conds, images, SCHEDULE, layers=["features", "head"], timesteps=[20],
+                               noise_draws=2, device="cpu",
+                               forward=lambda x, t, c: net(x, {"t": t.float() / 1000, "xy": c}))
+    x0 = torch.as_tensor(images)
+    tt = torch.full((6,), 20)
+    cond = torch.tensor(np.stack([conds.x.values, conds.y.values], 1), dtype=torch.float32)
+    expect = 0
+    for k in range(2):
+        eps = torch.randn((1, 1, 8, 8), generator=torch.Generator().manual_seed(k))
+        with torch.no_grad():
+            expect = expect + net(SCHEDULE.q_sample(x0, tt, eps.expand_as(x0)), {"t": tt.float() / 1000, "xy": cond})
+    np.testing.assert_allclose(acts["head"].sel(timestep=20).values, (expect / 2).numpy(), rtol=1e-5, atol=1e-6)
+    assert acts["features"].sizes["unit"] == 4 * 8 * 8 and "row" in acts["features"].coords
+    assert hooks_left(net) == 0
+
+
+def test_diffusers_unet_if_installed(small_grid):
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16),
+                                 layers_per_block=1, down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+                                 up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=4).eval()
+    conds, images = small_grid
+    acts = extract_activations(unet, conds, images, SCHEDULE, layers=["mid_block", "down_blocks.0"],
+                               timesteps=[10], noise_draws=1, device="cpu",
+                               forward=lambda x, t, c: unet(x, t).sample)
+    # down blocks return (hidden_states, res_samples): the hidden states (B, 8, 4, 4) are captured
+    assert acts["down_blocks.0"].sizes["unit"] == 8 * 4 * 4
+    assert acts["mid_block"].sizes["unit"] == 16 * 4 * 4
+    assert hooks_left(unet) == 0
+
+
+def test_repeated_extractions_do_not_grow_memory(model, small_grid):
+    """After warm-up, more extractions leave no NumPy/Python allocations or tensors behind."""
+    import gc
+    import tracemalloc
+    import warnings
+
+    conds, images = small_grid
+    kw = dict(layers=["encoder.0", "bottleneck"], timesteps=[0, 10], noise_draws=2, device="cpu")
+
+    def live_tensors():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
+
+    for _ in range(2):
+        extract_activations(model, conds, images, SCHEDULE, **kw)
+    gc.collect()
+    tracemalloc.start()
+    before, tensors_before = tracemalloc.get_traced_memory()[0], live_tensors()
+    for _ in range(5):
+        acts = extract_activations(model, conds, images, SCHEDULE, **kw)
+        del acts
+    gc.collect()
+    after, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    one = 2 * 6 * (8 * 8 * 8) * 8  # the float64 accumulator of encoder.0 for one extraction (bytes)
+    assert peak - before > one  # the tracing sees the extraction's arrays ...
+    assert after - before < one / 2  # ... and they are gone afterwards
+    assert live_tensors() <= tensors_before
