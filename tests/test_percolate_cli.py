@@ -7,7 +7,10 @@ from typer.testing import CliRunner
 from cli import app
 from manifold_lens.onset import logistic
 from manifold_lens.results import list_results, open_results, read_results, write_results
-from tests.test_onset import fake_evaluation, make_run
+try:  # tests/ as a package or as a plain folder on sys.path
+    from tests.test_onset import fake_evaluation, make_run
+except ImportError:
+    from test_onset import fake_evaluation, make_run
 
 runner = CliRunner()
 
@@ -134,13 +137,14 @@ def test_cli_end_to_end_with_trained_runs(tmp_path):
     """Real tiny training and the real evaluate module feed `percolate compare`."""
     from manifold_lens.config import load_config
     from manifold_lens.evaluate import evaluate_run, write_evaluation
-    from tests.conftest import TINY
     from trainers.train import train
 
+    tiny = ["data.image_size=8", "model.base_channels=8", "model.embed_dim=32", "model.freq_dim=8",
+            "train.batch_size=8", "train.warmup_steps=1", "train.steps=2", "train.early_checkpoints=0",
+            "train.checkpoint_every=2"]
     runs, out = [], tmp_path / "results.zarr"
     for k, keep in enumerate([0.25, 0.5, 1.0]):
-        cfg = load_config("quick", overrides=TINY + ["train.steps=2", "train.early_checkpoints=0",
-                                                     "train.checkpoint_every=2", f"data.keep_fraction={keep}"])
+        cfg = load_config("quick", overrides=tiny + [f"data.keep_fraction={keep}"])
         path = tmp_path / f"run{k}.zarr"
         train(cfg, path, progress=False, log=lambda *a: None)
         write_evaluation(out, evaluate_run(path, "last", steps=2, samples_per_condition=1, device="cpu",
