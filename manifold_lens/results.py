@@ -168,7 +168,17 @@ def read_results(path: str | Path, kind: str, name: str | None = None) -> xr.Dat
         return _restore(ds.load())
 
 
+def normalise_strings(ds: xr.Dataset) -> xr.Dataset:
+    """Turn strings read back from Zarr (numpy StringDType / object) into plain ``str`` arrays."""
+    for name, var in list(ds.variables.items()):
+        if var.dtype.kind in "OT":
+            values = np.asarray(var.values).astype(object)
+            ds[name] = var.copy(data=np.array([str(v) for v in values.ravel()]).reshape(values.shape))
+    return ds
+
+
 def _restore(ds: xr.Dataset) -> xr.Dataset:
+    ds = normalise_strings(ds)
     for obj in [ds, *ds.variables.values()]:
         for k, v in list(obj.attrs.items()):
             if isinstance(v, str) and v[:1] in "{[":

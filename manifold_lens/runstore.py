@@ -37,7 +37,7 @@ from .config import RunConfig
 from .datasets import SyntheticDataset
 from .errors import StoreError
 from .models import build_model
-from .results import prepare_for_zarr
+from .results import normalise_strings, prepare_for_zarr
 from .schedule import NoiseSchedule
 from .versions import package_versions
 
@@ -241,12 +241,14 @@ class Run:
     @property
     def conditions(self) -> xr.Dataset:
         """Every candidate condition with its region and train mask (dim ``condition``)."""
-        return xr.open_zarr(str(self.path), group="dataset/conditions", consolidated=False).load()
+        with xr.open_zarr(str(self.path), group="dataset/conditions", consolidated=False) as ds:
+            return normalise_strings(ds.load())
 
     @property
     def train_set(self) -> xr.Dataset:
         """The training set as used (dim ``example``): image, x, y, family, weight."""
-        return xr.open_zarr(str(self.path), group="dataset/train", consolidated=False).load()
+        with xr.open_zarr(str(self.path), group="dataset/train", consolidated=False) as ds:
+            return normalise_strings(ds.load())
 
     @property
     def loss(self) -> xr.Dataset:

@@ -1,0 +1,91 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+import zarr
+
+from manifold_lens import open_run
+from manifold_lens.datasets import SyntheticDataset
+from manifold_lens.errors import StoreError
+from manifold_lens.runstore import SCHEMA_VERSION
+from trainers.train import checkpoint_schedule
+
+
+def test_checkpoint_schedule_dense_early_regular_late():
+    s = checkpoint_schedule(1000, 100, 5)
+    assert s[0] == 0 and s[-1] == 1000
+    early = [x for x in s if 0 < x < 100]
+    assert len(early) == 5 and early == sorted(early) and early[0] == 1
+    assert [x for x in s if x >= 100] == list(range(100, 1001, 100))
+    assert checkpoint_schedule(7, 5, 0) == [0, 5, 7]
+
+
+def test_round_trip_of_dataset_and_attrs(tiny_run, tiny_config):
+    run = open_run(tiny_run)
+    assert run.config == tiny_config
+    assert run.attrs["schema"] == "manifold-lens.run" and run.attrs["schema_version"] == SCHEMA_VERSION
+    assert run.attrs["status"] == "complete" and run.model_name == "unet"
+    assert "torch" in run.versions and run.attrs["seed"] == 0
+    d = SyntheticDataset(tiny_config.data)
+    stored_cond = run.conditions
+    expected = d.conditions_dataset()
+    xr.testing.assert_equal(stored_cond, expected)
+    tr = run.train_set
+    xr.testing.assert_equal(tr, d.train_dataset())
+
+
+def test_steps_loss_and_models(tiny_run):
+    run = open_run(tiny_run)
+    assert run.steps == checkpoint_schedule(12, 6, 2)
+    assert run.loss.sizes["step"] == 12
+    np.testing.assert_array_equal(run.loss.step.values, np.arange(1, 13))
+    assert run.has_ema
+    m_raw = run.load_model(step=6, ema=False)
+    m_ema = run.load_model(step=6)
+    assert not m_raw.training
+    w_raw = dict(m_raw.named_parameters())["conv_in.weight"]
+    w_ema = dict(m_ema.named_parameters())["conv_in.weight"]
+    assert not torch.equal(w_raw, w_ema)
+    # the step-0 checkpoint holds the initial weights: raw == EMA
+    sd0, sd0e = run.state_dict(0, ema=False), run.state_dict(0, ema=True)
+    assert all(torch.equal(sd0[k], sd0e[k]) for k in sd0)
+    out = run.load_model()(torch.zeros(1, 1, 8, 8), torch.tensor([5]), torch.tensor([[1.0, 2.0]]))
+    assert out.shape == (1, 1, 8, 8) and torch.isfinite(out).all()
+
+
+def test_missing_and_foreign_paths(tmp_path):
+    with pytest.raises(StoreError, match="no such run store"):
+        open_run(tmp_path / "nope.zarr")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "a.txt").write_text("x")
+    with pytest.raises(StoreError, match="not a manifold-lens run"):
+        open_run(tmp_path / "plain")
+    g = zarr.open_group(str(tmp_path / "other.zarr"), mode="w")
+    g.attrs["schema"] = "manifold-lens.results"
+    with pytest.raises(StoreError, match="not a manifold-lens run"):
+        open_run(tmp_path / "other.zarr")
+
+
+def test_newer_schema_refused(tiny_run, tmp_path):
+    import shutil
+
+    p = tmp_path / "copy.zarr"
+    shutil.copytree(tiny_run, p)
+    g = zarr.open_group(str(p), mode="r+")
+    g.attrs["schema_version"] = SCHEMA_VERSION + 1
+    with pytest.raises(StoreError, match="newer than this manifold-lens supports"):
+        open_run(p)
+
+
+def test_unknown_step(tiny_run):
+    with pytest.raises(StoreError, match="no checkpoint at step 5; committed steps: 0, 1"):
+        open_run(tiny_run).load_model(step=5)
+
+
+def test_no_pickle_in_store(tiny_run):
+    # every stored object is a Zarr array or JSON metadata
+    for f in tiny_run.rglob("*"):
+        if f.is_file() and f.name == "zarr.json":
+            json.loads(f.read_text())

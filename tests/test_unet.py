@@ -1,0 +1,79 @@
+import dataclasses
+
+import pytest
+import torch
+
+from manifold_lens.config import ModelConfig, load_config
+from manifold_lens.models import available_models, build_model
+from trainers.unet import sinusoidal
+
+SHAPES_8 = {  # documented in the README (N = 8, base 8, mult [1, 2, 2])
+    "embed": (2, 32),
+    "conv_in": (2, 8, 8, 8),
+    "encoder.0": (2, 8, 8, 8),
+    "down.0": (2, 8, 4, 4),
+    "encoder.1": (2, 16, 4, 4),
+    "down.1": (2, 16, 2, 2),
+    "encoder.2": (2, 16, 2, 2),
+    "down.2": (2, 16, 1, 1),
+    "bottleneck": (2, 16, 1, 1),
+    "up.0": (2, 16, 2, 2),
+    "decoder.0": (2, 16, 2, 2),
+    "up.1": (2, 16, 4, 4),
+    "decoder.1": (2, 16, 4, 4),
+    "up.2": (2, 16, 8, 8),
+    "decoder.2": (2, 8, 8, 8),
+    "out": (2, 1, 8, 8),
+}
+
+
+def tiny_model(size=8):
+    cfg = ModelConfig(base_channels=8, embed_dim=32, freq_dim=8, attention_resolutions=[4])
+    return build_model("unet", dataclasses.asdict(cfg), size)
+
+
+def test_registered_by_entry_point():
+    assert "unet" in available_models()
+
+
+def test_named_module_shapes():
+    model = tiny_model()
+    shapes = {}
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: shapes.__setitem__(n, tuple(o.shape)))
+             for n, m in model.named_modules() if n in SHAPES_8]
+    out = model(torch.randn(2, 1, 8, 8), torch.tensor([3, 500]), torch.tensor([[1.0, 2.0], [5.0, 6.0]]))
+    for h in hooks:
+        h.remove()
+    assert out.shape == (2, 1, 8, 8)
+    assert shapes == SHAPES_8
+    names = dict(model.named_modules())
+    assert names["encoder.1"].attention is not None  # 4x4 is in attention_resolutions
+    assert names["encoder.0"].attention is None
+    assert names["bottleneck"].attention is not None
+
+
+def test_condition_changes_output():
+    torch.manual_seed(0)
+    model = tiny_model().eval()
+    x = torch.randn(1, 1, 8, 8)
+    t = torch.tensor([10])
+    a = model(x, t, torch.tensor([[1.0, 1.0]]))
+    b = model(x, t, torch.tensor([[6.0, 1.0]]))
+    c = model(x, torch.tensor([900]), torch.tensor([[1.0, 1.0]]))
+    assert (a - b).abs().max() > 1e-4 and (a - c).abs().max() > 1e-4
+
+
+def test_sinusoidal_encoding():
+    e = sinusoidal(torch.tensor([0.0, 3.0]), 8, 100.0)
+    assert e.shape == (2, 8)
+    torch.testing.assert_close(e[0], torch.tensor([1.0] * 4 + [0.0] * 4))
+    # the fastest feature has period 2 pi px: cos(3)
+    assert e[1, 0].item() == pytest.approx(torch.cos(torch.tensor(3.0)).item(), abs=1e-6)
+
+
+@pytest.mark.parametrize("preset", ["quick", "paper-bump"])
+def test_preset_models_build(preset):
+    cfg = load_config(preset)
+    model = build_model("unet", cfg.to_dict()["model"], cfg.data.image_size)
+    n = sum(p.numel() for p in model.parameters())
+    assert 1e5 < n < 5e7
