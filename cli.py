@@ -167,6 +167,8 @@ def analyze(
     pool: bool = typer.Option(False, "--pool", help="Average spatial maps over space (unit = channel)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the first noise draw."),
     batch_size: int = typer.Option(256, "--batch-size", help="Images per forward pass."),
+    sampling_steps: int = typer.Option(50, "--sampling-steps", help="DDIM steps of the trajectory mode (its "
+                                       "--timesteps must be ones DDIM visits)."),
     keep_activations: bool = typer.Option(False, "--keep-activations", help="Also store the mean activations."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ):
@@ -183,10 +185,11 @@ def analyze(
     ds = analyze_run(run, out, layers=parse_csv(layers), timesteps=_int_list(timesteps, "--timesteps"),
                      checkpoints=checkpoints, mode=mode, noise_draws=noise_draws, embed=parse_csv(embed),
                      device=device, name=name, replace=replace, progress=progress, x=xs, y=ys, seed=seed,
-                     pool=pool, batch_size=batch_size, keep_activations=keep_activations)
+                     pool=pool, batch_size=batch_size, sampling_steps=sampling_steps,
+                     keep_activations=keep_activations)
     group = f"analysis/{name or 'default'}"
-    typer.echo(f"wrote {out} group {group}: {ds.sizes['checkpoint']} checkpoints x {ds.sizes['timestep']} "
-               f"timesteps x {ds.sizes['layer']} layers, {ds.sizes.get('condition', 0)} conditions")
+    counts = " x ".join(f"{ds.sizes[d]} {d}{'s' if ds.sizes[d] != 1 else ''}" for d in ("checkpoint", "timestep", "layer"))
+    typer.echo(f"wrote {out} group {group}: {counts}, {ds.sizes.get('condition', 0)} conditions")
     for line in summary_lines(ds):
         typer.echo(line)
 
@@ -481,3 +484,62 @@ def evaluate(
     typer.echo(f"wrote {out} group evaluation/{name}: {ds.sizes['checkpoint']} checkpoint(s) of {run}")
     for line in summary_lines(ds):
         typer.echo(line)
+
+
+# --- report / quickstart -----------------------------------------------------------
+@app.command()
+@user_errors
+def report(
+    paths: List[Path] = typer.Argument(..., help="Results stores (RESULTS.zarr) and/or run stores (RUN.zarr)."),
+    out: Path = typer.Option(..., "--out", help="Report directory: new, empty or an earlier report."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a directory that holds other files "
+                                   "(they are left alone; same-named files are replaced)."),
+    dpi: int = typer.Option(110, "--dpi", help="Resolution of the PNGs (dots per inch)."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also write each figure as PDF."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+):
+    """Render every figure the results support (PNG and PDF) and DIR/index.html with key numbers.
+
+    Reads only results and run stores (a result's source_run names its run); never
+    recomputes a metric. Figures the inputs cannot support are skipped with a reason.
+
+    Example: manifold-lens report results.zarr --out report/
+    """
+    from manifold_lens.report import render_report, summary_lines
+
+    rep = render_report(paths, out, overwrite=overwrite, dpi=dpi, formats=("png", "pdf") if pdf else ("png",),
+                        progress=progress)
+    for line in summary_lines(rep):
+        typer.echo(line)
+
+
+@app.command()
+@user_errors
+def quickstart(
+    out: Path = typer.Argument(..., help="Directory for run.zarr, results.zarr and report/ (new or empty)."),
+    set_: List[str] = typer.Option([], "--set", help="Override a quick-preset key for training, e.g. "
+                                   "--set train.steps=500 (repeatable)."),
+    samples_per_condition: int = typer.Option(2, "--samples-per-condition", help="Generated images per condition."),
+    sampler_steps: int = typer.Option(20, "--sampler-steps", help="DDIM steps of the evaluation sampler."),
+    checkpoints: str = typer.Option("all", "--checkpoints", help="Checkpoints to evaluate and analyse: all, last "
+                                    "or steps like 0,500."),
+    embed: str = typer.Option("pca", "--embed", help="Embeddings for the 3-D views: pca,umap,isomap."),
+    noise_draws: int = typer.Option(4, "--noise-draws", help="Noise draws averaged per condition in the analysis."),
+    trials: int = typer.Option(20, "--trials", help="Newman-Ziff passes of the percolation curve."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier quickstart in OUT."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+):
+    """Train the quick preset, evaluate it, analyse it, compute its percolation curve and write the report.
+
+    About 15 minutes on 2 CPU cores. Then open OUT/report/index.html.
+
+    Example: manifold-lens quickstart quickstart/
+    """
+    from manifold_lens.quickstart import quickstart as run_quickstart
+
+    res = run_quickstart(out, set_, samples_per_condition=samples_per_condition, sampler_steps=sampler_steps,
+                         checkpoints=checkpoints, embed=parse_csv(embed) or ["pca"], noise_draws=noise_draws,
+                         trials=trials, device=device, overwrite=overwrite, progress=progress, log=typer.echo)
+    typer.echo(f"done in {res.seconds / 60:.1f} min: run {res.run}, results {res.results}")
+    typer.echo(f"open {res.index} in a browser (figures as PNG and PDF in {res.report})")
