@@ -188,7 +188,8 @@ def analyze(
                      pool=pool, batch_size=batch_size, sampling_steps=sampling_steps,
                      keep_activations=keep_activations)
     group = f"analysis/{name or 'default'}"
-    counts = " x ".join(f"{ds.sizes[d]} {d}{'s' if ds.sizes[d] != 1 else ''}" for d in ("checkpoint", "timestep", "layer"))
+    counts = " x ".join(f"{ds.sizes[d]} {d}{'s' if ds.sizes[d] != 1 else ''}"
+                        for d in ("checkpoint", "timestep", "layer"))
     typer.echo(f"wrote {out} group {group}: {counts}, {ds.sizes.get('condition', 0)} conditions")
     for line in summary_lines(ds):
         typer.echo(line)
@@ -218,7 +219,8 @@ def layers(
     aliases = {v: k for k, v in LAYER_ALIASES.items()}
     for i in infos:
         shape = "not called" if i.output_shape is None else "(" + ", ".join(map(str, i.output_shape)) + ")"
-        note = " (default)" if i.name in DEFAULT_LAYERS else (f" (alias {aliases[i.name]})" if i.name in aliases else "")
+        note = " (default)" if i.name in DEFAULT_LAYERS else ""
+        note = f" (alias {aliases[i.name]})" if i.name in aliases else note
         typer.echo(f"{i.name:{width}s}  {i.module_type:{tw}s}  {shape}{note}")
 
 

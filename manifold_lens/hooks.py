@@ -119,7 +119,8 @@ class ActivationCache(Mapping):
         try:
             return self.outputs[name]
         except KeyError:
-            raise KeyError(f"{name!r}: no captured output; captured: {_available(list(self.outputs)) or 'none'}") from None
+            captured = _available(list(self.outputs)) or "none"
+            raise KeyError(f"{name!r}: no captured output; captured: {captured}") from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.outputs)

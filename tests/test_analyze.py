@@ -81,7 +81,7 @@ def test_select_checkpoints(tiny_run):
     assert select_checkpoints(run, "last") == [run.steps[-1]]
     assert select_checkpoints(run, f"{run.steps[-1]},{run.steps[0]}") == [run.steps[0], run.steps[-1]]
     assert select_checkpoints(run, [run.steps[1]]) == [run.steps[1]]
-    with pytest.raises(ManifoldLensError, match=r"--checkpoints \[7777\]: not committed checkpoints.*committed steps: 0"):
+    with pytest.raises(ManifoldLensError, match=r"--checkpoints \[7777\]: not committed.*committed steps: 0"):
         select_checkpoints(run, "7777")
     with pytest.raises(ManifoldLensError, match="use all, last or steps"):
         select_checkpoints(run, "first")

@@ -131,7 +131,8 @@ def test_feature_attrs_periodic():
     (dict(timesteps=[-1, 5]), r"--timesteps \[-1\] outside \[0, 1000\)"),
     (dict(mode="reverse"), r"--mode 'reverse': choose one of noised, trajectory"),
     (dict(noise_draws=0), r"--noise-draws 0: must be >= 1"),
-    (dict(mode="trajectory", timesteps=[50]), r"--timesteps \[50\]: not visited by DDIM with 50 steps.*nearest: 41, 61"),
+    (dict(mode="trajectory", timesteps=[50]),
+     r"--timesteps \[50\]: not visited by DDIM with 50 steps.*nearest: 41, 61"),
 ])
 def test_bad_input_one_line(model, small_grid, kwargs, message):
     conds, images = small_grid
