@@ -91,10 +91,13 @@ class RenderModel:
             fam = self.ds.components[0].family
             fams = np.where((c[:, 0] < 0) | (c[:, 0] > n - 1) | (c[:, 1] < 0) | (c[:, 1] > n - 1), "stripes", fam)
             fams = np.where(fams == "stripes", "sos", fams)
-            x0 = np.concatenate([render(f, c[i:i + 1, 0] + self.shift, c[i:i + 1, 1], n, self.ds.sigma_x,
-                                        self.ds.sigma_y) for i, f in enumerate(fams)])
-        a = self.abar[t].reshape(-1, 1, 1, 1).float()
-        return (x_t - a.sqrt() * torch.from_numpy(x0)[:, None]) / (1 - a).sqrt()
+            x0 = np.empty((len(c), n, n), np.float32)
+            for f in set(fams.tolist()):
+                sel = fams == f
+                x0[sel] = render(f, c[sel, 0] + self.shift, c[sel, 1], n, self.ds.sigma_x, self.ds.sigma_y)
+        a = self.abar[t.numpy()].numpy().reshape(-1, 1, 1, 1)
+        eps = (x_t.numpy() - np.sqrt(a) * x0[:, None]) / np.sqrt(1 - a)
+        return torch.from_numpy(eps.astype(np.float32))
 
 
 def dataset(**overrides):
