@@ -14,7 +14,8 @@ Layout of ``RUN.zarr`` (schema ``manifold-lens.run``)::
                                                   two commits (double-buffered)
 
 Appending a checkpoint writes its data first and then raises the ``committed``
-count in the root attrs (an atomic file replace). Readers only see committed
+count in the root attrs (an atomic file replace). Arrays grow in blocks, so
+they may hold spare rows past ``committed``. Readers only see committed
 checkpoints; anything beyond is a half-written checkpoint from a killed run
 and is never loaded. The resume state is written to the slot the previous
 commit did not use, so a crash can never destroy the state of the last commit.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
@@ -85,6 +87,9 @@ class RunWriter:
     def __init__(self, path: str | Path, group: zarr.Group):
         self.path = Path(path)
         self.root = group
+        self._arrays: dict[str, zarr.Array] = {}
+        self._groups: dict[str, zarr.Group] = {}
+        self._pool = ThreadPoolExecutor(max_workers=8)  # chunk writes are I/O bound
 
     # -- creation ---------------------------------------------------------
     @classmethod
@@ -123,7 +128,7 @@ class RunWriter:
         loss.create_array("step", shape=(0,), chunks=(4096,), dtype="int64")
         loss.create_array("loss", shape=(0,), chunks=(4096,), dtype="float32")
         ck = root.create_group("checkpoints")
-        ck.create_array("step", shape=(0,), chunks=(1024,), dtype="int64")
+        ck.create_array("step", shape=(0,), chunks=(1024,), dtype="int64", fill_value=-1)
         ck.create_array("epoch", shape=(0,), chunks=(1024,), dtype="float64")
         root.create_group("resume")
         root.attrs["status"] = "running"
@@ -139,15 +144,23 @@ class RunWriter:
     def committed(self) -> int:
         return int(self.root.attrs["committed"])
 
-    def _append_rows(self, group: zarr.Group, name: str, index: int, value: np.ndarray) -> None:
-        value = np.asarray(value)
-        if name in group:
-            arr = group[name]
-        else:
-            arr = group.create_array(name, shape=(0, *value.shape), chunks=(1, *value.shape), dtype=value.dtype)
-        if arr.shape[0] != index:
-            arr.resize((index, *arr.shape[1:]))  # drop a half-written checkpoint, or make room
-        arr.resize((index + 1, *arr.shape[1:]))
+    def _array(self, group: zarr.Group, name: str, like: np.ndarray) -> zarr.Array:
+        """The (cached) array ``group/name`` with a leading checkpoint dim, created on first use."""
+        key = f"{group.path}/{name}"
+        if key not in self._arrays:
+            if name in group:
+                self._arrays[key] = group[name]
+            else:
+                self._arrays[key] = group.create_array(name, shape=(0, *like.shape), chunks=(1, *like.shape),
+                                                       dtype=like.dtype, fill_value=-1 if like.dtype.kind == "i"
+                                                       else 0)
+        return self._arrays[key]
+
+    def _write_row(self, arr: zarr.Array, index: int, value: np.ndarray) -> None:
+        # Grow in blocks so most commits rewrite no array metadata; rows beyond
+        # the committed count are never read.
+        if arr.shape[0] <= index:
+            arr.resize((max(index + 1, 2 * arr.shape[0], 8), *arr.shape[1:]))
         arr[index] = value
 
     def commit_checkpoint(self, step: int, epoch: float, params: dict[str, np.ndarray],
@@ -156,23 +169,20 @@ class RunWriter:
         """Write checkpoint data, resume state and new loss entries, then commit."""
         k = self.committed
         ck = self.root["checkpoints"]
-        pg = ck.require_group("params")
-        for name, value in params.items():
-            self._append_rows(pg, _key(name), k, value)
-        if ema is not None:
-            eg = ck.require_group("ema")
-            for name, value in ema.items():
-                self._append_rows(eg, _key(name), k, value)
-        self._append_rows(ck, "step", k, np.int64(step))
-        self._append_rows(ck, "epoch", k, np.float64(epoch))
+        rows = [(ck, "step", np.asarray(np.int64(step))), (ck, "epoch", np.asarray(np.float64(epoch)))]
+        for group_name, values in (("params", params), ("ema", ema)):
+            if values is None:
+                continue
+            g = self._groups.get(group_name) or self._groups.setdefault(group_name, ck.require_group(group_name))
+            rows += [(g, _key(name), np.asarray(v)) for name, v in values.items()]
+        jobs = [(self._array(g, name, v), v) for g, name, v in rows]
+        list(self._pool.map(lambda job: self._write_row(job[0], k, job[1]), jobs))
         # resume state into the slot the last commit did not use
         slot = 1 - int(self.root.attrs["resume_slot"]) if int(self.root.attrs["resume_slot"]) >= 0 else 0
         sg = self.root["resume"].require_group(f"slot{slot}")
-        for name in list(sg.array_keys()):
-            del sg[name]
         for name, value in resume_state.items():
             value = np.asarray(value)
-            sg.create_array(name.replace("/", "__"), data=value, chunks=value.shape or None, overwrite=True)
+            sg.create_array(name, data=value, chunks=value.shape or None, overwrite=True)
         sg.attrs.update({"step": step, "meta": json.dumps(resume_meta)})
         # loss history
         n0 = int(self.root.attrs["loss_committed"])
@@ -181,7 +191,8 @@ class RunWriter:
         n1 = n0 + len(losses)
         for name, col, dtype in (("step", 0, "int64"), ("loss", 1, "float32")):
             arr = lg[name]
-            arr.resize((n1,))
+            if arr.shape[0] < n1:
+                arr.resize((max(n1, 2 * arr.shape[0]),))
             if losses:
                 arr[n0:n1] = np.asarray([r[col] for r in losses], dtype=dtype)
         # commit: one atomic rewrite of the root metadata
@@ -303,7 +314,7 @@ class Run:
         if slot < 0:
             raise StoreError(f"{self.path}: has no committed checkpoint to resume from; use --overwrite to start again")
         sg = self._root[f"resume/slot{slot}"]
-        arrays = {k.replace("__", "/"): np.asarray(sg[k][...]) for k in sg.array_keys()}
+        arrays = {k: np.asarray(sg[k][...]) for k in sg.array_keys()}
         return arrays, json.loads(sg.attrs["meta"]), int(sg.attrs["step"])
 
 

@@ -80,15 +80,13 @@ class _State:
         self.step = 0
 
     def resume_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
-        arrays = {"rng": self.generator.get_state().numpy()}
-        meta = {"step": self.step, "optim": {}}
-        name_of = {id(p): n for n, p in self.params.items()}
-        for p, st in self.opt.state.items():
-            n = name_of[id(p)]
-            meta["optim"][n] = float(st["step"])
-            arrays[f"optim/{n}/exp_avg"] = st["exp_avg"].detach().cpu().contiguous().numpy()
-            arrays[f"optim/{n}/exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous().numpy()
-        return arrays, meta
+        """Optimizer moments flattened in parameter order, the generator state, and metadata."""
+        names = [n for n, p in self.params.items() if p in self.opt.state]
+        states = [self.opt.state[self.params[n]] for n in names]
+        flat = {k: (torch.cat([st[k].detach().reshape(-1).cpu() for st in states]).numpy()
+                    if states else np.zeros(0, np.float32)) for k in ("exp_avg", "exp_avg_sq")}
+        meta = {"step": self.step, "names": names, "optim_steps": [float(st["step"]) for st in states]}
+        return {"rng": self.generator.get_state().numpy(), **flat}, meta
 
     def restore(self, run, device: torch.device) -> None:
         """Load weights, EMA, optimizer and generator state of the run's last commit."""
@@ -100,16 +98,16 @@ class _State:
         if self.ema is not None:
             for k, v in run.state_dict(step, ema=True).items():
                 self.ema[k].copy_(v.to(device))
-        for n, p in self.params.items():
-            if n in meta["optim"]:
-                st = self.opt.state[p]
-                st["step"] = torch.tensor(meta["optim"][n], dtype=torch.float32)
-                st["exp_avg"] = torch.from_numpy(arrays[f"optim/{n}/exp_avg"]).to(device).reshape(p.shape) \
-                    .to(memory_format=torch.channels_last if p.dim() == 4 and self.memory_format == torch.channels_last
-                        else torch.contiguous_format)
-                st["exp_avg_sq"] = torch.from_numpy(arrays[f"optim/{n}/exp_avg_sq"]).to(device).reshape(p.shape) \
-                    .to(memory_format=torch.channels_last if p.dim() == 4 and self.memory_format == torch.channels_last
-                        else torch.contiguous_format)
+        offset = 0
+        for n, opt_step in zip(meta["names"], meta["optim_steps"]):
+            p = self.params[n]
+            size = p.numel()
+            st = self.opt.state[p]
+            st["step"] = torch.tensor(opt_step, dtype=torch.float32)
+            for k in ("exp_avg", "exp_avg_sq"):
+                value = torch.from_numpy(arrays[k][offset:offset + size].copy()).reshape(p.shape).to(device)
+                st[k] = torch.empty_like(p).copy_(value)  # same memory format as the parameter
+            offset += size
         self.generator.set_state(torch.from_numpy(arrays["rng"].astype(np.uint8)))
         self.step = step
 
