@@ -31,7 +31,6 @@ between checkpoints are not sampling noise of the generator.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch

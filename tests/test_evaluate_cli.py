@@ -1,9 +1,9 @@
 """`manifold-lens evaluate` end to end on a tiny trained run, and its refusals."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
@@ -94,8 +94,6 @@ def test_bad_input_gives_one_line_and_writes_nothing(tiny_run, tmp_path):
     # a run store given as --out (another store kind) is refused and left as it was
     before = sorted(p.name for p in Path(tiny_run).rglob("*"))
     other = tmp_path / "other.zarr"
-    import shutil
-
     shutil.copytree(tiny_run, other)
     r = invoke("evaluate", tiny_run, "--out", other, *FAST)
     assert r.exit_code == 2 and "manifold-lens.run" in r.output and r.output.count("\n") == 1, r.output
