@@ -112,7 +112,9 @@ def _step_axis(ax, steps) -> None:
     pos = steps[steps > 0]
     label = STEP_LABEL
     if len(pos) and pos.max() / pos.min() >= 30:
-        ax.set_xscale("symlog", linthresh=max(1.0, float(pos.min())), linscale=0.5)
+        linthresh = max(1.0, float(pos.min()))
+        ax.set_xscale("symlog", linthresh=linthresh, linscale=0.5)
+        ax.set_xlim(min(0.0, steps.min()) - 0.2 * linthresh, pos.max() * 1.3)  # no empty negative half
         label += ", symlog scale"
     ax.set_xlabel(label)
 
@@ -627,7 +629,7 @@ def percolation_curves(percolation: xr.Dataset, title: str | None = None) -> Fig
                     se = float(p["lambda_c_stderr"].isel(sigma=k)) if "lambda_c_stderr" in p else 0.0
                     ax.axvline(lc, color=colors[k], ls="--", lw=1)
                     ax.axvspan(lc - se, lc + se, color=colors[k], alpha=0.12, lw=0)
-                    if name == names[0]:
+                    if name == names[-1]:  # the axis holding the legend
                         ax.plot([], [], color=colors[k], ls="--", lw=1, label=f"lambda_c = {lc:.3f} +- {se:.3f}")
         ax.set_xlim(0, 1)
         ax.set_ylim(-0.02, 1.02)

@@ -175,7 +175,7 @@ def _slug(*parts) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(p) for p in parts if p != "")).strip("_")
 
 
-def _need_steps(ds: xr.Dataset, what: str, command: str) -> str:
+def _need_steps(ds: xr.Dataset, command: str) -> str:
     """A skip reason when ``ds`` has fewer than 2 checkpoints, else ''."""
     n = ds.sizes.get("checkpoint", 0)
     if n >= 2:
@@ -216,6 +216,9 @@ def plan(sources: Sources) -> list[_Job]:
                + (f" ({'; '.join(sources.missing_runs.values())})" if sources.missing_runs else ""))
         add("Data", "dataset", "Dataset gallery and coverage map", "", "", skipped=why)
         add("Training", "loss", "Training loss", "", "", skipped=why)
+    for path, why in sources.missing_runs.items():
+        add("Data", "dataset", f"Dataset and training loss: {_run_name(path)}", "", path,
+            skipped=f"the run store named by the results' source_run cannot be opened: {why}")
     for path, run in sources.runs.items():
         name = _run_name(path)
         cfg = run.config.data
@@ -244,7 +247,7 @@ def plan(sources: Sources) -> list[_Job]:
             "Top: generation accuracy (exactly one bump, both coordinates within tolerance) over training, "
             "overall, in-distribution, out-of-distribution and per hold-out region. Bottom: the learning phases "
             "of the samples, stacked: A no single bump, B one bump at the wrong place, C correct.", label,
-            lambda ds=g.ds: plot.accuracy_curve(ds), skipped=_need_steps(g.ds, "accuracy", "manifold-lens evaluate"),
+            lambda ds=g.ds: plot.accuracy_curve(ds), skipped=_need_steps(g.ds, "manifold-lens evaluate"),
             suffix=(g.kind, g.name, g.store.stem if several else ""))
         add("Generation", "accuracy_map", f"Accuracy per condition ({label})",
             "Accuracy of each condition (fraction of its samples correct) over (x, y) at the last evaluated "
@@ -303,11 +306,11 @@ def _plan_analysis(g: Group, label: str, store_sfx: str, add) -> None:
     add("Representations", "effective_dim", f"Effective dimension vs step ({label})",
         "Effective dimension (participation ratio of the PCA eigenvalues) of the representation over training, "
         "per layer and timestep.", label, lambda: plot.effective_dim_curve(ds),
-        skipped=_need_steps(ds, "effective_dim", "manifold-lens analyze"), suffix=base)
+        skipped=_need_steps(ds, "manifold-lens analyze"), suffix=base)
     add("Representations", "metrics", f"Factorization and continuity vs step ({label})",
         "Factorization score (share of the code explained by h = a(x) + b(y)), continuity index (~1 smooth, "
         "~0 values mutually orthogonal) and cross-validated linear decodability of x (blue) and y (red).", label,
-        lambda: plot.metrics_curve(ds), skipped=_need_steps(ds, "metrics", "manifold-lens analyze"), suffix=base)
+        lambda: plot.metrics_curve(ds), skipped=_need_steps(ds, "manifold-lens analyze"), suffix=base)
     methods = [m for m in ("pca", "umap", "isomap") if f"embedding_{m}" in ds]
     for layer in [str(v) for v in ds["layer"].values]:
         for t in [int(v) for v in ds["timestep"].values]:
@@ -464,10 +467,12 @@ def render_report(paths, out, *, overwrite: bool = False, dpi: int = 110, format
         except Exception as err:  # a figure must never take the report down; say what broke
             e.skipped = f"could not be drawn ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
             continue
-        for fmt in formats:
+        for k, fmt in enumerate(formats):
             name = f"{e.stem}.{fmt}"
             fig.savefig(out / name, dpi=dpi, format=fmt, metadata=_metadata(fmt, e.title))
             e.files[fmt] = name
+            if k == 0:  # the layout is set by the first save; keep it instead of solving it again
+                fig.set_layout_engine("none")
         e.size_px = _png_size(out / e.files["png"])
     numbers = key_numbers(sources)
     entries = [j.entry for j in jobs]

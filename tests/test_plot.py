@@ -1,0 +1,381 @@
+"""Figures of ``manifold_lens.plot`` from small synthetic results and from a tiny real run.
+
+The synthetic results are made with the real code paths wherever one exists:
+evaluation aggregates come from ``evaluate.aggregate`` on per-sample scores
+drawn with a known success rate, analysis results from ``measure`` on codes
+that turn from random into a Clifford torus over "checkpoints", percolation
+curves from ``lattice_percolation`` and the comparison from
+``percolation_vs_accuracy``. Tests check that each figure draws the numbers it
+was given, not only that it renders.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.collections import LineCollection, QuadMesh
+from matplotlib.figure import Figure
+
+from manifold_lens import plot
+from manifold_lens.config import load_config
+from manifold_lens.datasets import SyntheticDataset
+from manifold_lens.evaluate import aggregate
+from manifold_lens.measure import measure
+from manifold_lens.overlap import neighbour_overlap_curve
+from manifold_lens.percolation import lattice_percolation
+
+STEPS = (0, 10, 100, 1000)
+HOLDOUT = ["data.image_size=16", "data.holdout.kind=interior", "data.holdout.width=4"]
+
+
+# -- synthetic results following the contracts (shared with test_report) -------------
+
+def synthetic_dataset(overrides=HOLDOUT) -> SyntheticDataset:
+    return SyntheticDataset(load_config("quick", overrides=list(overrides)).data)
+
+
+def synthetic_evaluation(dataset: SyntheticDataset | None = None, steps=STEPS, samples: int = 4, seed: int = 0,
+                         source_run: str | None = None) -> xr.Dataset:
+    """Per-sample scores whose success rate rises with step (held-out conditions lag), aggregated for real."""
+    dataset = dataset or synthetic_dataset()
+    cond = dataset.conditions_dataset()
+    rng = np.random.default_rng(seed)
+    in_train = cond["in_train"].values.astype(bool)
+    rate = np.array(steps, float) / max(steps)
+    p = np.where(in_train[None, :], 0.95 * rate[:, None], 0.5 * rate[:, None])  # (checkpoint, condition)
+    correct = rng.random((len(steps), cond.sizes["condition"], samples)) < p[..., None]
+    one_bump = rng.random(correct.shape) < 0.3 + 0.7 * rate[:, None, None]
+    phase = np.where(correct, "C", np.where(one_bump, "B", "A")).astype(object)
+    ds = xr.Dataset(
+        {"correct": (("checkpoint", "condition", "sample"), correct),
+         "phase": (("checkpoint", "condition", "sample"), phase)},
+        coords={"checkpoint": list(steps), "sample": np.arange(samples), "x": cond.x, "y": cond.y,
+                "region": cond.region, "in_train": cond.in_train, "family": cond.family},
+        attrs={"sampler": "ddim", "sampler_steps": 50, "samples_per_condition": samples, "tolerance_px": 1.0,
+               "config": load_config("quick", overrides=HOLDOUT).to_dict()},
+    )
+    if source_run:
+        ds.attrs["source_run"] = str(source_run)
+    return aggregate(ds)
+
+
+def synthetic_analysis(n: int = 10, steps=STEPS, units: int = 24, embed=("pca",), seed: int = 0,
+                       source_run: str | None = None) -> xr.Dataset:
+    """``measure`` at each step of a code that turns from random into a Clifford torus, stacked like analyze.
+
+    The last step is exactly a (rotated) Clifford torus.
+    """
+    rng = np.random.default_rng(seed)
+    xs, ys = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float))
+    x, y = xs.ravel(), ys.ravel()
+    a, b = 2 * np.pi * x / n, 2 * np.pi * y / n
+    basis = np.linalg.qr(rng.normal(size=(units, 4)))[0]  # orthonormal: an isometric copy of the torus
+    torus = np.column_stack([np.cos(a), np.sin(a), np.cos(b), np.sin(b)]) @ basis.T
+    noise = rng.normal(size=(n * n, units))
+    parts = []
+    for k, step in enumerate(steps):
+        w = k / (len(steps) - 1)
+        acts = xr.DataArray(w * torus + (1 - w) * noise, dims=("condition", "unit"),
+                            coords={"x": ("condition", x), "y": ("condition", y),
+                                    "in_train": ("condition", ~((x == 2) & (y == 3)))})
+        m = measure(acts, embed=embed, seed=0, progress=False)
+        parts.append(m.expand_dims(layer=["bottleneck"]).expand_dims(timestep=[50]).expand_dims(checkpoint=[step]))
+    ds = xr.concat(parts, "checkpoint", coords="minimal", compat="override", combine_attrs="override")
+    ds.attrs["source_config"] = load_config("quick").to_dict()
+    if source_run:
+        ds.attrs["source_run"] = str(source_run)
+    return ds
+
+
+def synthetic_percolation() -> xr.Dataset:
+    return lattice_percolation([0.1, 0.6, 1.0], 1.0, 0.005, 24, trials=4, progress=False)
+
+
+def synthetic_comparison(root: Path) -> xr.Dataset:
+    """The real comparison (percolation_vs_accuracy) of run stores with evaluations of a known logistic onset."""
+    from manifold_lens.onset import logistic, percolation_vs_accuracy
+    from manifold_lens.results import write_results
+
+    try:
+        from tests.test_onset import fake_evaluation, make_run
+    except ImportError:
+        from test_onset import fake_evaluation, make_run
+    runs, store = [], root / "evals.zarr"
+    for k, keep in enumerate([0.05, 0.1, 0.2, 0.4, 0.8]):
+        run = make_run(root / f"run{k}.zarr", 1.0, keep, seed=k)
+        write_results(store, "evaluation", f"run{k}", fake_evaluation(run, logistic(keep, 0.9, 0.15, 0.03)))
+        runs.append(run)
+    return percolation_vs_accuracy(runs, [store], trials=4, keep_fractions=np.linspace(0.02, 1, 50),
+                                   progress=False)
+
+
+@pytest.fixture(scope="module")
+def evaluation():
+    return synthetic_evaluation()
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    return synthetic_analysis()
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory):
+    return synthetic_comparison(tmp_path_factory.mktemp("comparison"))
+
+
+def png_size(fig: Figure, dpi: int = 50) -> tuple[int, int]:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    head = buf.getvalue()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def assert_renders(fig: Figure) -> None:
+    """The figure draws to a PNG of exactly its size in inches x dpi (constrained layout, no cropping)."""
+    assert isinstance(fig, Figure)
+    w, h = fig.get_size_inches()
+    got = png_size(fig)
+    assert abs(got[0] - w * 50) < 1 and abs(got[1] - h * 50) < 1, (got, w, h)
+
+
+def texts(fig: Figure) -> str:
+    """Every title, label and legend text of a figure, joined."""
+    out = [fig._suptitle.get_text() if fig._suptitle else ""]
+    for ax in fig.axes:
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        if ax.get_legend():
+            out += [t.get_text() for t in ax.get_legend().get_texts()]
+    return "\n".join(out)
+
+
+# -- synthetic results ------------------------------------------------------------------
+
+def test_accuracy_curve_draws_the_aggregates(evaluation):
+    fig = plot.accuracy_curve(evaluation)
+    assert_renders(fig)
+    top, bottom = fig.axes[:2]
+    lines = {ln.get_label(): ln for ln in top.get_lines()}
+    np.testing.assert_allclose(lines["overall"].get_ydata(), evaluation.accuracy.values)
+    np.testing.assert_allclose(lines["out-of-distribution (held out)"].get_ydata(), evaluation.accuracy_ood.values)
+    np.testing.assert_allclose(lines["region interior"].get_ydata(),
+                               evaluation.accuracy_region.sel(region_name="interior").values)
+    # phases stacked: the top of the stack is 1 at every checkpoint
+    tops = bottom.collections[-1].get_paths()[0].vertices[:, 1].max()
+    assert tops == pytest.approx(1.0)
+    assert "C: correct" in texts(fig) and "symlog" in bottom.get_xlabel() and "(optimiser steps" in bottom.get_xlabel()
+
+
+def test_accuracy_map_grid_and_hold_out_outline(evaluation):
+    fig = plot.accuracy_map(evaluation)
+    assert_renders(fig)
+    ax = fig.axes[0]
+    mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
+    last = evaluation.isel(checkpoint=-1)
+    grid = np.asarray(mesh.get_array()).reshape(16, 16)
+    # conditions are on a 16 x 16 lattice: row = y, column = x
+    for c in [0, 17, 100, 255]:
+        assert grid[int(last.y[c]), int(last.x[c])] == pytest.approx(float(last.accuracy_condition[c]))
+    # the 4 x 4 interior hold-out is outlined by 16 unit segments in its region colour
+    outline = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(outline) == 1 and len(outline[0].get_segments()) == 16
+    assert "step 1000" in ax.get_title() and "held out: interior (16)" in texts(fig)
+    assert fig.axes[1].get_ylabel().startswith("accuracy at the condition")  # the colour bar
+    assert ax.yaxis_inverted()  # image convention: row 0 at the top
+
+
+def test_accuracy_map_extended_canvas_shows_the_frame():
+    ds = synthetic_dataset(["data.image_size=16", "data.family=stripes"])
+    ev = synthetic_evaluation(ds, steps=(0, 100))
+    ev.attrs["config"] = {"data": {"image_size": 16}}
+    fig = plot.accuracy_map(ev, checkpoint=0)
+    assert_renders(fig)
+    assert "16 x 16 frame" in texts(fig) and "step 0" in fig.axes[0].get_title()
+    with pytest.raises(plot.FigureDataError, match="checkpoint 5: not in these results"):
+        plot.accuracy_map(ev, checkpoint=5)
+
+
+def test_pca_spectrum_and_top4(analysis):
+    fig = plot.pca_spectrum(analysis)
+    assert_renders(fig)
+    left, right = fig.axes[0], fig.axes[1]
+    assert len(left.get_lines()) == len(STEPS)
+    np.testing.assert_allclose(left.get_lines()[-1].get_ydata(),
+                               analysis.explained_variance_ratio.isel(checkpoint=-1, timestep=0, layer=0).values)
+    top4 = float(analysis.explained_variance_top4.isel(checkpoint=-1, timestep=0, layer=0))
+    assert top4 > 0.99  # the final code is a Clifford torus: 4 directions
+    assert f"{100 * top4:.1f}%" in left.texts[0].get_text()
+    assert "bottleneck, t = 50" in fig._suptitle.get_text()
+
+
+def test_effective_dim_and_metrics_curves(analysis):
+    fig = plot.effective_dim_curve(analysis)
+    assert_renders(fig)
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), analysis.effective_dim[:, 0, 0].values)
+    assert "participation ratio" in fig.axes[0].get_ylabel()
+    fig = plot.metrics_curve(analysis)
+    assert_renders(fig)
+    colors = {ln.get_label(): ln.get_color() for ln in fig.axes[0].get_lines()}
+    assert colors["x decodability (R^2)"] == plot.X_COLOR and colors["y decodability (R^2)"] == plot.Y_COLOR
+    # several layers and timesteps: one line each, labelled
+    two = xr.concat([analysis, analysis.assign_coords(layer=["encoder.2"])], "layer")
+    fig = plot.effective_dim_curve(two)
+    assert {ln.get_label() for ln in fig.axes[0].get_lines()} == {
+        "effective dimension (bottleneck, t = 50)", "effective dimension (encoder.2, t = 50)"}
+
+
+def test_embedding_views_early_middle_final(analysis):
+    fig = plot.embedding_views(analysis, "pca")
+    assert_renders(fig)
+    axes3d = [ax for ax in fig.axes if ax.name == "3d"]
+    assert len(axes3d) == 6
+    assert [ax.get_title() for ax in axes3d[:3]] == [f"step {s}, coloured by x" for s in (0, 100, 1000)]
+    cbars = [ax for ax in fig.axes if ax.name != "3d"]
+    assert [c.get_ylabel() for c in cbars] == ["x (px, column)", "y (px, row)"]
+    # colours: x in blues, y in reds; the held-out condition is a triangle
+    sc = axes3d[0].collections[0]
+    assert sc.get_cmap().name == "x_blues" and axes3d[3].collections[0].get_cmap().name == "y_reds"
+    assert len(axes3d[0].collections) == 2 and "triangles" in fig._suptitle.get_text()
+    fig = plot.embedding_views(analysis, "pca", checkpoints=[10])
+    assert len([ax for ax in fig.axes if ax.name == "3d"]) == 2
+    with pytest.raises(plot.FigureDataError, match="embedding_umap.*--embed umap"):
+        plot.embedding_views(analysis, "umap")
+
+
+def test_chord_histograms_learned_vs_ideal(analysis):
+    fig = plot.chord_histograms(analysis)
+    assert_renders(fig)
+    assert len(fig.axes) == 5
+    x_on_y = fig.axes[0]
+    # the final code is a Clifford torus: its summary equals the ideal Clifford torus's
+    last = analysis.isel(checkpoint=-1, timestep=0, layer=0)
+    learned, clifford = (float(last.x_on_y_orthogonality.sel(manifold=m)) for m in ("learned", "clifford"))
+    assert learned == pytest.approx(clifford, abs=0.05)
+    assert "x-on-y orthogonality" in x_on_y.get_title()
+    assert fig.axes[1].title.get_color() == plot.X_COLOR and fig.axes[2].title.get_color() == plot.Y_COLOR
+    assert {"learned", "ideal 3-D torus", "ideal Clifford torus"} <= set(texts(fig).split("\n"))
+
+
+def test_similarity_curves_x_blue_y_red(analysis):
+    fig = plot.similarity_curves(analysis)
+    assert_renders(fig)
+    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines() if not ln.get_label().startswith("_")}
+    assert lines["x, step 1000"].get_color() == plot.X_COLOR and lines["y, step 1000"].get_color() == plot.Y_COLOR
+    sim = analysis.x_similarity_by_distance.isel(checkpoint=-1, timestep=0, layer=0).values
+    np.testing.assert_allclose(lines["x, step 1000"].get_ydata(), sim[np.isfinite(sim)])
+    assert "(px)" in fig.axes[0].get_xlabel()
+
+
+def test_percolation_curves_and_isolated_sigma():
+    perc = synthetic_percolation()
+    fig = plot.percolation_curves(perc)
+    assert_renders(fig)
+    left = fig.axes[0]
+    curves = [ln for ln in left.get_lines() if ln.get_label().startswith("sigma")]
+    assert len(curves) == 3
+    np.testing.assert_allclose(curves[2].get_ydata(), perc.largest_cluster_ratio.isel(sigma=2).mean("trial"))
+    legend = texts(fig)
+    assert "sigma = 0.1 px (isolated: no neighbours)" in legend
+    assert f"lambda_c = {float(perc.lambda_c[2]):.3f}" in legend
+    assert "24 x 24 lattice" in fig._suptitle.get_text()
+
+
+def test_neighbour_overlap_pixels_vs_continuum():
+    ov = neighbour_overlap_curve([0.1, 1.0, 2.0], np.linspace(0, 8, 33))
+    fig = plot.neighbour_overlap(ov, threshold=0.005, spacing=1.0)
+    assert_renders(fig)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and "(px)" in ax.get_xlabel()
+    assert "connection threshold 0.005" in texts(fig) and "dataset spacing 1 px" in texts(fig)
+
+
+def test_onset_comparison(comparison):
+    fig = plot.onset_comparison(comparison)
+    assert_renders(fig)
+    left, right = fig.axes
+    marks = [ln for ln in left.get_lines() if "terminal" in ln.get_label()][0]
+    np.testing.assert_allclose(marks.get_ydata(), comparison.terminal_accuracy.values)
+    point = right.containers[0].lines[0]
+    assert point.get_ydata()[0] == pytest.approx(float(comparison.lambda_c_measured[0]))
+    assert point.get_xdata()[0] == pytest.approx(float(comparison.lambda_c_predicted[0]))
+
+
+def test_onset_comparison_states_failed_fits(comparison):
+    failed = comparison.copy()
+    failed["lambda_c_measured"] = failed.lambda_c_measured * np.nan
+    failed["fit_status"] = ("sigma", np.array(["accuracy changes by < 0.05: no onset to fit"]))
+    fig = plot.onset_comparison(failed)
+    assert_renders(fig)
+    assert "no onset" in fig.axes[1].texts[0].get_text()
+
+
+def test_dataset_preview_and_loss(tmp_path):
+    ds = synthetic_dataset()
+    fig = plot.dataset_preview(ds, n_examples=9, title="interior hold-out")
+    assert_renders(fig)
+    cov = fig.axes[-1]
+    assert "240 trained of 256" in cov.get_title() and "interior (16)" in texts(fig)
+    loss = xr.Dataset({"loss": ("step", 1.0 / np.arange(1, 201))}, coords={"step": np.arange(1, 201)})
+    fig = plot.training_loss(loss, checkpoints=[0, 50, 200])
+    assert_renders(fig)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and "running mean (4 steps)" in texts(fig) and "checkpoints" in texts(fig)
+
+
+def test_missing_variables_are_one_line_errors(evaluation, analysis):
+    cases = [
+        (plot.accuracy_curve, evaluation.drop_vars("phase_fraction"), "phase_fraction"),
+        (plot.pca_spectrum, analysis.drop_vars("explained_variance_ratio"), "explained_variance_ratio"),
+        (plot.chord_histograms, analysis.drop_vars("x_on_x_cos_hist"), "x_on_x_cos_hist"),
+        (plot.percolation_curves, evaluation, "largest_cluster_ratio"),
+        (plot.effective_dim_curve, evaluation, "effective_dim"),
+    ]
+    for fn, ds, name in cases:
+        with pytest.raises(plot.FigureDataError, match=name) as info:
+            fn(ds)
+        assert "\n" not in str(info.value)
+    with pytest.raises(plot.FigureDataError, match="layer 'nope': not in these results; present: bottleneck"):
+        plot.pca_spectrum(analysis, layer="nope")
+
+
+# -- a tiny real run -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_results(tiny_run, tmp_path_factory):
+    """Evaluate and analyse the session's tiny run for real; percolate its config."""
+    from manifold_lens.analyze import analyze_run
+    from manifold_lens.evaluate import evaluate_run, write_evaluation
+    from manifold_lens.quickstart import percolation_of
+    from manifold_lens.results import write_results
+    from manifold_lens.runstore import open_run
+
+    out = tmp_path_factory.mktemp("tiny_results") / "results.zarr"
+    write_evaluation(out, evaluate_run(tiny_run, "all", steps=2, samples_per_condition=1, device="cpu",
+                                       progress=False), "default")
+    analyze_run(tiny_run, out, noise_draws=1, embed=("pca", "isomap"), device="cpu", progress=False)
+    write_results(out, "percolation", "default", percolation_of(open_run(tiny_run).config, trials=2, progress=False))
+    return out
+
+
+def test_every_figure_from_a_tiny_real_run(tiny_run, tiny_results):
+    from manifold_lens.results import read_results
+    from manifold_lens.runstore import open_run
+
+    run = open_run(tiny_run)
+    ev = read_results(tiny_results, "evaluation", "default")
+    an = read_results(tiny_results, "analysis", "default")
+    pe = read_results(tiny_results, "percolation", "default")
+    figs = [plot.dataset_preview(run.dataset), plot.training_loss(run.loss, checkpoints=run.steps),
+            plot.accuracy_curve(ev), plot.accuracy_map(ev), plot.pca_spectrum(an), plot.effective_dim_curve(an),
+            plot.metrics_curve(an), plot.embedding_views(an, "pca"), plot.embedding_views(an, "isomap"),
+            plot.chord_histograms(an), plot.similarity_curves(an), plot.percolation_curves(pe),
+            plot.neighbour_overlap(pe[["overlap_pixels", "overlap_continuum"]], threshold=0.005, spacing=1.0)]
+    for fig in figs:
+        assert_renders(fig)
+    name = "/".join(Path(tiny_run).parts[-2:])
+    assert name in figs[2]._suptitle.get_text() and f"step {run.steps[-1]}" in figs[3].axes[0].get_title()
