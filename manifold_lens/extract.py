@@ -232,7 +232,8 @@ def extract_activations(model: nn.Module, conditions: xr.Dataset, images: np.nda
     """Mean activations {layer: DataArray(timestep, condition, unit)} of any model.
 
     Args:
-        model: the ``nn.Module`` whose submodules are hooked (moved to ``device``).
+        model: the ``nn.Module`` whose submodules are hooked (moved to ``device``
+            and put in eval mode).
         conditions: xr.Dataset with dim ``condition`` and coords x, y (px);
             other condition coords (region, in_train, ...) are carried over.
         images: ground-truth x_0 per condition, (condition, N, N) or
