@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from . import plot
 from .errors import ManifoldLensError
-from .results import KINDS, SCHEMA as RESULTS_SCHEMA, _restore, check_results_store, list_results
+from .results import SCHEMA as RESULTS_SCHEMA, _restore, check_results_store, list_results
 from .runstore import SCHEMA as RUN_SCHEMA, open_run
 from .versions import package_versions
 
@@ -495,7 +495,7 @@ def _now() -> str:
 
 
 def _metadata(fmt: str, title: str) -> dict:
-    return {"Title": title, "Creator": "manifold-lens"} if fmt == "pdf" else {"Title": title, "Software": "manifold-lens"}
+    return {"Title": title, "Creator" if fmt == "pdf" else "Software": "manifold-lens"}
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}

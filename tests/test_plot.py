@@ -6,7 +6,8 @@ drawn with a known success rate, analysis results from ``measure`` on codes
 that turn from random into a Clifford torus over "checkpoints", percolation
 curves from ``lattice_percolation`` and the comparison from
 ``percolation_vs_accuracy``. Tests check that each figure draws the numbers it
-was given, not only that it renders.
+was given, not only that it renders. Every figure is also drawn from a tiny
+real run (trained, evaluated, analysed) by ``test_quickstart``.
 """
 
 from __future__ import annotations
@@ -341,41 +342,3 @@ def test_missing_variables_are_one_line_errors(evaluation, analysis):
         assert "\n" not in str(info.value)
     with pytest.raises(plot.FigureDataError, match="layer 'nope': not in these results; present: bottleneck"):
         plot.pca_spectrum(analysis, layer="nope")
-
-
-# -- a tiny real run -----------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def tiny_results(tiny_run, tmp_path_factory):
-    """Evaluate and analyse the session's tiny run for real; percolate its config."""
-    from manifold_lens.analyze import analyze_run
-    from manifold_lens.evaluate import evaluate_run, write_evaluation
-    from manifold_lens.quickstart import percolation_of
-    from manifold_lens.results import write_results
-    from manifold_lens.runstore import open_run
-
-    out = tmp_path_factory.mktemp("tiny_results") / "results.zarr"
-    write_evaluation(out, evaluate_run(tiny_run, "all", steps=2, samples_per_condition=1, device="cpu",
-                                       progress=False), "default")
-    analyze_run(tiny_run, out, noise_draws=1, embed=("pca", "isomap"), device="cpu", progress=False)
-    write_results(out, "percolation", "default", percolation_of(open_run(tiny_run).config, trials=2, progress=False))
-    return out
-
-
-def test_every_figure_from_a_tiny_real_run(tiny_run, tiny_results):
-    from manifold_lens.results import read_results
-    from manifold_lens.runstore import open_run
-
-    run = open_run(tiny_run)
-    ev = read_results(tiny_results, "evaluation", "default")
-    an = read_results(tiny_results, "analysis", "default")
-    pe = read_results(tiny_results, "percolation", "default")
-    figs = [plot.dataset_preview(run.dataset), plot.training_loss(run.loss, checkpoints=run.steps),
-            plot.accuracy_curve(ev), plot.accuracy_map(ev), plot.pca_spectrum(an), plot.effective_dim_curve(an),
-            plot.metrics_curve(an), plot.embedding_views(an, "pca"), plot.embedding_views(an, "isomap"),
-            plot.chord_histograms(an), plot.similarity_curves(an), plot.percolation_curves(pe),
-            plot.neighbour_overlap(pe[["overlap_pixels", "overlap_continuum"]], threshold=0.005, spacing=1.0)]
-    for fig in figs:
-        assert_renders(fig)
-    name = "/".join(Path(tiny_run).parts[-2:])
-    assert name in figs[2]._suptitle.get_text() and f"step {run.steps[-1]}" in figs[3].axes[0].get_title()
