@@ -2,13 +2,17 @@
 
 import numpy as np
 import pytest
-from conftest import TINY  # the tiny run's overrides (8 x 8 images, width-8 UNet, 12 steps)
 from typer.testing import CliRunner
 
 from cli import app
 from manifold_lens import open_results, open_run
 from manifold_lens.extract import extract_run
 from manifold_lens.measure import measure
+
+# the same tiny run as tests/conftest.py's tiny_run (8 x 8 images, width-8 UNet, 12 steps), trained by the CLI
+TINY = ["data.image_size=8", "model.base_channels=8", "model.embed_dim=32", "model.freq_dim=8",
+        "train.steps=12", "train.batch_size=8", "train.checkpoint_every=6", "train.early_checkpoints=2",
+        "train.warmup_steps=2"]
 
 runner = CliRunner()
 
