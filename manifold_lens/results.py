@@ -131,7 +131,11 @@ def append_results(path: str | Path, kind: str, name: str, ds: xr.Dataset, *, di
     if first:
         return write_results(path, kind, name, ds, replace=replace)
     group = f"{kind}/{name}"
+    kept = zarr.open_group(str(path), path=group, mode="r").attrs.asdict()
     prepare_for_zarr(ds).to_zarr(str(path), group=group, mode="a", append_dim=dim, consolidated=False, zarr_format=3)
+    # xarray replaces the group attrs with the appended chunk's: keep earlier keys it does not set
+    g = zarr.open_group(str(path), path=group, mode="r+")
+    g.attrs.update({**kept, **g.attrs.asdict()})
     return group
 
 
