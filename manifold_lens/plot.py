@@ -398,16 +398,18 @@ def pca_spectrum(analysis: xr.Dataset, layer=None, timestep=None, title: str | N
               f"step {int(steps[-1])}", transform=left.transAxes, ha="right", va="top", fontsize=9,
               bbox=dict(fc="w", ec="#999", alpha=0.9))
     left.set_yscale("log")
+    ratios = a["explained_variance_ratio"].values
+    floor = max(float(np.nanmin(np.where(ratios > 0, ratios, np.nan))), 1e-5 * float(np.nanmax(ratios)))
+    left.set_ylim(bottom=floor / 2)  # numerically-zero components (a code of exact rank) fall off the bottom
     left.set_xlabel("principal component")
     left.set_ylabel("explained-variance ratio (fraction of total)")
     left.set_xticks(comp)
     left.grid(alpha=0.3, which="both")
     sm = colormaps["viridis"].resampled(max(len(steps), 2))
     norm = Normalize(-0.5, len(steps) - 0.5)
-    cb = fig.colorbar(_mappable(sm, norm), ax=left, label="checkpoint (training step)",
-                      ticks=np.arange(len(steps)) if len(steps) <= 12 else None)
-    if len(steps) <= 12:
-        cb.ax.set_yticklabels([str(int(s)) for s in steps], fontsize=7)
+    ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 10)).round().astype(int))
+    cb = fig.colorbar(_mappable(sm, norm), ax=left, label="checkpoint (training step)", ticks=ticks)
+    cb.ax.set_yticklabels([str(int(steps[i])) for i in ticks], fontsize=7)
     right.plot(steps, a["explained_variance_top4"], "o-", color="k")
     right.set_ylim(0, 1.02)
     right.set_ylabel("explained variance of the top 4 (fraction)")
@@ -433,11 +435,13 @@ def _lines_over_steps(analysis, variables, colors, labels, ylabel, what, ylim=No
     styles = ["-", "--", ":", "-."]
     fig = _figure(7.5, 4.5)
     ax = fig.add_subplot()
+    by_combo = len(variables) == 1 and len(combos) > 1  # one variable: a colour per layer and timestep
     for k, (layer, t) in enumerate(combos):
         a = analysis.sel(layer=layer, timestep=t)
         for v, c, lab in zip(variables, colors, labels):
             suffix = f" ({layer}, t = {t})" if len(combos) > 1 else ""
-            ax.plot(steps, a[v], marker="o", ms=3, ls=styles[k % len(styles)], color=c, label=lab + suffix)
+            ax.plot(steps, a[v], marker="o", ms=3, ls="-" if by_combo else styles[k % len(styles)],
+                    color=colormaps["tab10"](k % 10) if by_combo else c, label=lab + suffix)
     if ylim:
         ax.set_ylim(*ylim)
     ax.set_ylabel(ylabel)
