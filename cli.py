@@ -521,7 +521,7 @@ def quickstart(
     out: Path = typer.Argument(..., help="Directory for run.zarr, results.zarr and report/ (new or empty)."),
     set_: List[str] = typer.Option([], "--set", help="Override a quick-preset key for training, e.g. "
                                    "--set train.steps=500 (repeatable)."),
-    samples_per_condition: int = typer.Option(2, "--samples-per-condition", help="Generated images per condition."),
+    samples_per_condition: int = typer.Option(1, "--samples-per-condition", help="Generated images per condition."),
     sampler_steps: int = typer.Option(20, "--sampler-steps", help="DDIM steps of the evaluation sampler."),
     checkpoints: str = typer.Option("all", "--checkpoints", help="Checkpoints to evaluate and analyse: all, last "
                                     "or steps like 0,500."),
