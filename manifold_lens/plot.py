@@ -142,11 +142,15 @@ def analysis_slice(analysis: xr.Dataset, layer=None, timestep=None) -> tuple[xr.
 
 
 def pick_checkpoints(steps, checkpoints=None) -> list[int]:
-    """Early, middle and final checkpoint steps (or the given ones, which must be present)."""
+    """First, middle and final checkpoint steps (or the given ones, which must be present).
+
+    The middle one is the checkpoint nearest half-way in training steps (early
+    checkpoints are log-spaced, so the middle by count would be early in training).
+    """
     steps = [int(s) for s in np.asarray(steps)]
     if checkpoints is None:
-        idx = sorted({0, len(steps) // 2, len(steps) - 1})
-        return [steps[i] for i in idx]
+        middle = int(np.argmin(np.abs(np.array(steps) - (steps[0] + steps[-1]) / 2)))
+        return [steps[i] for i in sorted({0, middle, len(steps) - 1})]
     wanted = [int(c) for c in np.atleast_1d(checkpoints)]
     missing = [c for c in wanted if c not in steps]
     if missing:

@@ -138,7 +138,7 @@ def _open_run_or_reason(path: str, sources: Sources) -> None:
 
 def load_sources(paths) -> Sources:
     """Open every results store and run store in ``paths`` (and the runs the results name as source_run)."""
-    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    paths = list({Path(p).resolve(): Path(p) for p in _as_list(paths)}.values())  # each store once
     if not paths:
         raise ManifoldLensError("give at least one results store (RESULTS.zarr) or run store (RUN.zarr)")
     sources = Sources()
