@@ -150,7 +150,9 @@ def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_ste
 
     log(f"[4/5] percolation of the training lattice (sigma {d.sigma_x:g} px, spacing {d.spacing_x:g} px, "
         f"{trials} trials)")
-    write_results(results, "percolation", "default", percolation_of(cfg, trials=trials, progress=progress))
+    perc = percolation_of(cfg, trials=trials, progress=progress)
+    perc.attrs["source_run"] = str(run.path)  # its lattice is this run's training lattice
+    write_results(results, "percolation", "default", perc)
 
     log(f"[5/5] rendering the report into {report_dir}")
     report = render_report([results], report_dir, overwrite=overwrite, progress=progress)
