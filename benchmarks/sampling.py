@@ -7,7 +7,10 @@ RUN.zarr is a trained run, e.g. ``manifold-lens train --preset quick --out quick
 Each sampler evaluates the same checkpoint (EMA weights when present), the
 same conditions and the same initial noise (seed 0) through
 ``manifold_lens.evaluate.evaluate_run``; the time is wall-clock for sampling
-plus localization and scoring (localization is a few ms). Goal: DDIM-50 at
+plus localization and scoring (localization is a few ms), and the process CPU
+time beside it (steadier than wall time on a shared machine; with CUDA only
+wall time means anything). DDIM-S makes S model calls per batch against T for
+DDPM, so the model-bound speed-up is T / S (20x for S = 50). Goal: DDIM-50 at
 least 15x faster than DDPM-1000 and within 3 accuracy points of it. The
 standard error printed beside each accuracy is the binomial one over all
 samples (an optimistic bound: samples of one condition are correlated).
@@ -40,15 +43,16 @@ def time_case(run, step, sampler, steps, args) -> dict:
                        ("cpu" if args.device == "auto" else args.device))
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ds = evaluate_run(run, [step], sampler=sampler, steps=steps, samples_per_condition=args.samples_per_condition,
                       device=args.device, batch_size=args.batch_size, progress=False)
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     acc = float(ds.accuracy.isel(checkpoint=0))
     n = ds.correct.size
-    return {"sampler": f"{sampler}-{ds.attrs['sampler_steps']}", "seconds": seconds, "accuracy": acc,
+    return {"sampler": f"{sampler}-{ds.attrs['sampler_steps']}", "seconds": seconds, "cpu_seconds": cpu,
+            "accuracy": acc,
             "stderr": (acc * (1 - acc) / n) ** 0.5, "n": n, "correct": ds.correct.values.ravel(),
             "phases": ds.phase_fraction.isel(checkpoint=0).values}
 
@@ -84,19 +88,20 @@ def main() -> None:
           f"torch threads {torch.get_num_threads()}, device {args.device}, cpu count {os.cpu_count()}")
     rows = [time_case(run, step, s, k, args) for s, k in CASES]
     ref = rows[0]
-    print(f"{'sampler':>10s} {'seconds':>9s} {'speed-up':>9s} {'accuracy':>9s} {'+-':>5s} "
+    print(f"{'sampler':>10s} {'seconds':>9s} {'speed-up':>9s} {'cpu s':>9s} {'speed-up':>9s} {'accuracy':>9s} {'+-':>5s} "
           f"{'vs DDPM':>8s} {'agree':>6s}   phases A / B / C")
     for r in rows:
         agree = float(np.mean(r["correct"] == ref["correct"]))
         ph = " / ".join(f"{100 * p:.1f}" for p in r["phases"])
         print(f"{r['sampler']:>10s} {r['seconds']:9.1f} {ref['seconds'] / r['seconds']:8.1f}x "
+              f"{r['cpu_seconds']:9.1f} {ref['cpu_seconds'] / r['cpu_seconds']:8.1f}x "
               f"{100 * r['accuracy']:8.1f}% {100 * r['stderr']:5.1f} {100 * (r['accuracy'] - ref['accuracy']):+7.1f}pt "
               f"{100 * agree:5.1f}%   {ph}")
     d50 = rows[1]
     print(f"goal DDIM-50 >= 15x faster than DDPM-1000: {ref['seconds'] / d50['seconds']:.1f}x "
           f"({'met' if ref['seconds'] / d50['seconds'] >= 15 else 'NOT met'}); within 3 points: "
           f"{100 * (d50['accuracy'] - ref['accuracy']):+.1f} ({'met' if abs(d50['accuracy'] - ref['accuracy']) <= 0.03 else 'NOT met'})")
-    figures = {r["sampler"]: {k: r[k] for k in ("seconds", "accuracy", "stderr", "n")} for r in rows}
+    figures = {r["sampler"]: {k: r[k] for k in ("seconds", "cpu_seconds", "accuracy", "stderr", "n")} for r in rows}
     if args.memory:
         one = peak_rss_mb(str(run.path), "last", args)
         every = peak_rss_mb(str(run.path), "all", args)
