@@ -704,7 +704,7 @@ def neighbour_overlap(overlap: xr.Dataset, threshold: float | None = None, spaci
     ax.legend(handles, labels, fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     n = overlap.attrs.get("image_size", overlap.attrs.get("overlap_image_size"))
     ax.set_title(title or "overlap of neighbouring bumps vs spacing"
-                 + (f" (pixels: bumps rendered on a {n} x {n} frame)" if n else ""),
+                 + (f"\n(pixel curves: bumps rendered on a {n} x {n} frame)" if n else ""),
                  fontsize=10)
     return fig
 
