@@ -92,7 +92,7 @@ def prepare_for_zarr(ds: xr.Dataset) -> xr.Dataset:
     attrs that are dicts or nested lists become JSON strings."""
     ds = ds.copy()
     for name, var in list(ds.variables.items()):
-        if var.dtype.kind == "U":  # variable-length strings have a stable Zarr v3 encoding
+        if var.dtype.kind in "UT":  # variable-length strings have a stable Zarr v3 encoding
             ds[name] = var.astype(object)
     for obj in [ds, *ds.variables.values()]:
         for k, v in list(obj.attrs.items()):
