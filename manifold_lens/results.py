@@ -70,7 +70,7 @@ def ensure_results_store(path: str | Path) -> zarr.Group:
             check_results_store(p)
             return zarr.open_group(str(p), mode="r+")
     g = zarr.open_group(str(p), mode="w")
-    g.attrs.update({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "versions": package_versions()})
+    g.update_attributes({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "versions": package_versions()})
     return g
 
 
@@ -135,7 +135,7 @@ def append_results(path: str | Path, kind: str, name: str, ds: xr.Dataset, *, di
     prepare_for_zarr(ds).to_zarr(str(path), group=group, mode="a", append_dim=dim, consolidated=False, zarr_format=3)
     # xarray replaces the group attrs with the appended chunk's: keep earlier keys it does not set
     g = zarr.open_group(str(path), path=group, mode="r+")
-    g.attrs.update({**kept, **g.attrs.asdict()})
+    g.update_attributes({**kept, **g.attrs.asdict()})
     return group
 
 

@@ -106,7 +106,7 @@ class RunWriter:
             else:
                 raise StoreError(f"{p} exists and is a file; choose another --out")
         root = _zarr_open(p, "w")
-        root.attrs.update({
+        root.update_attributes({
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
             "config": config.to_dict(),
@@ -183,7 +183,7 @@ class RunWriter:
         for name, value in resume_state.items():
             value = np.asarray(value)
             sg.create_array(name, data=value, chunks=value.shape or None, overwrite=True)
-        sg.attrs.update({"step": step, "meta": json.dumps(resume_meta)})
+        sg.update_attributes({"step": step, "meta": json.dumps(resume_meta)})
         # loss history
         n0 = int(self.root.attrs["loss_committed"])
         losses = list(losses)
@@ -196,11 +196,11 @@ class RunWriter:
             if losses:
                 arr[n0:n1] = np.asarray([r[col] for r in losses], dtype=dtype)
         # commit: one atomic rewrite of the root metadata
-        self.root.attrs.update({"committed": k + 1, "last_step": int(step), "resume_slot": slot,
+        self.root.update_attributes({"committed": k + 1, "last_step": int(step), "resume_slot": slot,
                                 "loss_committed": n1})
 
     def set_status(self, status: str, **extra) -> None:
-        self.root.attrs.update({"status": status, **extra})
+        self.root.update_attributes({"status": status, **extra})
 
     def update_config(self, config: RunConfig) -> None:
         self.root.attrs["config"] = config.to_dict()

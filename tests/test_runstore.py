@@ -89,3 +89,28 @@ def test_no_pickle_in_store(tiny_run):
     for f in tiny_run.rglob("*"):
         if f.is_file() and f.name == "zarr.json":
             json.loads(f.read_text())
+
+
+def test_every_root_metadata_write_is_a_consistent_commit(tmp_path, tiny_config, monkeypatch):
+    """A kill can land between any two writes: each root write must be a whole commit."""
+    from zarr.core.group import AsyncGroup
+
+    from trainers.train import train
+
+    snapshots = []
+    original = AsyncGroup._save_metadata
+
+    async def recording(self, *args, **kwargs):
+        if self.path == "" and "committed" in self.metadata.attributes:
+            snapshots.append(dict(self.metadata.attributes))
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncGroup, "_save_metadata", recording)
+    train(tiny_config, tmp_path / "r.zarr", progress=False, log=lambda *a: None)
+    schedule = checkpoint_schedule(12, 6, 2)
+    assert len(snapshots) >= len(schedule)
+    for s in snapshots:
+        if s["committed"] > 0:
+            assert s["last_step"] == schedule[s["committed"] - 1], s
+            assert s["loss_committed"] == s["last_step"], s  # one loss entry per step
+            assert s["resume_slot"] == (s["committed"] - 1) % 2, s

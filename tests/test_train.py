@@ -108,8 +108,9 @@ def test_process_killed_mid_training_resumes_exactly(tmp_path):
     run = open_run(killed)
     assert 5 <= len(run.steps) and run.steps[-1] < 150, "the process should die mid-training"
     assert run.status == "running"  # it never got to mark itself complete
-    subprocess.run(args + [str(killed), "--resume", "--no-progress"], check=True, env=env,
-                   capture_output=True)
+    resumed = subprocess.run(args + [str(killed), "--resume", "--no-progress"], env=env, capture_output=True,
+                             text=True)
+    assert resumed.returncode == 0, resumed.stderr
     full = tmp_path / "full.zarr"
     subprocess.run(args + [str(full), "--no-progress"] + sets, check=True, env=env, capture_output=True)
     assert open_run(killed).steps == open_run(full).steps
