@@ -19,6 +19,7 @@ from .measure import measure  # noqa: E402
 from .onset import percolation_vs_accuracy  # noqa: E402
 from .overlap import continuum_overlap, image_overlap, neighbour_overlap_curve, pixel_overlap  # noqa: E402
 from .percolation import coverage_graph, dataset_percolation, largest_cluster, lattice_percolation  # noqa: E402
+from .report import render_report  # noqa: E402
 from .results import open_results, read_results  # noqa: E402
 from .runstore import open_run  # noqa: E402
 from .sampling import sample  # noqa: E402
