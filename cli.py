@@ -534,7 +534,7 @@ def quickstart(
 ):
     """Train the quick preset, evaluate it, analyse it, compute its percolation curve and write the report.
 
-    About 15 minutes on 2 CPU cores. Then open OUT/report/index.html.
+    About 3 minutes on 2 idle CPU cores. Then open OUT/report/index.html.
 
     Example: manifold-lens quickstart quickstart/
     """
