@@ -165,12 +165,12 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
         **{f"extraction_{k}": v for k, v in settings.attrs().items()},
     }
     notes: dict[str, None] = {}
+    # names are the same at every checkpoint: check them before the progress bar starts
+    layer_names = resolve_layers(run.load_model(steps[0], ema=use_ema), layers)
+    attrs["layers"] = layer_names
     bar = tqdm(steps, desc="analyze", unit="checkpoint", disable=not progress)
     for i, step in enumerate(bar):
         model = run.load_model(step, ema=use_ema, device=dev)
-        if i == 0:
-            layer_names = resolve_layers(model, layers)
-            attrs["layers"] = layer_names
         acts = extract_activations(model, conditions, images, schedule, layers=layer_names,
                                    timesteps=settings.timesteps, mode=mode, noise_draws=settings.noise_draws,
                                    seed=settings.seed, pool=settings.pool, batch_size=settings.batch_size,
