@@ -58,8 +58,9 @@ def learning_rate(step: int, base_lr: float, warmup: int) -> float:
     return base_lr * min(1.0, (step + 1) / warmup) if warmup > 0 else base_lr
 
 
-def _flat_params(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    return {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
+def _to_numpy(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Contiguous CPU copies of named tensors, as stored in the run store."""
+    return {k: v.detach().cpu().contiguous().numpy() for k, v in tensors.items()}
 
 
 class _State:
@@ -75,6 +76,9 @@ class _State:
         self.names = list(self.model.state_dict().keys())
         self.params = dict(self.model.named_parameters())
         self.ema = ({k: v.detach().clone() for k, v in self.model.state_dict().items()} if t.ema_decay > 0 else None)
+        # state_dict tensors share storage with the parameters: pair them once, not every step
+        self._ema_pairs = ([(self.ema[k], v) for k, v in self.model.state_dict().items()]
+                           if self.ema is not None else [])
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.generator = torch.Generator().manual_seed(t.seed + 1)
         self.step = 0
@@ -168,8 +172,6 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, overwrite
 
     tc = config.train
     schedule = NoiseSchedule.from_config(config.diffusion)
-    alphas = schedule.alphas_cumprod.to(dtype=torch.float32)
-    sqrt_a, sqrt_1ma = alphas.sqrt().to(dev), (1 - alphas).sqrt().to(dev)
     tr = dataset.train_dataset()
     images = torch.from_numpy(tr["image"].values[:, None]).to(dev)
     cond = torch.from_numpy(np.stack([tr["x"].values, tr["y"].values], 1).astype(np.float32)).to(dev)
@@ -180,10 +182,9 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, overwrite
 
     def commit() -> None:
         arrays, meta = state.resume_arrays()
-        ema = ({k: v.detach().cpu().contiguous().numpy() for k, v in state.ema.items()}
-               if state.ema is not None else None)
-        writer.commit_checkpoint(state.step, state.step * tc.batch_size / n_examples, _flat_params(state.model),
-                                 ema, arrays, meta, pending)
+        ema = _to_numpy(state.ema) if state.ema is not None else None
+        writer.commit_checkpoint(state.step, state.step * tc.batch_size / n_examples,
+                                 _to_numpy(state.model.state_dict()), ema, arrays, meta, pending)
         pending.clear()
 
     if state.step == 0 and writer.committed == 0:
@@ -206,9 +207,7 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, overwrite
             t = torch.randint(0, schedule.timesteps, (tc.batch_size,), generator=g)
             noise = torch.randn((tc.batch_size, 1, config.data.image_size, config.data.image_size), generator=g)
             idx, t, noise = idx.to(dev), t.to(dev), noise.to(dev)
-            x0 = images[idx]
-            x_t = sqrt_a[t][:, None, None, None] * x0 + sqrt_1ma[t][:, None, None, None] * noise
-            x_t = x_t.contiguous(memory_format=state.memory_format)
+            x_t = schedule.q_sample(images[idx], t, noise).contiguous(memory_format=state.memory_format)
             for group in state.opt.param_groups:
                 group["lr"] = learning_rate(state.step, tc.lr, tc.warmup_steps)
             loss = F.mse_loss(state.model(x_t, t, cond[idx]), noise)
@@ -217,10 +216,9 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, overwrite
             if tc.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(state.model.parameters(), tc.grad_clip)
             state.opt.step()
-            if state.ema is not None:
-                with torch.no_grad():
-                    for k, v in state.model.state_dict().items():
-                        state.ema[k].lerp_(v, 1 - tc.ema_decay)
+            with torch.no_grad():
+                for ema_tensor, tensor in state._ema_pairs:
+                    ema_tensor.lerp_(tensor, 1 - tc.ema_decay)
             state.step += 1
             lv = float(loss.detach())
             if not math.isfinite(lv):
