@@ -85,10 +85,14 @@ def test_unknown_step(tiny_run):
 
 
 def test_no_pickle_in_store(tiny_run):
-    # every stored object is a Zarr array or JSON metadata
-    for f in tiny_run.rglob("*"):
-        if f.is_file() and f.name == "zarr.json":
+    """Every file is JSON metadata or a zstd-compressed numeric chunk under a ``c/`` folder."""
+    files = [f for f in tiny_run.rglob("*") if f.is_file()]
+    chunks = [f for f in files if f.name != "zarr.json"]
+    for f in files:
+        if f.name == "zarr.json":
             json.loads(f.read_text())
+    assert chunks and all("c" in f.relative_to(tiny_run).parts for f in chunks)
+    assert {f.read_bytes()[:4] for f in chunks} == {b"\x28\xb5\x2f\xfd"}  # zstd frames, never pickle (0x80)
 
 
 def test_every_root_metadata_write_is_a_consistent_commit(tmp_path, tiny_config, monkeypatch):
