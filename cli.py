@@ -76,6 +76,7 @@ def train(
     stored config is used; only train.steps and the checkpointing keys may change.
     """
     from manifold_lens.config import load_config
+    from manifold_lens.runstore import open_run
     from trainers.train import select_device, train as run_training
 
     if resume and overwrite:
@@ -83,8 +84,6 @@ def train(
     if resume and not out.exists():
         fail(f"--resume: {out} does not exist; drop --resume to start a new run")
     if resume and not (preset or config):
-        from manifold_lens.runstore import open_run
-
         cfg = open_run(out).config.with_overrides(set_).validate().resolved()
     else:
         cfg = load_config(preset, config, set_)
@@ -93,8 +92,6 @@ def train(
     select_device(device or cfg.train.device)  # fail early on an unavailable device
     path = run_training(cfg, out, resume=resume, overwrite=overwrite, device=device, progress=progress,
                         log=typer.echo)
-    from manifold_lens.runstore import open_run
-
     run = open_run(path)
     loss = run.loss.loss.values
     last = f", final loss {loss[-50:].mean():.4f} (mean of last 50 steps)" if len(loss) else ""
