@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
@@ -249,15 +250,15 @@ class Run:
     def schedule(self) -> NoiseSchedule:
         return NoiseSchedule.from_config(self.config.diffusion)
 
-    @property
+    @cached_property
     def conditions(self) -> xr.Dataset:
-        """Every candidate condition with its region and train mask (dim ``condition``)."""
+        """Every candidate condition with its region and train mask (dim ``condition``); read once, cached."""
         with xr.open_zarr(str(self.path), group="dataset/conditions", consolidated=False) as ds:
             return normalise_strings(ds.load())
 
-    @property
+    @cached_property
     def train_set(self) -> xr.Dataset:
-        """The training set as used (dim ``example``): image, x, y, family, weight."""
+        """The training set as used (dim ``example``): image, x, y, family, weight; read once, cached."""
         with xr.open_zarr(str(self.path), group="dataset/train", consolidated=False) as ds:
             return normalise_strings(ds.load())
 
