@@ -1,18 +1,18 @@
 """The ``manifold-lens`` command line: a thin typer app over the library.
 
-Each command parses its options, calls :mod:`manifold_lens` (or the bundled
-:mod:`trainers`) and shows progress. Errors caused by input are printed as one
+Each command parses its options, calls :mod:`manifold_lens` and prints what
+:mod:`manifold_lens.summary` words. Errors caused by input are printed as one
 line (``error: ...``) with exit status 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from manifold_lens.errors import ManifoldLensError
 
@@ -25,6 +25,10 @@ app = typer.Typer(
 datasets_app = typer.Typer(help="Inspect the synthetic datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 
+PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
+DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
+REPLACE = typer.Option(False, "--replace", help="Overwrite an existing results group of that name.")
+
 
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error and exit."""
@@ -33,7 +37,7 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def user_errors(fn):
-    """Turn ManifoldLensError (and ValueError from validation) into a one-line message."""
+    """Turn ManifoldLensError (bad input) into a one-line message and exit status 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -45,19 +49,23 @@ def user_errors(fn):
     return wrapper
 
 
-def parse_csv(value: Optional[str], cast=str) -> Optional[list]:
-    """'a,b,c' -> [cast(a), cast(b), cast(c)]; None stays None."""
+def echo_lines(lines) -> None:
+    for line in lines:
+        typer.echo(line)
+
+
+def parse_csv(value: Optional[str], cast=str, option: str = "") -> Optional[list]:
+    """'a,b,c' -> [cast(a), cast(b), cast(c)]; None stays None; a bad value fails naming ``option``."""
     if value is None:
         return None
-    return [cast(v.strip()) for v in value.split(",") if v.strip()]
+    try:
+        return [cast(v.strip()) for v in value.split(",") if v.strip()]
+    except ValueError:
+        what, example = ("integers", "0,50") if cast is int else ("numbers", "0.5,1,2")
+        fail(f"{option} {value!r}: give {what} separated by commas, e.g. {option} {example}")
 
 
-# ---------------------------------------------------------------------------
-# Commands are added below, one section per command.
-# ---------------------------------------------------------------------------
-
-
-# --- train -----------------------------------------------------------------
+# --- train ---------------------------------------------------------------------------
 @app.command()
 @user_errors
 def train(
@@ -67,7 +75,7 @@ def train(
     set_: List[str] = typer.Option([], "--set", help="Override a key: --set train.steps=500 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT from its last committed checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda (default: train.device)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default: train.device)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ):
     """Train a conditional DDPM into a crash-safe Zarr run store.
@@ -75,30 +83,15 @@ def train(
     Without --preset or --config the `quick` preset is used. With --resume the
     stored config is used; only train.steps and the checkpointing keys may change.
     """
-    from manifold_lens.config import load_config
-    from manifold_lens.runstore import open_run
-    from trainers.train import select_device, train as run_training
+    from manifold_lens.summary import run_lines
+    from manifold_lens.training import train_run, training_config
 
-    if resume and overwrite:
-        fail("give either --resume or --overwrite, not both")
-    if resume and not out.exists():
-        fail(f"--resume: {out} does not exist; drop --resume to start a new run")
-    if resume and not (preset or config):
-        cfg = open_run(out).config.with_overrides(set_).validate().resolved()
-    else:
-        cfg = load_config(preset, config, set_)
-    if out.exists() and not (resume or overwrite):
-        fail(f"{out} already exists: pass --resume to continue it or --overwrite to replace it")
-    select_device(device or cfg.train.device)  # fail early on an unavailable device
-    path = run_training(cfg, out, resume=resume, overwrite=overwrite, device=device, progress=progress,
-                        log=typer.echo)
-    run = open_run(path)
-    loss = run.loss.loss.values
-    last = f", final loss {loss[-50:].mean():.4f} (mean of last 50 steps)" if len(loss) else ""
-    typer.echo(f"wrote {path}: {len(run.steps)} checkpoints up to step {run.steps[-1]}{last}")
+    cfg = training_config(out, preset, config, set_, resume=resume and out.exists())
+    run = train_run(cfg, out, resume=resume, overwrite=overwrite, device=device, progress=progress, log=typer.echo)
+    echo_lines(run_lines(run))
 
 
-# --- datasets ----------------------------------------------------------------
+# --- datasets --------------------------------------------------------------------------
 @datasets_app.command("preview")
 @user_errors
 def datasets_preview(
@@ -124,24 +117,13 @@ def datasets_preview(
 @datasets_app.command("list")
 def datasets_list():
     """List the shipped presets with their descriptions."""
-    import tomllib
-
-    from manifold_lens.config import list_presets, presets_dir
+    from manifold_lens.config import list_presets, preset_description
 
     for name in list_presets():
-        desc = tomllib.loads((presets_dir() / f"{name}.toml").read_text()).get("description", "")
-        typer.echo(f"{name:14s} {desc}")
+        typer.echo(f"{name:14s} {preset_description(name)}")
 
 
-# --- analyze / layers ----------------------------------------------------------
-def _int_list(value: Optional[str], option: str) -> Optional[list]:
-    """'0,50,100' -> [0, 50, 100] with a one-line error naming the option."""
-    try:
-        return parse_csv(value, int)
-    except ValueError:
-        fail(f"{option} {value!r}: give integers separated by commas, e.g. {option} 0,50")
-
-
+# --- analyze / layers -------------------------------------------------------------------
 @app.command()
 @user_errors
 def analyze(
@@ -155,9 +137,9 @@ def analyze(
     mode: str = typer.Option("noised", "--mode", help="noised (ground truth noised to t) or trajectory (DDIM states)."),
     noise_draws: int = typer.Option(4, "--noise-draws", help="Noise draws averaged per condition (K)."),
     embed: str = typer.Option("pca", "--embed", help="Embeddings to store: pca,isomap,umap."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    device: str = DEVICE,
     name: Optional[str] = typer.Option(None, "--name", help="Results group name (default: default)."),
-    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing analysis group of that name."),
+    replace: bool = REPLACE,
     x: Optional[str] = typer.Option(None, "--x", help="Condition grid x values: lo:hi[:step] or a,b,c (px; "
                                     "default every candidate condition)."),
     y: Optional[str] = typer.Option(None, "--y", help="Condition grid y values, as --x."),
@@ -167,29 +149,22 @@ def analyze(
     sampling_steps: int = typer.Option(50, "--sampling-steps", help="DDIM steps of the trajectory mode (its "
                                        "--timesteps must be ones DDIM visits)."),
     keep_activations: bool = typer.Option(False, "--keep-activations", help="Also store the mean activations."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool = PROGRESS,
 ):
     """Measure geometry, factorization and continuity of a run's representations at every checkpoint."""
-    from manifold_lens.analyze import analyze_run, summary_lines
+    from manifold_lens.analysis import analyze_run
+    from manifold_lens.summary import analysis_lines
 
-    def grid(value):
-        return value if value is None or ":" in value else parse_csv(value, float)
+    def grid(value, option):
+        return value if value is None or ":" in value else parse_csv(value, float, option)
 
-    try:
-        xs, ys = grid(x), grid(y)
-    except ValueError:
-        fail(f"--x/--y {x or y!r}: give numbers, e.g. --x 0:31:2 or --x 3,5,7")
-    ds = analyze_run(run, out, layers=parse_csv(layers), timesteps=_int_list(timesteps, "--timesteps"),
+    ds = analyze_run(run, out, layers=parse_csv(layers), timesteps=parse_csv(timesteps, int, "--timesteps"),
                      checkpoints=checkpoints, mode=mode, noise_draws=noise_draws, embed=parse_csv(embed),
-                     device=device, name=name, replace=replace, progress=progress, x=xs, y=ys, seed=seed,
-                     pool=pool, batch_size=batch_size, sampling_steps=sampling_steps,
+                     device=device, name=name, replace=replace, progress=progress, x=grid(x, "--x"),
+                     y=grid(y, "--y"), seed=seed, pool=pool, batch_size=batch_size, sampling_steps=sampling_steps,
                      keep_activations=keep_activations)
-    group = f"analysis/{name or 'default'}"
-    counts = " x ".join(f"{ds.sizes[d]} {d}{'s' if ds.sizes[d] != 1 else ''}"
-                        for d in ("checkpoint", "timestep", "layer"))
-    typer.echo(f"wrote {out} group {group}: {counts}, {ds.sizes.get('condition', 0)} conditions")
-    for line in summary_lines(ds):
-        typer.echo(line)
+    typer.echo(f"wrote {out} group analysis/{name or 'default'}:")
+    echo_lines(analysis_lines(ds))
 
 
 @app.command()
@@ -199,32 +174,13 @@ def layers(
     step: Optional[int] = typer.Option(None, "--step", help="Checkpoint step (default: the last)."),
 ):
     """List the hookable layer names of a run's model with their output shapes (batch of 1)."""
-    import torch
+    from manifold_lens.analysis import run_layers
+    from manifold_lens.summary import layer_lines
 
-    from manifold_lens.extract import DEFAULT_LAYERS, LAYER_ALIASES
-    from manifold_lens.hooks import list_layers
-    from manifold_lens.runstore import open_run
-
-    r = open_run(run)
-    model = r.load_model(step)
-    ds = r.dataset
-    x0 = torch.as_tensor(ds.render_conditions([0]))[:, None]
-    cond = torch.tensor([[ds.x[0], ds.y[0]]], dtype=torch.float32)
-    infos = list_layers(model, (x0, torch.zeros(1, dtype=torch.long), cond))
-    width = max(len(i.name) for i in infos)
-    tw = max(len(i.module_type) for i in infos)
-    aliases = {v: k for k, v in LAYER_ALIASES.items()}
-    for i in infos:
-        shape = "not called" if i.output_shape is None else "(" + ", ".join(map(str, i.output_shape)) + ")"
-        note = " (default)" if i.name in DEFAULT_LAYERS else ""
-        note = f" (alias {aliases[i.name]})" if i.name in aliases else note
-        typer.echo(f"{i.name:{width}s}  {i.module_type:{tw}s}  {shape}{note}")
+    echo_lines(layer_lines(*run_layers(run, step)))
 
 
-# --- percolate -------------------------------------------------------------------
-from typer.core import TyperCommand, TyperGroup  # noqa: E402
-
-
+# --- percolate ---------------------------------------------------------------------------
 def _is_numbers(token: str) -> bool:
     """True for '1', '0.5,2', '-1': a value (or comma list) of numbers."""
     parts = [v for v in token.split(",") if v]
@@ -276,17 +232,7 @@ app.add_typer(percolate_app, name="percolate")
 
 def _floats(values: List[str], option: str) -> list:
     """['1,2', '3'] -> [1.0, 2.0, 3.0] with a one-line error naming the option."""
-    try:
-        return [float(v) for item in values for v in parse_csv(item)]
-    except ValueError:
-        fail(f"{option} {' '.join(values)!r}: give numbers, e.g. {option} 0.5 1 2 or {option} 0.5,1,2")
-
-
-def _check_new_group(out: Path, kind: str, name: str, replace: bool) -> None:
-    from manifold_lens.results import group_exists
-
-    if group_exists(out, kind, name) and not replace:
-        fail(f"{out}: results {kind}/{name} already exist; pass --replace to overwrite them or --name to keep both")
+    return [v for item in values for v in parse_csv(item, float, option)]
 
 
 @percolate_app.callback()
@@ -312,7 +258,7 @@ def percolate(
     out: Optional[Path] = typer.Option(None, "--out", help="Results store to write (RESULTS.zarr; created if "
                                        "missing)."),
     name: str = typer.Option("default", "--name", help="Results group name: percolation/NAME."),
-    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing group of that name."),
+    replace: bool = REPLACE,
     seed: int = typer.Option(0, "--seed", help="Seed of the random site orders."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ):
@@ -329,9 +275,9 @@ def percolate(
     if ctx.invoked_subcommand is not None:
         return
     from manifold_lens.config import load_config
-    from manifold_lens.datasets import lattice as lattice_axis
-    from manifold_lens.percolation import check_keep_fractions, check_lattice_inputs, lattice_percolation
-    from manifold_lens.results import write_results
+    from manifold_lens.percolation import lattice_of_config, lattice_percolation
+    from manifold_lens.stores import require_new_group, write_results
+    from manifold_lens.summary import percolation_lines
 
     use_config = bool(preset or config or set_)
     if not (sigma or use_config or out):
@@ -339,50 +285,25 @@ def percolate(
         raise typer.Exit(0)
     if out is None:
         fail("--out: give a results store to write, e.g. --out results.zarr")
-    sig = _floats(sigma, "--sigma")
-    lam = _floats(keep_fractions, "--keep-fractions") or None
-    sig_y = None
-    spacing_yx, lat, notes = (spacing or 1.0, spacing or 1.0), (lattice or 256, lattice or 256), []
+    sig, sig_y = _floats(sigma, "--sigma"), None
+    spacing_yx, lat, note = (spacing or 1.0, spacing or 1.0), (lattice or 256, lattice or 256), ""
     if use_config:
         cfg = load_config(preset, config, set_)
-        d = cfg.data
-        if d.family not in ("bump", "periodic"):
-            fail(f"data.family = {d.family!r}: lattice percolation models bump overlaps; use a bump or periodic "
-                 "config, or manifold_lens.coverage_graph for other families")
-        n = d.image_size
-        periodic = periodic or d.family == "periodic"
-        spacing_yx = (spacing, spacing) if spacing else (d.spacing_y, d.spacing_x)
-        if lattice:
-            lat = (lattice, lattice)
-        else:
-            lat = (len(lattice_axis(0, n - 1, spacing_yx[0])), len(lattice_axis(0, n - 1, spacing_yx[1])))
+        spec = lattice_of_config(cfg, spacing, lattice)
+        spacing_yx, lat, note, periodic = spec.spacing, spec.lattice, spec.note, periodic or spec.periodic
         if not sig:
-            sig, sig_y = [d.sigma_x], [d.sigma_y]
-        if periodic and d.family == "periodic" and abs(lat[1] * spacing_yx[1] - n) > 1e-9:
-            notes.append(f"note: the torus has side {lat[1] * spacing_yx[1]:g} px (L x d), not the {n} px frame")
+            sig, sig_y = [spec.sigma_x], [spec.sigma_y]
     elif not sig:
         fail("--sigma: give bump widths in px, e.g. --sigma 0.5 1 2, or take them from --preset/--config")
-    check_keep_fractions(lam, allow_zero=True)
-    check_lattice_inputs(sig + (sig_y or []), spacing_yx, threshold, lat, method, periodic, trials)
-    _check_new_group(out, "percolation", name, replace)
-    ds = lattice_percolation(sig, spacing_yx, threshold, lat, trials=trials, keep_fractions=lam, periodic=periodic,
+    require_new_group(out, "percolation", name, replace)
+    ds = lattice_percolation(sig, spacing_yx, threshold, lat, trials=trials,
+                             keep_fractions=_floats(keep_fractions, "--keep-fractions") or None, periodic=periodic,
                              method=method, seed=seed, sigma_y=sig_y, progress=progress)
     if use_config:
         ds.attrs.update({"config": cfg.to_json(), "source": preset or str(config or "quick")})
     write_results(out, "percolation", name, ds, replace=replace)
-    typer.echo(f"wrote {out} group percolation/{name}: {ds.sizes['sigma']} sigma x {ds.sizes['keep_fraction']} "
-               f"keep fractions x {trials} trials on a {lat[0]} x {lat[1]} lattice"
-               f"{' (periodic)' if periodic else ''}, threshold {threshold:g}, {method}")
-    for s in ds.sigma.values:
-        row = ds.sel(sigma=s)
-        if bool(row.isolated):
-            typer.echo(f"  sigma = {s:g} px: no neighbours at threshold {threshold:g}: sites are isolated, "
-                       "no percolation at any keep fraction")
-        else:
-            typer.echo(f"  sigma = {s:g} px: {int(row.neighbour_count)} neighbours, "
-                       f"lambda_c = {float(row.lambda_c):.4f} +- {float(row.lambda_c_stderr):.4f}")
-    for line in notes:
-        typer.echo(line)
+    typer.echo(f"wrote {out} group percolation/{name}:")
+    echo_lines(percolation_lines(ds) + ([note] if note else []))
 
 
 @percolate_app.command("compare", cls=_CompareCommand)
@@ -401,7 +322,7 @@ def percolate_compare(
     seed: int = typer.Option(0, "--seed", help="Seed of the random site orders."),
     out: Path = typer.Option(..., "--out", help="Results store to write (RESULTS.zarr; created if missing)."),
     name: str = typer.Option("default", "--name", help="Results group name: comparison/NAME."),
-    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing group of that name."),
+    replace: bool = REPLACE,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ):
     """Terminal accuracy vs keep_fraction beside the predicted largest-cluster curve, per sigma.
@@ -411,28 +332,18 @@ def percolate_compare(
 
     Example: manifold-lens percolate compare a.zarr b.zarr c.zarr --evaluations ev.zarr --out results.zarr
     """
-    from manifold_lens.onset import percolation_vs_accuracy
-    from manifold_lens.overlap import check_method, check_threshold
-    from manifold_lens.results import write_results
+    from manifold_lens.percolation import percolation_vs_accuracy
+    from manifold_lens.summary import comparison_lines
 
-    check_threshold(threshold)
-    check_method(method)
     stores = [Path(v) for item in evaluations for v in parse_csv(item)] or [out]
-    _check_new_group(out, "comparison", name, replace)
     ds = percolation_vs_accuracy(runs, stores, evaluation=evaluation_name, metric=metric, threshold=threshold,
-                                 method=method, trials=trials, seed=seed, progress=progress)
-    write_results(out, "comparison", name, ds, replace=replace)
-    typer.echo(f"wrote {out} group comparison/{name}: {ds.sizes['run']} runs, {ds.sizes['sigma']} sigma")
-    typer.echo(f"  {'sigma':>6s}  {'runs':>4s}  {'predicted lambda_c':>20s}  {'measured lambda_c':>20s}  fit")
-    for s in ds.sigma.values:
-        r = ds.sel(sigma=s)
-        pred = f"{float(r.lambda_c_predicted):.3f} +- {float(r.lambda_c_predicted_stderr):.3f}"
-        meas = f"{float(r.lambda_c_measured):.3f} +- {float(r.lambda_c_measured_stderr):.3f}"
-        typer.echo(f"  {s:6g}  {int(r.n_runs):4d}  {pred:>20s}  {meas:>20s}  {str(r.fit_status.values)}")
+                                 method=method, trials=trials, seed=seed, out=out, name=name, replace=replace,
+                                 progress=progress)
+    typer.echo(f"wrote {out} group comparison/{name}:")
+    echo_lines(comparison_lines(ds))
 
 
-
-# --- evaluate ------------------------------------------------------------------
+# --- evaluate -----------------------------------------------------------------------------
 @app.command()
 @user_errors
 def evaluate(
@@ -447,11 +358,11 @@ def evaluate(
     tolerance: float = typer.Option(1.0, "--tolerance", help="Max error per coordinate, px."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise (same at every checkpoint)."),
     keep_images: bool = typer.Option(False, "--keep-images", help="Also store the generated images."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    device: str = DEVICE,
     batch_size: int = typer.Option(512, "--batch-size", help="Images per forward pass."),
     name: Optional[str] = typer.Option(None, "--name", help="Group evaluation/NAME (default from settings, e.g. ddim50)."),
-    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing group of that name."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    replace: bool = REPLACE,
+    progress: bool = PROGRESS,
 ):
     """Generation accuracy: sample at every condition, locate the bump, score (phases A/B/C).
 
@@ -460,32 +371,18 @@ def evaluate(
 
     Example: manifold-lens evaluate run.zarr --out results.zarr --checkpoints all
     """
-    from manifold_lens.evaluate import check_settings, evaluate_run, evaluation_name, summary_lines
-    from manifold_lens.results import check_results_store, group_exists, write_results
-    from manifold_lens.runstore import open_run
-    from manifold_lens.sampling import resolve_device
+    from manifold_lens.evaluation import evaluate_run
+    from manifold_lens.summary import evaluation_lines
 
-    r = open_run(run)
-    if out.resolve() == r.path:
-        fail(f"--out {out} is the run store itself; give a results store path, e.g. --out results.zarr")
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
-        check_results_store(out)
-    n_steps, _ = check_settings(r, checkpoints, sampler, steps, tolerance, samples_per_condition)
-    resolve_device(device)
-    name = name or evaluation_name(sampler, n_steps, eta, samples_per_condition, conditions, tolerance, seed,
-                                   r.config.diffusion.timesteps)
-    if group_exists(out, "evaluation", name) and not replace:
-        fail(f"{out}: results evaluation/{name} already exist; pass --replace to overwrite them or --name to keep both")
-    ds = evaluate_run(r, checkpoints, sampler=sampler, steps=n_steps, eta=eta,
+    ds = evaluate_run(run, checkpoints, sampler=sampler, steps=steps, eta=eta,
                       samples_per_condition=samples_per_condition, conditions=conditions, tolerance=tolerance,
-                      seed=seed, keep_images=keep_images, device=device, batch_size=batch_size, progress=progress)
-    write_results(out, "evaluation", name, ds, replace=replace)
-    typer.echo(f"wrote {out} group evaluation/{name}: {ds.sizes['checkpoint']} checkpoint(s) of {run}")
-    for line in summary_lines(ds):
-        typer.echo(line)
+                      seed=seed, keep_images=keep_images, device=device, batch_size=batch_size, out=out, name=name,
+                      replace=replace, progress=progress)
+    typer.echo(f"wrote {out} group evaluation/{ds.attrs['name']}: {ds.sizes['checkpoint']} checkpoint(s) of {run}")
+    echo_lines(evaluation_lines(ds))
 
 
-# --- report / quickstart -----------------------------------------------------------
+# --- report / quickstart -------------------------------------------------------------------
 @app.command()
 @user_errors
 def report(
@@ -504,12 +401,12 @@ def report(
 
     Example: manifold-lens report results.zarr --out report/
     """
-    from manifold_lens.report import render_report, summary_lines
+    from manifold_lens.report import render_report
+    from manifold_lens.summary import report_lines
 
     rep = render_report(paths, out, overwrite=overwrite, dpi=dpi, formats=("png", "pdf") if pdf else ("png",),
                         progress=progress)
-    for line in summary_lines(rep):
-        typer.echo(line)
+    echo_lines(report_lines(rep))
 
 
 @app.command()
@@ -525,9 +422,9 @@ def quickstart(
     embed: str = typer.Option("pca", "--embed", help="Embeddings for the 3-D views: pca,umap,isomap."),
     noise_draws: int = typer.Option(4, "--noise-draws", help="Noise draws averaged per condition in the analysis."),
     trials: int = typer.Option(20, "--trials", help="Newman-Ziff passes of the percolation curve."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    device: str = DEVICE,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier quickstart in OUT."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    progress: bool = PROGRESS,
 ):
     """Train the quick preset, evaluate it, analyse it, compute its percolation curve and write the report.
 

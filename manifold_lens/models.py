@@ -1,15 +1,29 @@
-"""Model registry: stores name their model, factories come from entry points.
+"""Registries: models and trainers are found by name, through entry points.
 
-A run store records ``model.name`` (e.g. ``"unet"``), never an import path.
-Factories are found in the ``manifold_lens.models`` entry-point group, so a
-user registers their own model in their package's ``pyproject.toml``::
+A run store records ``model.name`` (e.g. ``"unet"``) and ``train.trainer``
+(e.g. ``"ddpm"``), never an import path. The library finds the bundled UNet
+and training loop exactly as it finds a user's, in two entry-point groups::
 
     [project.entry-points."manifold_lens.models"]
     mynet = "mypkg.models:build_mynet"
 
-or at run time with :func:`register_model`. A factory is called as
-``factory(model_config: dict, image_size: int) -> torch.nn.Module`` and the
-module as ``model(x_t, t, cond)``.
+    [project.entry-points."manifold_lens.trainers"]
+    mytrainer = "mypkg.training:train"
+
+or at run time with :func:`register_model` / :func:`register_trainer`.
+
+A **model factory** is called as ``factory(params: dict, image_size: int) ->
+torch.nn.Module`` with the model section's parameters (everything but
+``name``); the module is called as ``model(x_t, t, cond)``. A factory may
+carry ``validate(params, image_size) -> dict``, which checks the parameters
+(raising :class:`~manifold_lens.errors.ConfigError` naming the key) and
+returns them with defaults filled in; :meth:`RunConfig.validate` calls it.
+The built module may declare ``layer_aliases`` (e.g. ``{"layer4":
+"encoder.2"}``) and ``default_layers``, which analysis uses.
+
+A **trainer** is called as ``trainer(config: RunConfig, out, *, resume,
+overwrite, device, progress, log) -> Path`` and writes a run store with
+:class:`~manifold_lens.stores.RunWriter`.
 """
 
 from __future__ import annotations
@@ -17,33 +31,69 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Callable
 
-from .errors import StoreError
+from .errors import ConfigError, StoreError
 
-GROUP = "manifold_lens.models"
-_registry: dict[str, Callable] = {}
+MODELS = "manifold_lens.models"
+TRAINERS = "manifold_lens.trainers"
+_registry: dict[str, dict[str, Callable]] = {MODELS: {}, TRAINERS: {}}
+
+
+def _register(group: str, name: str, obj: Callable) -> None:
+    _registry[group][name] = obj
+
+
+def _available(group: str) -> list[str]:
+    return sorted(set(_registry[group]) | {ep.name for ep in entry_points(group=group)})
+
+
+def _get(group: str, name: str, what: str, hint: str, error=StoreError) -> Callable:
+    if name in _registry[group]:
+        return _registry[group][name]
+    for ep in entry_points(group=group):
+        if ep.name == name:
+            return ep.load()
+    raise error(f"{what} {name!r} is not registered; available: {', '.join(_available(group)) or 'none'} "
+                f"(install the package that provides it, or call manifold_lens.models.{hint})")
 
 
 def register_model(name: str, factory: Callable) -> None:
     """Register a model factory under ``name`` for this process."""
-    _registry[name] = factory
+    _register(MODELS, name, factory)
+
+
+def register_trainer(name: str, trainer: Callable) -> None:
+    """Register a training loop under ``name`` for this process."""
+    _register(TRAINERS, name, trainer)
 
 
 def available_models() -> list[str]:
-    return sorted(set(_registry) | {ep.name for ep in entry_points(group=GROUP)})
+    return _available(MODELS)
+
+
+def available_trainers() -> list[str]:
+    return _available(TRAINERS)
 
 
 def get_factory(name: str) -> Callable:
-    if name in _registry:
-        return _registry[name]
-    for ep in entry_points(group=GROUP):
-        if ep.name == name:
-            return ep.load()
-    raise StoreError(
-        f"model {name!r} is not registered; available: {', '.join(available_models()) or 'none'} "
-        f"(install the package that provides it, or call manifold_lens.models.register_model)"
-    )
+    """The model factory registered as ``name`` (StoreError listing the available ones if none)."""
+    return _get(MODELS, name, "model", "register_model")
 
 
-def build_model(name: str, model_config: dict, image_size: int):
-    """Build an untrained model by registered name."""
-    return get_factory(name)(model_config, image_size)
+def get_trainer(name: str) -> Callable:
+    """The training loop registered as ``name`` (ConfigError listing the available ones if none)."""
+    return _get(TRAINERS, name, "train.trainer", "register_trainer", ConfigError)
+
+
+def validate_model_params(name: str, params: dict, image_size: int) -> dict:
+    """The model's parameters checked by its factory's ``validate`` (unchanged when it has none)."""
+    try:
+        factory = get_factory(name)
+    except StoreError as e:
+        raise ConfigError(f"model.name: {e}") from None
+    check = getattr(factory, "validate", None)
+    return dict(check(dict(params), image_size)) if check is not None else dict(params)
+
+
+def build_model(name: str, params: dict, image_size: int):
+    """Build an untrained model by registered name from its parameters."""
+    return get_factory(name)(dict(params), image_size)

@@ -23,10 +23,20 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .analysis import analyze_run
+from .config import load_config
+from .devices import resolve_device
 from .errors import ManifoldLensError
+from .evaluation import evaluate_run, evaluation_settings
+from .percolation import (connection_radius, dataset_percolation, lattice_of_config, lattice_percolation,
+                          neighbour_overlap_curve)
+from .report import render_report
+from .stores import RESULTS, RUN, store_schema, write_results
+from .summary import report_lines
+from .training import train_run
 
-RUN = "run.zarr"
-RESULTS = "results.zarr"
+RUN_STORE = "run.zarr"
+RESULTS_STORE = "results.zarr"
 REPORT = "report"
 THRESHOLD = 0.005
 
@@ -40,7 +50,7 @@ class QuickstartResult:
     seconds: float
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
+def check_out_dir(out: Path, overwrite: bool) -> None:
     """OUT must be new or empty; with ``overwrite`` an earlier quickstart's outputs are replaced."""
     if out.exists() and not out.is_dir():
         raise ManifoldLensError(f"OUT {out}: is a file; give a directory for the quickstart outputs")
@@ -48,15 +58,11 @@ def _check_out(out: Path, overwrite: bool) -> None:
         return
     if not overwrite:
         raise ManifoldLensError(f"OUT {out}: already holds files; give a new directory or pass --overwrite to "
-                                f"replace its {RUN}, {RESULTS} and {REPORT}/")
-    from .report import _schema
-    from .results import SCHEMA as RESULTS_SCHEMA
-    from .runstore import SCHEMA as RUN_SCHEMA
-
-    for name, schema in ((RUN, RUN_SCHEMA), (RESULTS, RESULTS_SCHEMA)):
+                                f"replace its {RUN_STORE}, {RESULTS_STORE} and {REPORT}/")
+    for name, schema in ((RUN_STORE, RUN), (RESULTS_STORE, RESULTS)):
         p = out / name
         if p.exists():
-            if _schema(p) != schema:
+            if store_schema(p) != schema:
                 raise ManifoldLensError(f"OUT {out}: {name} is not a manifold-lens store; move it away first")
             shutil.rmtree(p)
 
@@ -70,16 +76,11 @@ def percolation_of(config, trials: int = 20, threshold: float = THRESHOLD, seed:
     coverage graph of the dataset's own candidate conditions. Dims (sigma,
     keep_fraction, trial) and (sigma, spacing) for the overlap curve.
     """
-    from .datasets import lattice
-    from .overlap import connection_radius, neighbour_overlap_curve
-    from .percolation import dataset_percolation, lattice_percolation
-
     d = config.data
     if d.family in ("bump", "periodic"):
-        n = d.image_size
-        side = (len(lattice(0, n - 1, d.spacing_y)), len(lattice(0, n - 1, d.spacing_x)))
-        ds = lattice_percolation([d.sigma_x], (d.spacing_y, d.spacing_x), threshold, side, trials=trials,
-                                 periodic=d.family == "periodic", sigma_y=[d.sigma_y], seed=seed, progress=progress)
+        spec = lattice_of_config(config)
+        ds = lattice_percolation([spec.sigma_x], spec.spacing, threshold, spec.lattice, trials=trials,
+                                 periodic=spec.periodic, sigma_y=[spec.sigma_y], seed=seed, progress=progress)
     else:
         full = config.with_overrides({"data.keep_fraction": 1.0})
         ds = dataset_percolation(full, trials=trials, threshold=threshold, seed=seed, progress=progress)
@@ -111,38 +112,26 @@ def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_ste
         trials: Newman-Ziff passes of the percolation curve.
         log: called with one line per stage (``print`` by default).
     """
-    from trainers.train import train
-
-    from .analyze import analyze_run
-    from .config import load_config
-    from .evaluate import check_settings, evaluate_run, write_evaluation
-    from .report import render_report
-    from .results import write_results
-    from .runstore import open_run
-    from .sampling import resolve_device
-
     t0 = time.perf_counter()
     out = Path(out)
     cfg = load_config("quick", overrides=list(overrides))
-    resolve_device(device)  # fail early
-    if int(samples_per_condition) < 1:
-        raise ManifoldLensError(f"--samples-per-condition {samples_per_condition}: must be >= 1")
-    _check_out(out, overwrite)
+    resolve_device(device)  # fail before training on a bad device or evaluation setting
+    evaluation_settings("ddim", sampler_steps, timesteps=cfg.diffusion.timesteps,
+                        samples_per_condition=samples_per_condition)
+    check_out_dir(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    run_path, results, report_dir = out / RUN, out / RESULTS, out / REPORT
+    run_path, results, report_dir = out / RUN_STORE, out / RESULTS_STORE, out / REPORT
     d, tc = cfg.data, cfg.train
 
     log(f"[1/5] training the quick preset ({d.family}, {d.image_size}x{d.image_size} px, {tc.steps} steps) "
         f"into {run_path}")
-    train(cfg, run_path, device=None if device == "auto" else device, progress=progress, log=log)
-    run = open_run(run_path)
-    steps, chosen = check_settings(run, checkpoints, "ddim", sampler_steps, 1.0, samples_per_condition)
+    run = train_run(cfg, run_path, device=None if device == "auto" else device, progress=progress, log=log)
+    chosen = run.select_checkpoints(checkpoints)
 
-    log(f"[2/5] evaluating {len(chosen)} checkpoint(s): DDIM-{steps}, {samples_per_condition} sample(s) x "
-        f"{run.conditions.sizes['condition']} conditions")
-    ev = evaluate_run(run, chosen, sampler="ddim", steps=steps, samples_per_condition=samples_per_condition,
-                      device=device, progress=progress)
-    write_evaluation(results, ev, "default")
+    log(f"[2/5] evaluating {len(chosen)} checkpoint(s): DDIM-{sampler_steps}, {samples_per_condition} "
+        f"sample(s) x {run.conditions.sizes['condition']} conditions")
+    evaluate_run(run, chosen, sampler="ddim", steps=sampler_steps, samples_per_condition=samples_per_condition,
+                 device=device, out=results, name="default", progress=progress)
 
     log(f"[3/5] analysing the representations of {len(chosen)} checkpoint(s)")
     analyze_run(run, results, checkpoints=chosen, embed=embed, noise_draws=noise_draws, device=device,
@@ -156,8 +145,6 @@ def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_ste
 
     log(f"[5/5] rendering the report into {report_dir}")
     report = render_report([results], report_dir, overwrite=overwrite, progress=progress)
-    from .report import summary_lines
-
-    for line in summary_lines(report)[:-2]:
+    for line in report_lines(report)[:-2]:
         log(line)
     return QuickstartResult(run_path, results, report_dir, report.index, time.perf_counter() - t0)

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from manifold_lens.analyze import analyze_run, select_checkpoints
+from manifold_lens.analysis import analyze_run
 from manifold_lens.errors import ManifoldLensError
-from manifold_lens.extract import extract_run
-from manifold_lens.measure import measure
-from manifold_lens.results import list_results, read_results, write_results
-from manifold_lens.runstore import open_run
+from manifold_lens.analysis.extract import extract_run
+from manifold_lens.analysis.measure import measure
+from manifold_lens.stores import list_results, read_results, write_results
+from manifold_lens.stores import open_run
 
 HEADLINE = ("effective_dim", "factorization_score", "continuity_index")
 
@@ -77,14 +77,14 @@ def test_existing_group_refused_then_replaced_or_renamed(tiny_run, analysed):
 
 def test_select_checkpoints(tiny_run):
     run = open_run(tiny_run)
-    assert select_checkpoints(run, "all") == run.steps
-    assert select_checkpoints(run, "last") == [run.steps[-1]]
-    assert select_checkpoints(run, f"{run.steps[-1]},{run.steps[0]}") == [run.steps[0], run.steps[-1]]
-    assert select_checkpoints(run, [run.steps[1]]) == [run.steps[1]]
-    with pytest.raises(ManifoldLensError, match=r"--checkpoints \[7777\]: not committed.*committed steps: 0"):
-        select_checkpoints(run, "7777")
-    with pytest.raises(ManifoldLensError, match="use all, last or steps"):
-        select_checkpoints(run, "first")
+    assert run.select_checkpoints("all") == run.steps
+    assert run.select_checkpoints("last") == [run.steps[-1]]
+    assert run.select_checkpoints(f"{run.steps[-1]},{run.steps[0]}") == [run.steps[0], run.steps[-1]]
+    assert run.select_checkpoints([run.steps[1]]) == [run.steps[1]]
+    with pytest.raises(ManifoldLensError, match=r"no checkpoint at step 7777 .*available steps: 0"):
+        run.select_checkpoints("7777")
+    with pytest.raises(ManifoldLensError, match="use all, last or a comma-separated list"):
+        run.select_checkpoints("first")
 
 
 def test_bad_embed_and_layer_fail_before_writing(tiny_run, tmp_path):

@@ -6,8 +6,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from manifold_lens import open_results, open_run
-from manifold_lens.extract import extract_run
-from manifold_lens.measure import measure
+from manifold_lens.analysis.extract import extract_run
+from manifold_lens.analysis.measure import measure
 
 # the same tiny run as tests/conftest.py's tiny_run (8 x 8 images, width-8 UNet, 12 steps), trained by the CLI
 TINY = ["data.image_size=8", "model.base_channels=8", "model.embed_dim=32", "model.freq_dim=8",
@@ -81,7 +81,7 @@ def test_analyze_end_to_end(cli_run, tmp_path):
     (["--timesteps", "0,1000"], "error: --timesteps [1000] outside [0, 1000)"),
     (["--timesteps", "fifty"], "error: --timesteps 'fifty': give integers"),
     (["--x", "0:40"], "error: --x [8.0, 9.0, 10.0, 11.0, 12.0] outside the canvas [0, 7] px"),
-    (["--checkpoints", "5000"], "error: --checkpoints [5000]: not committed checkpoints"),
+    (["--checkpoints", "5000"], "error: --checkpoints: no checkpoint at step 5000"),
     (["--embed", "tsne"], "error: --embed tsne: choose among pca, isomap, umap"),
     (["--mode", "sample"], "error: --mode 'sample': choose one of noised, trajectory"),
     (["--noise-draws", "0"], "error: --noise-draws 0: must be >= 1"),

@@ -36,7 +36,7 @@ def test_train_existing_out_and_resume(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--set", "data.sigma=0"], "data.sigma = 0.0: must be > 0"),
+    (["--set", "data.sigma=0"], "data.sigma = 0: must be > 0 (pixels)"),
     (["--set", "data.keep_fraction=0"], "data.keep_fraction = 0.0: must be in (0, 1]"),
     (["--set", "data.keep_fraction=2"], "data.keep_fraction = 2.0: must be in (0, 1]"),
     (["--set", "data.image_size=12"], "data.image_size = 12"),
@@ -47,7 +47,7 @@ def test_train_existing_out_and_resume(tmp_path):
     (["--set", "data.holdout.kind=interior", "--set", "data.holdout.width=99"], "larger than the 16 px frame"),
     (["--set", "data.holdout.kind=interior", "--set", "data.holdout.width=16"], "leave no training data"),
     (["--resume"], "does not exist; drop --resume"),
-    (["--device", "tpu"], "--device 'tpu': choose auto, cpu or cuda"),
+    (["--device", "tpu"], "--device 'tpu': not a device; use auto, cpu, cuda or cuda:N"),
 ])
 def test_bad_input_is_one_line_before_any_work(tmp_path, args, message):
     out = tmp_path / "bad.zarr"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.manifold import trustworthiness as sk_trustworthiness
 
-from manifold_lens import continuity as cont
-from manifold_lens.factorization import ConditionGrid
-from manifold_lens.geometry import centered_gram, distances_from_gram
+from manifold_lens.analysis import continuity as cont
+from manifold_lens.analysis.factorization import ConditionGrid
+from manifold_lens.analysis.geometry import centered_gram, distances_from_gram
 
 
 def _grid(nx, ny, periodic=False):

@@ -8,9 +8,10 @@ import xarray as xr
 from manifold_lens.config import load_config
 from manifold_lens.datasets import SyntheticDataset, render
 from manifold_lens.errors import ManifoldLensError
-from manifold_lens.evaluate import (aggregate, evaluate_model, evaluation_name, score, scored_axes,
-                                    select_conditions, choose_checkpoints)
-from manifold_lens.schedule import NoiseSchedule
+from manifold_lens.evaluation import (aggregate, evaluate_model, evaluation_name, score, scored_axes,
+                                      select_conditions)
+from manifold_lens.stores import select_checkpoints
+from manifold_lens.diffusion import NoiseSchedule
 
 SCHEDULE = NoiseSchedule(1000)
 
@@ -152,13 +153,13 @@ def test_condition_sets_and_checkpoint_choice():
     assert (held.condition.values == np.flatnonzero(~conds.in_train.values)).all()
     with pytest.raises(ManifoldLensError, match="--conditions"):
         select_conditions(conds, "ood")
-    assert choose_checkpoints("last", [0, 5, 10], "run") == [10]
-    assert choose_checkpoints("all", [0, 5, 10], "run") == [0, 5, 10]
-    assert choose_checkpoints("10,0", [0, 5, 10], "run") == [0, 10]
+    assert select_checkpoints("last", [0, 5, 10], "run") == [10]
+    assert select_checkpoints("all", [0, 5, 10], "run") == [0, 5, 10]
+    assert select_checkpoints("10,0", [0, 5, 10], "run") == [0, 10]
     with pytest.raises(ManifoldLensError, match="available steps: 0, 5, 10"):
-        choose_checkpoints("7", [0, 5, 10], "run")
+        select_checkpoints("7", [0, 5, 10], "run")
     with pytest.raises(ManifoldLensError, match="no committed checkpoint"):
-        choose_checkpoints("last", [], "run")
+        select_checkpoints("last", [], "run")
 
 
 def test_default_names_keep_settings_apart():

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 from cli import app
 from manifold_lens import open_results
 from manifold_lens.config import load_config
-from manifold_lens.evaluate import evaluate_run
-from manifold_lens.results import list_results, read_results
-from manifold_lens.runstore import open_run
+from manifold_lens.evaluation import evaluate_run
+from manifold_lens.stores import list_results, read_results
+from manifold_lens.stores import open_run
 
 runner = CliRunner()
 FAST = ["--steps", "5", "--samples-per-condition", "2", "--no-progress"]
@@ -106,7 +106,7 @@ def test_bad_input_gives_one_line_and_writes_nothing(tiny_run, tmp_path):
 
 def test_a_run_without_checkpoints_is_refused(tmp_path):
     from manifold_lens.datasets import SyntheticDataset
-    from manifold_lens.runstore import RunWriter
+    from manifold_lens.stores import RunWriter
 
     cfg = load_config("quick", overrides=["data.image_size=8", "model.base_channels=8"])
     empty = tmp_path / "empty.zarr"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from manifold_lens import factorization as fact
-from manifold_lens.geometry import centered_gram
+from manifold_lens.analysis import factorization as fact
+from manifold_lens.analysis.geometry import centered_gram
 
 
 def _grid_coords(nx, ny, drop=()):

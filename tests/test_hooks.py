@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from manifold_lens.errors import ManifoldLensError
-from manifold_lens.hooks import capture, first_tensor, list_layers, run_with_cache, select_names
+from manifold_lens.analysis.hooks import capture, first_tensor, list_layers, run_with_cache, select_names
 
 
 class Block(nn.Module):

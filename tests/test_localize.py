@@ -17,7 +17,7 @@ import torch
 
 from manifold_lens.datasets import bump_intensity, render, sos_intensity, to_pixels
 from manifold_lens.errors import ManifoldLensError
-from manifold_lens.localize import fit_centre_1d, localize
+from manifold_lens.evaluation.localize import fit_centre_1d, localize
 
 N = 32
 NOISE = 0.05

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from manifold_lens import factorization as fact
+from manifold_lens.analysis import factorization as fact
 from manifold_lens.errors import ManifoldLensError
-from manifold_lens.measure import measure
+from manifold_lens.analysis.measure import measure
 
 N = 16  # 16 x 16 grid: 256 conditions keeps each call well under a second
 
@@ -213,7 +213,7 @@ def test_bad_input_errors():
     nan = good.copy()
     nan[3, 2] = np.nan
     _one_line_error(nan, "1 NaN")
-    _one_line_error(good, "unknown method 'tsne'", embed=("tsne",))
+    _one_line_error(good, "--embed tsne: choose among pca, isomap, umap", embed=("tsne",))
     _one_line_error(good, "n_components", n_components=2)
     _one_line_error(good, "period", periodic=True, period=2.0)
 

@@ -17,10 +17,10 @@ import xarray as xr
 from manifold_lens.config import load_config
 from manifold_lens.datasets import SyntheticDataset
 from manifold_lens.errors import ConfigError, StoreError
-from manifold_lens.onset import fit_onset, logistic, percolation_vs_accuracy
+from manifold_lens.percolation.onset import fit_onset, logistic, percolation_vs_accuracy
 from manifold_lens.percolation import dataset_percolation
-from manifold_lens.results import write_results
-from manifold_lens.runstore import RunWriter
+from manifold_lens.stores import write_results
+from manifold_lens.stores import RunWriter
 
 TRUE_ONSET = {0.6: 0.30, 1.0: 0.12}
 KEEP = [0.05, 0.1, 0.2, 0.3, 0.5, 0.8]

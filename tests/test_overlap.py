@@ -6,7 +6,7 @@ import pytest
 from manifold_lens.config import RunConfig
 from manifold_lens.datasets import SyntheticDataset, bump_intensity, from_pixels, render, sos_intensity
 from manifold_lens.errors import ConfigError
-from manifold_lens.overlap import (condition_edges, connection_radius, continuum_overlap, image_overlap,
+from manifold_lens.percolation.overlap import (condition_edges, connection_radius, continuum_overlap, image_overlap,
                                    lattice_overlap_1d, neighbour_overlap_curve, pixel_overlap)
 
 RNG = np.random.default_rng(1)

@@ -5,8 +5,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from manifold_lens.onset import logistic
-from manifold_lens.results import list_results, open_results, read_results, write_results
+from manifold_lens.percolation.onset import logistic
+from manifold_lens.stores import list_results, open_results, read_results, write_results
 try:  # tests/ as a package or as a plain folder on sys.path
     from tests.test_onset import fake_evaluation, make_run
 except ImportError:
@@ -136,7 +136,7 @@ def test_compare(tmp_path):
 def test_cli_end_to_end_with_trained_runs(tmp_path):
     """Real tiny training and the real evaluate module feed `percolate compare`."""
     from manifold_lens.config import load_config
-    from manifold_lens.evaluate import evaluate_run, write_evaluation
+    from manifold_lens.evaluation import evaluate_run
     from trainers.train import train
 
     tiny = ["data.image_size=8", "model.base_channels=8", "model.embed_dim=32", "model.freq_dim=8",
@@ -147,8 +147,8 @@ def test_cli_end_to_end_with_trained_runs(tmp_path):
         cfg = load_config("quick", overrides=tiny + [f"data.keep_fraction={keep}"])
         path = tmp_path / f"run{k}.zarr"
         train(cfg, path, progress=False, log=lambda *a: None)
-        write_evaluation(out, evaluate_run(path, "last", steps=2, samples_per_condition=1, device="cpu",
-                                           progress=False), name=f"run{k}")
+        evaluate_run(path, "last", steps=2, samples_per_condition=1, device="cpu", out=out, name=f"run{k}",
+                     progress=False)
         runs.append(path)
     res = invoke("percolate", "compare", *runs, "--out", out, "--trials", 4, "--no-progress")
     assert res.exit_code == 0, res.output

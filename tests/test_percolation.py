@@ -9,10 +9,11 @@ import pytest
 from manifold_lens.config import RunConfig
 from manifold_lens.datasets import SyntheticDataset
 from manifold_lens.errors import ConfigError
-from manifold_lens.overlap import lattice_overlap_1d
-from manifold_lens.percolation import (binomial_weights, canonical, check_lattice_inputs, coverage_graph,
-                                       dataset_percolation, largest_cluster, lattice_neighbourhood,
-                                       lattice_percolation, newman_ziff)
+from manifold_lens.percolation.overlap import lattice_overlap_1d
+from manifold_lens.percolation import (coverage_graph, dataset_percolation, largest_cluster, lattice_neighbourhood,
+                                       lattice_percolation)
+from manifold_lens.percolation.kernels import binomial_weights, canonical, newman_ziff
+from manifold_lens.percolation.lattice import check_lattice_inputs
 
 NN = (np.array([0, 0, 1, -1]), np.array([1, -1, 0, 0]))
 NN_DIAG = (np.array([0, 0, 1, -1, 1, 1, -1, -1]), np.array([1, -1, 0, 0, 1, -1, 1, -1]))
@@ -59,9 +60,9 @@ def test_newman_ziff_agrees_with_networkx_on_dataset_graph():
     pos = {v: k for k, v in enumerate(nodes)}
     i = np.array([pos[a] for a, b in g.edges])
     j = np.array([pos[b] for a, b in g.edges])
-    from manifold_lens.percolation import _csr
+    from manifold_lens.percolation.graph import csr_adjacency
 
-    indptr, indices = _csr(len(nodes), i, j)
+    indptr, indices = csr_adjacency(len(nodes), i, j)
     order = np.random.default_rng(5).permutation(len(nodes))
     largest, _ = newman_ziff(order, graph=(indptr, indices, np.zeros(len(nodes), np.int8)))
     want = [nx_largest(g, nodes[order[: k + 1]]) for k in range(0, len(nodes), 7)]
@@ -189,15 +190,15 @@ def test_dataset_percolation_follows_the_subsampling_rule():
     # is one such configuration, reached by an order that adds its kept sites first
     ds = SyntheticDataset(cfg.with_overrides({"data.keep_fraction": 0.5}))
     assert len(ds) == 128
-    from manifold_lens.percolation import _csr, trainable_index
-    from manifold_lens.overlap import condition_edges
+    from manifold_lens.percolation.graph import csr_adjacency, trainable_index
+    from manifold_lens.percolation.overlap import condition_edges
 
     idx = trainable_index(ds)
     i, j, _ = condition_edges(ds, idx, 0.005, "pixels")
     kept = np.flatnonzero(ds.train[idx])
     rng = np.random.default_rng(0)
     order = np.concatenate([rng.permutation(kept), rng.permutation(np.flatnonzero(~ds.train[idx]))])
-    largest, _ = newman_ziff(order, graph=(*_csr(len(idx), i, j), np.zeros(len(idx), np.int8)))
+    largest, _ = newman_ziff(order, graph=(*csr_adjacency(len(idx), i, j), np.zeros(len(idx), np.int8)))
     assert largest[len(kept) - 1] == largest_cluster(coverage_graph(ds, 0.005)).size
     assert 0.5 < float(res.lambda_c) < 0.8  # small open lattice near the nearest-neighbour threshold
 
@@ -205,7 +206,7 @@ def test_dataset_percolation_follows_the_subsampling_rule():
 def test_results_round_trip_through_the_store(tmp_path):
     import xarray as xr
 
-    from manifold_lens.results import read_results, write_results
+    from manifold_lens.stores import read_results, write_results
 
     ds = lattice_percolation([0.1, 0.5], 1.0, 0.005, 16, trials=2, keep_fractions=[0.5, 1.0], progress=False)
     write_results(tmp_path / "r.zarr", "percolation", "default", ds)

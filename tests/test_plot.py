@@ -24,9 +24,9 @@ from matplotlib.figure import Figure
 from manifold_lens import plot
 from manifold_lens.config import load_config
 from manifold_lens.datasets import SyntheticDataset
-from manifold_lens.evaluate import aggregate
-from manifold_lens.measure import measure
-from manifold_lens.overlap import neighbour_overlap_curve
+from manifold_lens.evaluation import aggregate
+from manifold_lens.analysis.measure import measure
+from manifold_lens.percolation.overlap import neighbour_overlap_curve
 from manifold_lens.percolation import lattice_percolation
 
 STEPS = (0, 10, 100, 1000)
@@ -98,8 +98,8 @@ def synthetic_percolation() -> xr.Dataset:
 
 def synthetic_comparison(root: Path) -> xr.Dataset:
     """The real comparison (percolation_vs_accuracy) of run stores with evaluations of a known logistic onset."""
-    from manifold_lens.onset import logistic, percolation_vs_accuracy
-    from manifold_lens.results import write_results
+    from manifold_lens.percolation.onset import logistic, percolation_vs_accuracy
+    from manifold_lens.stores import write_results
 
     try:
         from tests.test_onset import fake_evaluation, make_run
@@ -197,7 +197,7 @@ def test_accuracy_map_extended_canvas_shows_the_frame():
     fig = plot.accuracy_map(ev, checkpoint=0)
     assert_renders(fig)
     assert "16 x 16 frame" in texts(fig) and "step 0" in fig.axes[0].get_title()
-    with pytest.raises(plot.FigureDataError, match="checkpoint 5: not in these results"):
+    with pytest.raises(plot.FigureDataError, match="no checkpoint at step 5 in these results"):
         plot.accuracy_map(ev, checkpoint=5)
 
 

@@ -12,8 +12,8 @@ from cli import app
 from manifold_lens.config import load_config
 from manifold_lens.errors import ManifoldLensError
 from manifold_lens.percolation import lattice_percolation
-from manifold_lens.quickstart import _check_out, percolation_of
-from manifold_lens.results import list_results, read_results
+from manifold_lens.quickstart import check_out_dir, percolation_of
+from manifold_lens.stores import list_results, read_results
 
 runner = CliRunner()
 TINY = ["data.image_size=8", "model.base_channels=8", "model.embed_dim=32", "model.freq_dim=8", "train.steps=12",
@@ -75,14 +75,14 @@ def test_out_checks(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x.txt").write_text("")
     with pytest.raises(ManifoldLensError, match="already holds files.*--overwrite"):
-        _check_out(tmp_path / "a", overwrite=False)
+        check_out_dir(tmp_path / "a", overwrite=False)
     (tmp_path / "b" / "run.zarr").mkdir(parents=True)
     with pytest.raises(ManifoldLensError, match="run.zarr is not a manifold-lens store"):
-        _check_out(tmp_path / "b", overwrite=True)
+        check_out_dir(tmp_path / "b", overwrite=True)
     (tmp_path / "c").write_text("")
     with pytest.raises(ManifoldLensError, match="is a file"):
-        _check_out(tmp_path / "c", overwrite=False)
-    _check_out(tmp_path / "new", overwrite=False)  # a new directory is fine
+        check_out_dir(tmp_path / "c", overwrite=False)
+    check_out_dir(tmp_path / "new", overwrite=False)  # a new directory is fine
 
 
 def test_bad_override_fails_before_training(tmp_path):

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from manifold_lens.errors import ManifoldLensError
-from manifold_lens.report import MANIFEST, render_report
-from manifold_lens.results import write_results
+from manifold_lens.report import render_report
+from manifold_lens.report.page import MANIFEST
+from manifold_lens.stores import write_results
 
 try:  # tests/ as a package or as a plain folder on sys.path
     from tests.test_plot import (synthetic_analysis, synthetic_comparison, synthetic_evaluation,

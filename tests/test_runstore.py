@@ -9,7 +9,7 @@ import zarr
 from manifold_lens import open_run
 from manifold_lens.datasets import SyntheticDataset
 from manifold_lens.errors import StoreError
-from manifold_lens.runstore import SCHEMA_VERSION
+from manifold_lens.stores.schema import RUN, VERSIONS
 from trainers.train import checkpoint_schedule
 
 
@@ -25,7 +25,7 @@ def test_checkpoint_schedule_dense_early_regular_late():
 def test_round_trip_of_dataset_and_attrs(tiny_run, tiny_config):
     run = open_run(tiny_run)
     assert run.config == tiny_config
-    assert run.attrs["schema"] == "manifold-lens.run" and run.attrs["schema_version"] == SCHEMA_VERSION
+    assert run.attrs["schema"] == "manifold-lens.run" and run.attrs["schema_version"] == VERSIONS[RUN]
     assert run.attrs["status"] == "complete" and run.model_name == "unet"
     assert "torch" in run.versions and run.attrs["seed"] == 0
     d = SyntheticDataset(tiny_config.data)
@@ -74,7 +74,7 @@ def test_newer_schema_refused(tiny_run, tmp_path):
     p = tmp_path / "copy.zarr"
     shutil.copytree(tiny_run, p)
     g = zarr.open_group(str(p), mode="r+")
-    g.attrs["schema_version"] = SCHEMA_VERSION + 1
+    g.attrs["schema_version"] = VERSIONS[RUN] + 1
     with pytest.raises(StoreError, match="newer than this manifold-lens supports"):
         open_run(p)
 

@@ -13,8 +13,8 @@ import torch
 
 from manifold_lens.datasets import render
 from manifold_lens.errors import ManifoldLensError
-from manifold_lens.sampling import ddim_timesteps, sample
-from manifold_lens.schedule import NoiseSchedule
+from manifold_lens.diffusion import ddim_timesteps, sample
+from manifold_lens.diffusion import NoiseSchedule
 
 N = 8
 SCHEDULE = NoiseSchedule(1000)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from manifold_lens.errors import ManifoldLensError
-from manifold_lens.schedule import NoiseSchedule
+from manifold_lens.diffusion import NoiseSchedule
 
 
 def test_linear_betas_and_cumprod():

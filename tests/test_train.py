@@ -12,7 +12,7 @@ import zarr
 
 from manifold_lens import load_config, open_run
 from manifold_lens.errors import ConfigError, StoreError
-from manifold_lens.runstore import RunWriter
+from manifold_lens.stores import RunWriter
 from trainers.train import train
 
 from .conftest import TINY

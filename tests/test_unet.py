@@ -1,11 +1,10 @@
-import dataclasses
-
 import pytest
 import torch
 
-from manifold_lens.config import ModelConfig, load_config
-from manifold_lens.models import available_models, build_model
-from trainers.unet import sinusoidal
+from manifold_lens.config import load_config
+from manifold_lens.errors import ConfigError
+from manifold_lens.models import available_models, build_model, validate_model_params
+from trainers.unet import ConditionalUNet, sinusoidal
 
 SHAPES_8 = {  # documented in the README (N = 8, base 8, mult [1, 2, 2])
     "embed": (2, 32),
@@ -28,8 +27,8 @@ SHAPES_8 = {  # documented in the README (N = 8, base 8, mult [1, 2, 2])
 
 
 def tiny_model(size=8):
-    cfg = ModelConfig(base_channels=8, embed_dim=32, freq_dim=8, attention_resolutions=[4])
-    return build_model("unet", dataclasses.asdict(cfg), size)
+    return build_model("unet", {"base_channels": 8, "embed_dim": 32, "freq_dim": 8, "attention_resolutions": [4]},
+                       size)
 
 
 def test_registered_by_entry_point():
@@ -74,6 +73,26 @@ def test_sinusoidal_encoding():
 @pytest.mark.parametrize("preset", ["quick", "paper-bump"])
 def test_preset_models_build(preset):
     cfg = load_config(preset)
-    model = build_model("unet", cfg.to_dict()["model"], cfg.data.image_size)
+    model = build_model(cfg.model.name, cfg.model.params, cfg.data.image_size)
     n = sum(p.numel() for p in model.parameters())
     assert 1e5 < n < 5e7
+
+
+def test_factory_validates_its_parameters():
+    params = validate_model_params("unet", {"base_channels": 8}, 16)
+    assert params["base_channels"] == 8 and params["channel_mult"] == [1, 2, 2]  # defaults filled in
+    for bad, fragment in [({"base_channels": 0}, "model.base_channels = 0: must be >= 1"),
+                          ({"channel_mult": [1, 2]}, "model.channel_mult = [1, 2]: needs three"),
+                          ({"groups": 3}, "model.groups = 3: every stage width"),
+                          ({"freq_dim": 7}, "model.freq_dim = 7: must be an even number"),
+                          ({"depth": 3}, "unknown key 'model.depth': valid keys in section [model] are base_channels")]:
+        with pytest.raises(ConfigError) as e:
+            validate_model_params("unet", bad, 16)
+        assert fragment in str(e.value)
+    with pytest.raises(ConfigError, match="data.image_size = 12: the UNet downsamples three times"):
+        validate_model_params("unet", {}, 12)
+
+
+def test_layer_aliases_are_declared_by_the_model():
+    assert ConditionalUNet.layer_aliases == {"layer4": "encoder.2"}
+    assert tiny_model().default_layers == ("bottleneck",)

@@ -21,10 +21,11 @@ from tqdm.auto import tqdm
 
 from manifold_lens.config import RunConfig
 from manifold_lens.datasets import SyntheticDataset
+from manifold_lens.devices import resolve_device
+from manifold_lens.diffusion import NoiseSchedule
 from manifold_lens.errors import ConfigError, StoreError
 from manifold_lens.models import build_model
-from manifold_lens.runstore import RunWriter, open_run
-from manifold_lens.schedule import NoiseSchedule
+from manifold_lens.stores import RunWriter, open_run
 
 # Keys that may change when resuming; everything else must match the stored run.
 RESUMABLE_KEYS = {"train.steps", "train.checkpoint_every", "train.early_checkpoints", "train.log_every",
@@ -39,18 +40,6 @@ def checkpoint_schedule(total_steps: int, every: int, early: int) -> list[int]:
         steps.update(int(round(s)) for s in np.geomspace(1, every, early + 1)[:-1])
     steps.update(range(every, total_steps + 1, every))
     return sorted(s for s in steps if 0 <= s <= total_steps)
-
-
-def select_device(name: str | None) -> torch.device:
-    """'auto' picks CUDA when available, else CPU; 'cuda' without a GPU is an error."""
-    name = name or "auto"
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"--device {name!r}: choose auto, cpu or cuda")
-    return torch.device(name)
 
 
 def learning_rate(step: int, base_lr: float, warmup: int) -> float:
@@ -70,7 +59,7 @@ class _State:
         self.config = config
         t = config.train
         torch.manual_seed(t.seed)
-        self.model = build_model(config.model.name, config.to_dict()["model"], config.data.image_size).to(device)
+        self.model = build_model(config.model.name, config.model.params, config.data.image_size).to(device)
         self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
         self.names = list(self.model.state_dict().keys())
@@ -116,64 +105,54 @@ class _State:
         self.step = step
 
 
-def _check_resume_config(stored: RunConfig, requested: RunConfig) -> None:
+def _resume_config(run, requested: RunConfig) -> RunConfig:
+    """The stored config with the resumable keys taken from ``requested``; any other difference is an error."""
+    stored = run.config
     a, b = stored.to_dict(), requested.to_dict()
     for section in a:
-        for key in a[section]:
+        for key in sorted(set(a[section]) | set(b[section])):
             full = f"{section}.{key}"
-            if a[section][key] != b[section][key] and full not in RESUMABLE_KEYS:
+            if a[section].get(key) != b[section].get(key) and full not in RESUMABLE_KEYS:
                 raise ConfigError(
-                    f"--resume: {full} differs from the stored run ({a[section][key]!r} vs {b[section][key]!r}); "
-                    f"only {', '.join(sorted(RESUMABLE_KEYS))} may change when resuming"
+                    f"--resume: {full} differs from the stored run ({a[section].get(key)!r} vs "
+                    f"{b[section].get(key)!r}); only {', '.join(sorted(RESUMABLE_KEYS))} may change when resuming"
                 )
+    config = stored.with_overrides({key: getattr(getattr(requested, key.split(".")[0]), key.split(".")[1])
+                                    for key in RESUMABLE_KEYS}).resolved()
+    if config.train.steps < (run.steps[-1] if run.steps else 0):
+        raise ConfigError(f"train.steps = {config.train.steps} is below the last committed step "
+                          f"{run.steps[-1]}; resume to at least that many steps")
+    return config
 
 
 def train(config: RunConfig, out: str | Path, *, resume: bool = False, overwrite: bool = False,
           device: str | None = None, progress: bool = True, log=print) -> Path:
-    """Train a run into ``out`` (a new store, or continue one with ``resume``).
+    """Train a run into ``out`` (a new store, or continue one with ``resume``); registered as trainer ``ddpm``.
 
-    ``config`` must be validated and resolved (see :func:`manifold_lens.config.load_config`).
+    ``config`` must be validated and resolved (:func:`manifold_lens.config.load_config`);
+    :func:`manifold_lens.training.train_run` checks the paths and calls this.
     With ``resume`` the stored config is used, with ``train.steps`` and the
-    checkpointing keys taken from ``config``. Returns the store path.
+    checkpointing keys taken from ``config``. The training images are read
+    back from the run store in both cases: the store is the one source.
+    Returns the store path.
     """
     out = Path(out)
-    dev = select_device(device or config.train.device)
-    if resume and overwrite:
-        raise ConfigError("give either --resume or --overwrite, not both")
-    if resume:
-        run = open_run(out)
-        stored = run.config
-        _check_resume_config(stored, config)
-        for key in RESUMABLE_KEYS:
-            sec, k = key.split(".")
-            setattr(getattr(stored, sec), k, getattr(getattr(config, sec), k))
-        config = stored.resolved()
-        if config.train.steps < (run.steps[-1] if run.steps else 0):
-            raise ConfigError(f"train.steps = {config.train.steps} is below the last committed step "
-                              f"{run.steps[-1]}; resume to at least that many steps")
+    dev = resolve_device(device or config.train.device)
+    run = open_run(out) if resume else None
+    if run is not None:
+        config = _resume_config(run, config)
         writer = RunWriter.open_for_resume(out)
         writer.update_config(config)
-        dataset = run.dataset
-    else:
-        if out.exists() and not overwrite:
-            raise StoreError(f"{out} already exists: pass --resume to continue it or --overwrite to replace it")
-        dataset = SyntheticDataset(config.data)
-        run = None
-
     state = _State(config, dev)
-    if resume:
-        if run.steps:
-            state.restore(run, dev)
-        else:
-            writer = None  # nothing committed: start afresh in place
-            resume = False
-    if not resume:
-        writer = RunWriter.create(out, config, dataset, state.names, overwrite=True if out.exists() else overwrite)
-
+    if run is not None and run.steps:
+        state.restore(run, dev)
+    else:  # a new run, or a store killed before its first commit: start afresh in place
+        writer = RunWriter.create(out, config, SyntheticDataset(config.data), state.names,
+                                  overwrite=overwrite or run is not None)
+    tr = open_run(out).train_set
     tc = config.train
     schedule = NoiseSchedule.from_config(config.diffusion)
-    tr = dataset.train_dataset()
-    images = torch.from_numpy(tr["image"].values[:, None]).to(dev)
+    images = torch.from_numpy(np.asarray(tr["image"].values, dtype=np.float32)[:, None]).to(dev)
     cond = torch.from_numpy(np.stack([tr["x"].values, tr["y"].values], 1).astype(np.float32)).to(dev)
     weights = torch.from_numpy(tr["weight"].values.astype(np.float64))
     n_examples = len(weights)

@@ -38,7 +38,50 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from manifold_lens.config import ModelConfig
+from pydantic import Field
+
+from manifold_lens.config import Section, validate_section
+from manifold_lens.errors import ConfigError
+
+
+class UNetConfig(Section):
+    """The UNet's parameters (the ``model`` section of a run config, besides ``name = "unet"``).
+
+    base_channels: width of the first stage; stage i has base * channel_mult[i].
+    channel_mult: three multipliers, one per down/up stage.
+    num_res_blocks: residual blocks per stage.
+    attention_resolutions: feature-map sizes (px) with self-attention; the
+        bottleneck always has it.
+    embed_dim: width of the combined (t, x, y) embedding fed to every block.
+    freq_dim: number of sinusoidal features per encoded scalar (t, x, y); even.
+    coord_max_period: longest period (px) of the x / y sinusoidal encodings.
+    groups: GroupNorm groups; every stage width must be divisible by it.
+    """
+
+    base_channels: int = Field(64, ge=1)
+    channel_mult: list[int] = [1, 2, 2]
+    num_res_blocks: int = Field(1, ge=1)
+    attention_resolutions: list[int] = [8]
+    embed_dim: int = Field(256, ge=1)
+    freq_dim: int = Field(64, ge=2, description="an even number")
+    coord_max_period: float = Field(200.0, gt=0, description="pixels")
+    groups: int = Field(8, ge=1)
+
+
+def validate_unet(params: dict, image_size: int) -> dict:
+    """Check the UNet's parameters and the image size it can take; return them with defaults filled in."""
+    if image_size < 8 or image_size % 8:
+        raise ConfigError(f"data.image_size = {image_size}: the UNet downsamples three times, so it must be a "
+                          "multiple of 8 and >= 8 (e.g. 8, 16, 32)")
+    c = validate_section(UNetConfig, params, "model")
+    if len(c.channel_mult) != 3 or any(m < 1 for m in c.channel_mult):
+        raise ConfigError(f"model.channel_mult = {c.channel_mult}: needs three positive multipliers, one per stage")
+    if any((c.base_channels * m) % c.groups for m in c.channel_mult):
+        raise ConfigError(f"model.groups = {c.groups}: every stage width (base_channels x channel_mult) must be "
+                          "divisible by it")
+    if c.freq_dim % 2:
+        raise ConfigError(f"model.freq_dim = {c.freq_dim}: must be an even number >= 2")
+    return c.model_dump()
 
 
 def sinusoidal(values: torch.Tensor, dim: int, max_period: float) -> torch.Tensor:
@@ -160,9 +203,14 @@ class ConditionalUNet(nn.Module):
 
     Call as ``model(x_t, t, cond)`` with x_t (B, 1, N, N), t (B,) integer
     timesteps and cond (B, 2) bump centres in pixels; returns (B, 1, N, N).
+    ``layer_aliases`` are the study's names for its layers ("layer 4", the
+    last encoder stage); ``default_layers`` what analysis looks at by default.
     """
 
-    def __init__(self, config: ModelConfig, image_size: int):
+    layer_aliases = {"layer4": "encoder.2"}
+    default_layers = ("bottleneck",)
+
+    def __init__(self, config: UNetConfig, image_size: int):
         super().__init__()
         self.config, self.image_size = config, image_size
         c = [config.base_channels * m for m in config.channel_mult]
@@ -201,8 +249,19 @@ class ConditionalUNet(nn.Module):
         return self.out(h)
 
 
-def build_unet(config: dict | ModelConfig, image_size: int) -> ConditionalUNet:
-    """Model factory registered as ``unet`` in the ``manifold_lens.models`` entry-point group."""
-    if isinstance(config, dict):
-        config = ModelConfig(**config)
-    return ConditionalUNet(config, image_size)
+class UNetFactory:
+    """The model factory registered as ``unet`` (entry-point group ``manifold_lens.models``).
+
+    ``factory(params, image_size)`` builds the UNet; ``factory.validate(params,
+    image_size)`` checks its parameters, as :meth:`RunConfig.validate` asks.
+    """
+
+    validate = staticmethod(validate_unet)
+
+    def __call__(self, params: dict | UNetConfig, image_size: int) -> ConditionalUNet:
+        config = params if isinstance(params, UNetConfig) else UNetConfig.model_validate(validate_unet(params,
+                                                                                                      image_size))
+        return ConditionalUNet(config, image_size)
+
+
+build_unet = UNetFactory()

@@ -39,8 +39,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .datasets import SyntheticDataset
-from .errors import ConfigError
+from ..datasets import SyntheticDataset
+from ..errors import ConfigError
 
 METHODS = ("pixels", "continuum")
 BUMP_FAMILIES = ("bump", "periodic")
@@ -182,7 +182,7 @@ def lattice_overlap_1d(steps, spacing: float, sigma: float, method: str = "conti
     periodic row of ``period`` pixels), so the factor depends only on the
     offset: a translation-invariant neighbourhood. For non-integer spacings
     other sites sit at other sub-pixel phases, which matters only for narrow
-    bumps; :func:`manifold_lens.percolation.coverage_graph` uses each pair's
+    bumps; :func:`manifold_lens.percolation.graph.coverage_graph` uses each pair's
     exact pixels instead.
     """
     check_method(method)

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from .errors import ManifoldLensError
+from ..errors import ManifoldLensError
 
 NamesFilter = str | Iterable[str] | Callable[[str], bool] | None
 

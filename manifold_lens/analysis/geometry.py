@@ -1,4 +1,4 @@
-"""Geometry of a representation: PCA spectrum, effective dimension, embeddings, H1 homology.
+"""Geometry of a representation: PCA spectrum, effective dimension, embeddings.
 
 Everything starts from the *centred Gram matrix* ``G = Xc Xc^T`` of the
 activations ``X`` (conditions x units, ``Xc`` = X minus its mean over
@@ -18,10 +18,8 @@ Definitions (units: activation^2 for variances):
   across checkpoints), Isomap (scikit-learn) and UMAP (umap-learn, optional).
   Isomap and UMAP run on the top :data:`EMBED_INPUT_COMPONENTS` PCA scores,
   which preserve the large-scale geometry at a fraction of the cost.
-- Betti-1: the number of H1 bars of the Vietoris-Rips filtration (ripser,
-  optional) whose persistence (death - birth, activation units) is at least
-  ``relative_threshold`` (default :data:`BETTI_RELATIVE_THRESHOLD`) times the
-  most persistent H1 bar. A 2-torus shows two such bars, a circle one.
+
+Topology (H1 persistence, Betti-1) is :mod:`manifold_lens.analysis.topology`.
 """
 
 from __future__ import annotations
@@ -32,11 +30,24 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
+from ..errors import ManifoldLensError
+
 EMBED_METHODS = ("pca", "isomap", "umap")
 EMBED_INPUT_COMPONENTS = 50  # PCA scores fed to Isomap / UMAP
 ISOMAP_NEIGHBORS = 10
 UMAP_NEIGHBORS = 15
-BETTI_RELATIVE_THRESHOLD = 0.5
+
+
+def check_embed_methods(embed) -> tuple[str, ...]:
+    """Embedding methods from a tuple or a comma string ("pca,umap"), each one of :data:`EMBED_METHODS`, unique."""
+    if embed is None:
+        return ()
+    methods = tuple(m.strip().lower() for m in (embed.split(",") if isinstance(embed, str) else embed)
+                    if m.strip())
+    bad = [m for m in methods if m not in EMBED_METHODS]
+    if bad:
+        raise ManifoldLensError(f"--embed {','.join(bad)}: choose among {', '.join(EMBED_METHODS)}")
+    return tuple(dict.fromkeys(methods))
 
 
 def centered_gram(activations: np.ndarray) -> np.ndarray:
@@ -138,30 +149,3 @@ def embed(scores: np.ndarray, method: str, n_dims: int, seed: int = 0) -> tuple[
     for w in caught:
         notes.append(f"{method}: {str(w.message).splitlines()[0]}")
     return np.asarray(out, dtype=np.float64), notes
-
-
-def h1_persistence(distances: np.ndarray, n_points: int = 300) -> np.ndarray:
-    """Persistences (death - birth) of the H1 bars of the Rips filtration, descending.
-
-    Uses ripser on a precomputed distance matrix, subsampled to ``n_points`` by
-    ripser's greedy farthest-point permutation. Raises ImportError if ripser is
-    not installed (optional extra ``manifold-lens[topology]``).
-    """
-    from ripser import ripser  # optional extra
-
-    n = distances.shape[0]
-    kwargs = {"n_perm": int(n_points)} if n > n_points else {}
-    dgm = ripser(distances, distance_matrix=True, maxdim=1, **kwargs)["dgms"][1]
-    if len(dgm) == 0:
-        return np.zeros(0)
-    pers = dgm[:, 1] - dgm[:, 0]
-    pers = pers[np.isfinite(pers)]
-    return np.sort(pers)[::-1]
-
-
-def betti_number(persistence: np.ndarray, relative_threshold: float = BETTI_RELATIVE_THRESHOLD) -> int:
-    """Bars with persistence >= ``relative_threshold`` x the largest one (0 if there are none)."""
-    p = np.asarray(persistence, dtype=np.float64)
-    if p.size == 0 or not np.max(p) > 0:
-        return 0
-    return int(np.sum(p >= relative_threshold * np.max(p)))

@@ -1,15 +1,16 @@
-"""Synthetic datasets of SCIENCE.md section 1: bumps, periodic bumps, SOS, stripes.
-
-Coordinates are pixels of the N x N *frame*: x runs along columns (u), y along
-rows (v), and pixel (row v, column u) has its centre at (u, v). An image is
-indexed ``image[v, u]``. Stripe examples live on an extended canvas that
-reaches ``margin`` pixels beyond the frame on each side, so their conditions
-can have x or y outside [0, N-1].
+"""The synthetic datasets of SCIENCE.md section 1: the candidate lattice, hold-outs, subsampling.
 
 A :class:`SyntheticDataset` is fully determined by its (resolved)
 :class:`~manifold_lens.config.DataConfig`. It lists every *candidate
 condition* (the lattice of centres), says for each one whether it is trained
-on and which named region it belongs to, and renders images deterministically.
+on and which named region it belongs to, and renders images deterministically
+(:mod:`manifold_lens.datasets.render`). Stripe examples live on an extended
+canvas that reaches ``margin`` pixels beyond the frame on each side, so their
+conditions can have x or y outside [0, N-1].
+
+A run store keeps what the dataset was (its conditions and its training set,
+as used); :meth:`SyntheticDataset.from_store` restores it from there without
+rebuilding the lattice, so readers of a run never re-derive its data.
 
 Region names: ``train`` (in the training set); hold-outs ``band_x``,
 ``band_y``, ``intersection`` (cross), ``interior``, ``exterior``,
@@ -25,75 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from .config import DataConfig, RunConfig
-from .errors import ConfigError
-
-# Pixel range used for training: intensities in [0, 1] map to [-1, 1].
-PIXEL_MIN, PIXEL_MAX = -1.0, 1.0
-
-
-def to_pixels(intensity: np.ndarray) -> np.ndarray:
-    """Map intensities in [0, 1] to the training pixel range [-1, 1]."""
-    return (2.0 * intensity - 1.0).astype(np.float32)
-
-
-def from_pixels(images: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`to_pixels`."""
-    return (np.asarray(images, dtype=np.float64) + 1.0) / 2.0
-
-
-def _offsets(centres: np.ndarray, n: int, periodic: bool) -> np.ndarray:
-    """Pixel-minus-centre distances, shape (B, n); wrapped modulo n if periodic."""
-    u = np.arange(n, dtype=np.float64)
-    d = u[None, :] - np.asarray(centres, dtype=np.float64)[:, None]
-    if periodic:
-        d = (d + n / 2.0) % n - n / 2.0
-    return d
-
-
-def bump_intensity(x, y, n: int, sigma_x: float = 1.0, sigma_y: float | None = None,
-                   periodic: bool = False) -> np.ndarray:
-    """2D Gaussian bumps, peak 1, shape (B, n, n); periodic wraps distances mod n."""
-    sigma_y = sigma_x if sigma_y is None else sigma_y
-    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
-    y = np.atleast_1d(np.asarray(y, dtype=np.float64))
-    gx = np.exp(-_offsets(x, n, periodic) ** 2 / (2 * sigma_x**2))  # (B, u)
-    gy = np.exp(-_offsets(y, n, periodic) ** 2 / (2 * sigma_y**2))  # (B, v)
-    return gy[:, :, None] * gx[:, None, :]
-
-
-def sos_intensity(x, y, n: int, sigma_x: float = 1.0, sigma_y: float | None = None) -> np.ndarray:
-    """Sum of stripes: vertical stripe at x plus horizontal stripe at y, halved to [0, 1].
-
-    Each stripe alone peaks at 0.5; where they cross the image reaches 1. A
-    centre outside the frame leaves only its Gaussian tail inside it.
-    """
-    sigma_y = sigma_x if sigma_y is None else sigma_y
-    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
-    y = np.atleast_1d(np.asarray(y, dtype=np.float64))
-    vx = np.exp(-_offsets(x, n, False) ** 2 / (2 * sigma_x**2))
-    hy = np.exp(-_offsets(y, n, False) ** 2 / (2 * sigma_y**2))
-    return 0.5 * (vx[:, None, :] + hy[:, :, None])
-
-
-def render(family: str, x, y, n: int, sigma_x: float, sigma_y: float) -> np.ndarray:
-    """Render one family at centres (x, y) into the [-1, 1] pixel range, float32 (B, n, n)."""
-    if family == "bump":
-        inten = bump_intensity(x, y, n, sigma_x, sigma_y)
-    elif family == "periodic":
-        inten = bump_intensity(x, y, n, sigma_x, sigma_y, periodic=True)
-    elif family in ("sos", "stripes"):
-        inten = sos_intensity(x, y, n, sigma_x, sigma_y)
-    else:
-        raise ConfigError(f"data.family = {family!r}: cannot render; use bump, periodic, sos or stripes")
-    return to_pixels(inten)
-
-
-def lattice(lo: float, hi: float, spacing: float) -> np.ndarray:
-    """Centres lo, lo + spacing, ... up to hi inclusive (pixels)."""
-    k = int(np.floor((hi - lo) / spacing + 1e-9))
-    return lo + spacing * np.arange(k + 1, dtype=np.float64)
-
+from ..config import DataConfig, RunConfig
+from ..errors import ConfigError
+from .render import lattice, render_many
 
 @dataclass(frozen=True)
 class Component:
@@ -113,17 +48,8 @@ class SyntheticDataset:
     """
 
     def __init__(self, config: DataConfig | RunConfig):
-        if isinstance(config, RunConfig):
-            config = config.data
-        c = RunConfig(data=config).resolved().data
-        self.config = c
-        self.image_size = n = c.image_size
-        self.sigma_x, self.sigma_y = float(c.sigma_x), float(c.sigma_y)
-        self.periodic = c.family == "periodic" or (c.family == "mixture" and "periodic" in c.mix)
-        fams = dict(c.mix) if c.family == "mixture" else {c.family: 1.0}
-        self.components = [
-            Component(f, float(w), float(c.keep_fractions.get(f, c.keep_fraction))) for f, w in fams.items()
-        ]
+        self._configure(config)
+        c, n = self.config, self.image_size
         xs_f = lattice(0, n - 1, c.spacing_x)
         ys_f = lattice(0, n - 1, c.spacing_y)
         parts = []
@@ -152,6 +78,40 @@ class SyntheticDataset:
             if sel.any():
                 self.weight[sel] = comp.weight / sel.sum()
         self.weight /= self.weight.sum()
+        self._train_set: xr.Dataset | None = None
+
+    @classmethod
+    def from_store(cls, config: DataConfig | RunConfig, conditions: xr.Dataset,
+                   train_set: xr.Dataset) -> "SyntheticDataset":
+        """The dataset a run store holds: its stored conditions and training set, nothing rebuilt.
+
+        ``conditions`` and ``train_set`` are the store's ``dataset/conditions``
+        and ``dataset/train`` groups; ``config`` gives the widths the
+        renderer needs for conditions that were never trained on.
+        """
+        self = cls.__new__(cls)
+        self._configure(config)
+        self.x = np.asarray(conditions["x"].values, dtype=np.float64)
+        self.y = np.asarray(conditions["y"].values, dtype=np.float64)
+        self.family = np.asarray(conditions["family"].values).astype(str)
+        self.region = np.asarray(conditions["region"].values).astype(str)
+        self.train = np.asarray(conditions["in_train"].values, dtype=bool)
+        self.weight = np.zeros(len(self.x))
+        self.weight[np.asarray(train_set["condition_index"].values)] = train_set["weight"].values
+        self._train_set = train_set
+        return self
+
+    def _configure(self, config: DataConfig | RunConfig) -> None:
+        """Settings shared by built and stored datasets: widths, frame, families."""
+        c = (config.data if isinstance(config, RunConfig) else config).resolved()
+        self.config = c
+        self.image_size = c.image_size
+        self.sigma_x, self.sigma_y = float(c.sigma_x), float(c.sigma_y)
+        self.periodic = c.family == "periodic" or (c.family == "mixture" and "periodic" in c.mix)
+        fams = dict(c.mix) if c.family == "mixture" else {c.family: 1.0}
+        self.components = [
+            Component(f, float(w), float(c.keep_fractions.get(f, c.keep_fraction))) for f, w in fams.items()
+        ]
 
     # -- conditions -------------------------------------------------------
     def _frame_conditions(self, comp: Component, xs: np.ndarray, ys: np.ndarray):
@@ -261,16 +221,13 @@ class SyntheticDataset:
     def render_conditions(self, index=None) -> np.ndarray:
         """Ground-truth images (float32, [-1, 1]) of candidate conditions by index."""
         idx = np.arange(self.n_conditions) if index is None else np.asarray(index)
-        out = np.empty((len(idx), self.image_size, self.image_size), dtype=np.float32)
-        for fam in np.unique(self.family[idx]):
-            sel = self.family[idx] == fam
-            out[sel] = render(fam, self.x[idx][sel], self.y[idx][sel], self.image_size, self.sigma_x, self.sigma_y)
-        return out
+        return render_many(self.family[idx], self.x[idx], self.y[idx], self.image_size, self.sigma_x, self.sigma_y)
 
-    def render(self, x, y, family: str | None = None) -> np.ndarray:
-        """Render arbitrary centres with this dataset's widths (family defaults to the first component)."""
-        fam = family or self.components[0].family
-        return render(fam, x, y, self.image_size, self.sigma_x, self.sigma_y)
+    def render(self, x, y, family=None) -> np.ndarray:
+        """Render arbitrary centres with this dataset's widths; ``family`` is one name or one per centre
+        (default: the first component's)."""
+        family = self.components[0].family if family is None else family
+        return render_many(family, x, y, self.image_size, self.sigma_x, self.sigma_y)
 
     def conditions_dataset(self) -> xr.Dataset:
         """Every candidate condition with its train mask, family and region (dim ``condition``)."""
@@ -287,7 +244,12 @@ class SyntheticDataset:
         return ds
 
     def train_dataset(self) -> xr.Dataset:
-        """The training set as used: images, centres, family and sampling weight (dim ``example``)."""
+        """The training set as used: images, centres, family and sampling weight (dim ``example``).
+
+        A stored dataset returns the stored training set; a built one renders it.
+        """
+        if self._train_set is not None:
+            return self._train_set
         idx = self.train_index
         ds = xr.Dataset(
             {
@@ -306,8 +268,5 @@ class SyntheticDataset:
 
 
 def build_dataset(config: DataConfig | RunConfig) -> SyntheticDataset:
-    """Build the dataset a config describes (validating it first)."""
-    if isinstance(config, DataConfig):
-        config = RunConfig(data=config)
-    config.validate()
+    """The dataset a config describes (configs are checked when they are built)."""
     return SyntheticDataset(config)

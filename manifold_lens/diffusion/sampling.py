@@ -2,7 +2,7 @@
 
 Both work with any epsilon-prediction model called as ``model(x_t, t, cond)``
 (x_t (B, 1, N, N) float32, t (B,) long timesteps, cond (B, 2) float32 =
-(x, y) in pixels) and with a :class:`~manifold_lens.schedule.NoiseSchedule`.
+(x, y) in pixels) and with a :class:`~manifold_lens.diffusion.NoiseSchedule`.
 
 Conventions
 -----------
@@ -27,31 +27,19 @@ noise of a whole step is drawn at once.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .errors import ManifoldLensError
+from ..devices import resolve_device
+from ..errors import ManifoldLensError
 from .schedule import NoiseSchedule
 
 SAMPLERS = ("ddim", "ddpm")
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ManifoldLensError(f"--device {device!r}: not a device; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ManifoldLensError(f"--device {device}: CUDA is not available on this machine; use cpu or auto")
-    return dev
 
 
 def ddim_timesteps(timesteps: int, steps: int) -> list[int]:
@@ -67,6 +55,29 @@ def check_steps(steps: int, timesteps: int) -> int:
             f"--steps {steps}: must be an integer between 1 and T = {timesteps} (the run's diffusion.timesteps)"
         )
     return int(steps)
+
+
+def sampler_timesteps(sampler: str, steps: int | None, timesteps: int) -> list[int]:
+    """Check a sampler and its number of steps against T; return the decreasing timesteps it visits.
+
+    ``ddpm`` always takes all T steps (``steps`` must be None or T); ``ddim``
+    takes ``steps`` (default 50) spread over [0, T-1].
+    """
+    if sampler not in SAMPLERS:
+        raise ManifoldLensError(f"--sampler {sampler!r}: must be one of {', '.join(SAMPLERS)}")
+    if sampler == "ddpm":
+        if steps is not None and int(steps) != timesteps:
+            raise ManifoldLensError(f"--steps {steps}: the ddpm sampler always takes all T = {timesteps} steps; "
+                                    "use --sampler ddim for fewer")
+        return list(range(timesteps - 1, -1, -1))
+    return ddim_timesteps(timesteps, 50 if steps is None else steps)
+
+
+def check_eta(eta: float) -> float:
+    """DDIM's eta must be a number >= 0."""
+    if not float(eta) >= 0:
+        raise ManifoldLensError(f"--eta {eta}: must be >= 0")
+    return float(eta)
 
 
 def _model_device(model) -> torch.device | None:
@@ -117,36 +128,56 @@ def sample(
         Images (B, 1, N, N) float32 on the CPU; with ``return_states_at`` a
         tuple ``(images, {t: x_t})`` with CPU tensors of the same shape.
     """
-    T = schedule.timesteps
-    if sampler not in SAMPLERS:
-        raise ManifoldLensError(f"--sampler {sampler!r}: must be one of {', '.join(SAMPLERS)}")
-    if sampler == "ddpm":
-        if steps is not None and int(steps) != T:
-            raise ManifoldLensError(
-                f"--steps {steps}: the ddpm sampler always takes all T = {T} steps; use --sampler ddim for fewer"
-            )
-        ts = list(range(T - 1, -1, -1))
-        eta_eff = 1.0  # unused by the ddpm update
-    else:
-        ts = ddim_timesteps(T, 50 if steps is None else steps)
-        eta_eff = float(eta)
-        if eta_eff < 0:
-            raise ManifoldLensError(f"--eta {eta}: must be >= 0")
-    wanted = sorted({int(t) for t in (return_states_at or [])}, reverse=True)
-    missing = [t for t in wanted if t not in set(ts)]
-    if missing:
-        raise ManifoldLensError(
-            f"return_states_at {missing}: not visited by {sampler} with {len(ts)} steps; "
-            f"choose among manifold_lens.sampling.ddim_timesteps({T}, {len(ts)})"
-        )
+    plan = plan_sampler(sampler, steps, eta, schedule.timesteps)
+    if return_states_at is not None:
+        check_visited(plan, return_states_at, "return_states_at")
     if batch_size < 1:
         raise ManifoldLensError(f"--batch-size {batch_size}: must be >= 1")
+    return run_sampler(model, schedule, cond, plan, image_size=image_size,
+                       generator=generator if generator is not None else torch.Generator().manual_seed(int(seed)),
+                       batch_size=batch_size, device=resolve_device(device) if device is not None else None,
+                       clip_x0=clip_x0, states_at=return_states_at, progress=progress)
 
-    dev = resolve_device(device) if device is not None else (_model_device(model) or torch.device("cpu"))
+
+class SamplerPlan(NamedTuple):
+    """A checked sampler: its name, the decreasing timesteps it visits and DDIM's eta."""
+
+    sampler: str
+    timesteps: list[int]
+    eta: float
+
+
+def plan_sampler(sampler: str, steps: int | None, eta: float, timesteps: int) -> SamplerPlan:
+    """Check sampler settings once (see :func:`sampler_timesteps`), for repeated :func:`run_sampler` calls."""
+    ts = sampler_timesteps(sampler, steps, timesteps)
+    return SamplerPlan(sampler, ts, 1.0 if sampler == "ddpm" else check_eta(eta))  # ddpm ignores eta
+
+
+def check_visited(plan: SamplerPlan, timesteps: Iterable[int], option: str = "--timesteps") -> list[int]:
+    """The timesteps, each one the planned sampler visits; a one-line error naming the nearest ones otherwise."""
+    wanted = [int(t) for t in timesteps]
+    visited = set(plan.timesteps)
+    off = [t for t in wanted if t not in visited]
+    if off:
+        near = sorted(sorted(visited, key=lambda v: abs(v - off[0]))[:2])
+        raise ManifoldLensError(
+            f"{option} {off}: not visited by {plan.sampler} with {len(plan.timesteps)} steps (nearest: "
+            f"{', '.join(map(str, near))}; see manifold_lens.diffusion.ddim_timesteps)")
+    return wanted
+
+
+@torch.no_grad()
+def run_sampler(model, schedule: NoiseSchedule, cond, plan: SamplerPlan, *, image_size: int,
+                generator: torch.Generator, batch_size: int = 256, device: torch.device | None = None,
+                clip_x0: bool = True, states_at: Iterable[int] | None = None, progress: bool = False):
+    """The sampling loop of :func:`sample` on a checked :class:`SamplerPlan` (no input checks)."""
+    sampler, ts, eta_eff = plan
+    wanted = set(int(t) for t in (states_at or []))
+    dev = device if device is not None else (_model_device(model) or torch.device("cpu"))
     cond = torch.as_tensor(np.asarray(cond, dtype=np.float32) if not torch.is_tensor(cond) else cond)
     cond = cond.to(torch.float32).reshape(-1, 2)
     B, N = cond.shape[0], int(image_size)
-    gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
+    gen = generator
 
     abar = schedule.alphas_cumprod  # float64, CPU
     x = torch.randn((B, 1, N, N), generator=gen, dtype=torch.float32).to(dev)
@@ -186,6 +217,6 @@ def sample(
             x = x + var**0.5 * z
     bar.close()
     images = x.to("cpu")
-    if return_states_at is not None:
+    if states_at is not None:
         return images, states
     return images

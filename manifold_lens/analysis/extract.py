@@ -44,15 +44,14 @@ import xarray as xr
 from torch import nn
 from tqdm.auto import tqdm
 
-from .errors import ManifoldLensError
-from .hooks import capture, hookable_names, select_names
-from .sampling import ddim_timesteps, resolve_device, sample
-from .schedule import NoiseSchedule
+from ..devices import resolve_device
+from ..diffusion import NoiseSchedule, check_visited, ddim_timesteps, plan_sampler, run_sampler
+from ..errors import ManifoldLensError
+from .grid import condition_grid, render_grid
+from .hooks import LayerInfo, capture, hookable_names, list_layers, select_names
 
 MODES = ("noised", "trajectory")
 DEFAULT_LAYERS = ("bottleneck",)
-# The study's names for layers of the bundled UNet.
-LAYER_ALIASES = {"layer4": "encoder.2"}
 # Default timestep as a fraction of T: low noise, the image is still clearly
 # visible (t = 50 of T = 1000: sqrt(abar) = 0.985, noise std 0.17).
 DEFAULT_TIMESTEP_FRACTION = 0.05
@@ -72,17 +71,29 @@ def default_timesteps(T: int, mode: str = "noised", sampling_steps: int = 50) ->
     return [t]
 
 
-def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None = None) -> list[str]:
-    """Layer names after aliases (``layer4`` -> ``encoder.2``); default ``bottleneck``.
+def layer_aliases(model: nn.Module) -> dict[str, str]:
+    """The model's own names for some of its layers (``model.layer_aliases``, e.g. ``layer4`` -> ``encoder.2``)."""
+    return dict(getattr(model, "layer_aliases", {}) or {})
 
-    Each name must be an exact dotted module name of the model or a glob
-    pattern; an unknown one raises ManifoldLensError listing the available names.
+
+def default_layers(model: nn.Module) -> list[str]:
+    """The layers analysed when none are named: ``model.default_layers``, else ``bottleneck``."""
+    return list(getattr(model, "default_layers", None) or DEFAULT_LAYERS)
+
+
+def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None = None) -> list[str]:
+    """Layer names after the model's aliases (the bundled UNet: ``layer4`` -> ``encoder.2``).
+
+    Default: :func:`default_layers`. Each name must be an exact dotted module
+    name of the model, a glob pattern or an alias the model declares; an
+    unknown one raises ManifoldLensError listing the available names.
     """
-    layers = list(DEFAULT_LAYERS) if layers is None else ([layers] if isinstance(layers, str) else list(layers))
+    layers = default_layers(model) if layers is None else ([layers] if isinstance(layers, str) else list(layers))
     known = set(hookable_names(model))
+    aliases = layer_aliases(model)
     out: list[str] = []
     for name in layers:
-        name = LAYER_ALIASES[name] if name not in known and name in LAYER_ALIASES else name
+        name = aliases[name] if name not in known and name in aliases else name
         for n in select_names(model, name):
             if n not in out:
                 out.append(n)
@@ -91,7 +102,7 @@ def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None = None) 
 
 @dataclass
 class ExtractionSettings:
-    """How activations were extracted; recorded in every output's attrs."""
+    """How activations are extracted; checked once by :meth:`validate`, recorded in every output's attrs."""
 
     mode: str = "noised"
     timesteps: list[int] = field(default_factory=list)
@@ -100,6 +111,19 @@ class ExtractionSettings:
     pool: bool = False
     sampling_steps: int = 50
     batch_size: int = 256
+
+    @classmethod
+    def create(cls, schedule: NoiseSchedule, mode: str = "noised", timesteps: Sequence[int] | None = None,
+               noise_draws: int = 4, seed: int = 0, pool: bool = False, sampling_steps: int = 50,
+               batch_size: int = 256) -> "ExtractionSettings":
+        """Checked settings; ``timesteps`` None = :func:`default_timesteps` of the schedule and mode."""
+        if mode not in MODES:
+            raise ManifoldLensError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
+        if int(sampling_steps) < 1:
+            raise ManifoldLensError(f"sampling_steps {sampling_steps}: must be >= 1")
+        ts = default_timesteps(schedule.T, mode, int(sampling_steps)) if timesteps is None else list(timesteps)
+        return cls(mode, ts, int(noise_draws), int(seed), bool(pool), int(sampling_steps),
+                   int(batch_size)).validate(schedule)
 
     def validate(self, schedule: NoiseSchedule) -> "ExtractionSettings":
         if self.mode not in MODES:
@@ -115,89 +139,19 @@ class ExtractionSettings:
             raise ManifoldLensError(f"batch_size {self.batch_size}: must be >= 1")
         if self.sampling_steps < 1:
             raise ManifoldLensError(f"sampling_steps {self.sampling_steps}: must be >= 1")
+        if self.mode == "trajectory":
+            check_visited(self.sampler_plan(schedule), self.timesteps, "--timesteps")
         return self
+
+    def sampler_plan(self, schedule: NoiseSchedule):
+        """The deterministic DDIM sampler of the trajectory mode."""
+        return plan_sampler("ddim", min(self.sampling_steps, schedule.T), 0.0, schedule.T)
 
     def attrs(self) -> dict:
         d = asdict(self)
         d["pool"] = int(d["pool"])
         d["noise"] = "one noise field per draw, shared by all conditions (seed + draw)"
         return d
-
-
-# -- conditions ------------------------------------------------------------
-
-def _parse_axis(values, name: str) -> np.ndarray:
-    """A list of numbers or a 'lo:hi[:step]' string (inclusive) -> float array."""
-    if isinstance(values, str):
-        parts = values.split(":")
-        try:
-            nums = [float(p) for p in parts]
-        except ValueError:
-            raise ManifoldLensError(f"--{name} {values!r}: use numbers, e.g. 0:31:2 or 3,5,7") from None
-        if len(parts) not in (2, 3) or (len(parts) == 3 and nums[2] <= 0) or nums[1] < nums[0]:
-            raise ManifoldLensError(f"--{name} {values!r}: a range is lo:hi or lo:hi:step with lo <= hi and step > 0")
-        step = nums[2] if len(parts) == 3 else 1.0
-        return nums[0] + step * np.arange(int(np.floor((nums[1] - nums[0]) / step + 1e-9)) + 1)
-    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
-    if arr.size == 0:
-        raise ManifoldLensError(f"--{name}: give at least one value")
-    return arr
-
-
-def condition_grid(dataset, x=None, y=None) -> xr.Dataset:
-    """Conditions to extract at, for a :class:`~manifold_lens.datasets.SyntheticDataset`.
-
-    With ``x = y = None``: every candidate condition (training and held out)
-    with its region. Otherwise the grid of all (x, y) pairs of the given values
-    (lists or 'lo:hi[:step]' strings, inclusive, in pixels); a grid point that
-    is a candidate keeps its region and train mask, others get region
-    ``off_lattice``. Points outside the canvas (the span of the candidate
-    lattice) raise ManifoldLensError. Adds ``condition_index`` (-1 off lattice).
-    """
-    cands = dataset.conditions_dataset()
-    idx_all = np.arange(cands.sizes["condition"])
-    if x is None and y is None:
-        return cands.assign_coords(condition_index=("condition", idx_all))
-    cx, cy = np.asarray(dataset.x), np.asarray(dataset.y)
-    xs = np.unique(cx) if x is None else _parse_axis(x, "x")
-    ys = np.unique(cy) if y is None else _parse_axis(y, "y")
-    for name, vals, c in (("x", xs, cx), ("y", ys, cy)):
-        bad = vals[(vals < c.min() - 1e-9) | (vals > c.max() + 1e-9)]
-        if bad.size:
-            raise ManifoldLensError(
-                f"--{name} {bad[:5].tolist()} outside the canvas [{c.min():g}, {c.max():g}] px of this run's dataset"
-            )
-    gx, gy = np.meshgrid(xs, ys)  # y slow, x fast, as the dataset's lattice
-    gx, gy = gx.ravel(), gy.ravel()
-    match = (np.abs(gx[:, None] - cx[None]) < 1e-6) & (np.abs(gy[:, None] - cy[None]) < 1e-6)
-    found = match.any(axis=1)
-    index = np.where(found, match.argmax(axis=1), -1)
-    region = np.where(found, cands["region"].values[index], "off_lattice").astype(str)
-    family = np.where(found, cands["family"].values[index], dataset.components[0].family).astype(str)
-    in_train = np.where(found, cands["in_train"].values[index], False)
-    ds = xr.Dataset(coords={
-        "x": ("condition", gx, cands["x"].attrs),
-        "y": ("condition", gy, cands["y"].attrs),
-        "family": ("condition", family),
-        "region": ("condition", region),
-        "in_train": ("condition", in_train.astype(bool), cands["in_train"].attrs),
-        "condition_index": ("condition", index),
-    })
-    ds.attrs = dict(cands.attrs)
-    return ds
-
-
-def render_grid(dataset, conditions: xr.Dataset) -> np.ndarray:
-    """Ground-truth images (condition, 1, N, N) for conditions from :func:`condition_grid`."""
-    idx = conditions["condition_index"].values
-    out = np.empty((len(idx), 1, dataset.image_size, dataset.image_size), dtype=np.float32)
-    on = idx >= 0
-    if on.any():
-        out[on, 0] = dataset.render_conditions(idx[on])
-    for fam in np.unique(conditions["family"].values[~on]):
-        sel = ~on & (conditions["family"].values == fam)
-        out[sel, 0] = dataset.render(conditions["x"].values[sel], conditions["y"].values[sel], fam)
-    return out
 
 
 # -- extraction --------------------------------------------------------------
@@ -223,6 +177,26 @@ def _unit_coords(shape: tuple[int, ...], pool: bool) -> dict:
     return {}
 
 
+def _image_shape(model: nn.Module, conditions: xr.Dataset, images, mode: str):
+    """The checked ground-truth images (condition, C, H, W) tensor (or None) and the shape of one image."""
+    for c in ("x", "y"):
+        if c not in conditions.coords and c not in conditions:
+            raise ManifoldLensError(f"conditions: missing coordinate {c!r} on dim 'condition'")
+    n = conditions.sizes["condition"]
+    if images is not None:
+        x0 = torch.as_tensor(np.asarray(images, dtype=np.float32))
+        x0 = x0[:, None] if x0.dim() == 3 else x0
+        if x0.shape[0] != n:
+            raise ManifoldLensError(f"images: {x0.shape[0]} images for {n} conditions")
+        return x0, tuple(x0.shape[1:])
+    if mode == "noised":
+        raise ManifoldLensError("mode 'noised' needs the ground-truth images of the conditions")
+    size = getattr(model, "image_size", None)
+    if size is None:
+        raise ManifoldLensError("mode 'trajectory' needs images (for their shape) or model.image_size")
+    return None, (1, int(size), int(size))
+
+
 def extract_activations(model: nn.Module, conditions: xr.Dataset, images: np.ndarray | None,
                         schedule: NoiseSchedule, *, forward: Forward | None = None,
                         layers: str | Sequence[str] | None = None, timesteps: Sequence[int] | None = None,
@@ -245,49 +219,28 @@ def extract_activations(model: nn.Module, conditions: xr.Dataset, images: np.nda
         forward: ``forward(x_t, t, cond) -> predicted noise``, running the
             model on a batch (cond = (B, 2) float32 (x, y)); default ``model``
             itself, as the bundled UNet is called.
-        layers: names, globs or aliases (``layer4``); default ``bottleneck``.
+        layers: names, globs or the model's aliases (``layer4``); default :func:`default_layers`.
         timesteps: default :func:`default_timesteps`.
         mode, noise_draws, seed, pool, sampling_steps: see the module docstring.
         batch_size: images per forward pass.
     """
-    settings = ExtractionSettings(mode, list(default_timesteps(schedule.T, mode, sampling_steps) if timesteps is None
-                                               else timesteps),
-                                  int(noise_draws), int(seed), bool(pool), int(sampling_steps),
-                                  int(batch_size)).validate(schedule)
-    for c in ("x", "y"):
-        if c not in conditions.coords and c not in conditions:
-            raise ManifoldLensError(f"conditions: missing coordinate {c!r} on dim 'condition'")
+    settings = ExtractionSettings.create(schedule, mode, timesteps, noise_draws, seed, pool, sampling_steps,
+                                         batch_size)
     dev = resolve_device(device)
     model = model.to(dev).eval()
+    return extract_checked(model, conditions, images, schedule, settings, resolve_layers(model, layers),
+                           forward=forward, device=dev, progress=progress)
+
+
+def extract_checked(model: nn.Module, conditions: xr.Dataset, images, schedule: NoiseSchedule,
+                    settings: ExtractionSettings, names: list[str], *, forward: Forward | None = None,
+                    device: torch.device = torch.device("cpu"), progress: bool = False) -> dict[str, xr.DataArray]:
+    """:func:`extract_activations` on checked settings and resolved layer ``names`` (model on ``device``, eval)."""
+    mode, ts = settings.mode, settings.timesteps
+    x0_all, img_shape = _image_shape(model, conditions, images, mode)
     forward = model if forward is None else forward
-    names = resolve_layers(model, layers)
     n = conditions.sizes["condition"]
     cond_all = torch.as_tensor(np.stack([conditions["x"].values, conditions["y"].values], 1), dtype=torch.float32)
-    if images is not None:
-        x0_all = torch.as_tensor(np.asarray(images, dtype=np.float32))
-        if x0_all.dim() == 3:
-            x0_all = x0_all[:, None]
-        if x0_all.shape[0] != n:
-            raise ManifoldLensError(f"images: {x0_all.shape[0]} images for {n} conditions")
-        img_shape = tuple(x0_all.shape[1:])
-    elif mode == "noised":
-        raise ManifoldLensError("mode 'noised' needs the ground-truth images of the conditions")
-    else:
-        size = getattr(model, "image_size", None)
-        if size is None:
-            raise ManifoldLensError("mode 'trajectory' needs images (for their shape) or model.image_size")
-        img_shape = (1, int(size), int(size))
-
-    ts = settings.timesteps
-    if mode == "trajectory":
-        visited = set(ddim_timesteps(schedule.T, min(settings.sampling_steps, schedule.T)))
-        off = [t for t in ts if t not in visited]
-        if off:
-            near = sorted(visited, key=lambda v: abs(v - off[0]))[:2]
-            raise ManifoldLensError(
-                f"--timesteps {off}: not visited by DDIM with {settings.sampling_steps} steps; in trajectory mode "
-                f"use visited ones (nearest: {', '.join(map(str, sorted(near)))}; see sampling.ddim_timesteps)"
-            )
     sums: dict[str, np.ndarray] = {}
     shapes: dict[str, tuple[int, ...]] = {}
     flatten = _flatten(settings.pool)
@@ -301,19 +254,18 @@ def extract_activations(model: nn.Module, conditions: xr.Dataset, images: np.nda
                 eps = torch.randn((1, *img_shape), generator=gen)
                 states = None
             else:
-                _, states = sample(forward, schedule, cond_all, image_size=img_shape[-1], sampler="ddim",
-                                   steps=min(settings.sampling_steps, schedule.T), generator=gen,
-                                   batch_size=settings.batch_size, device=dev, return_states_at=ts,
-                                   progress=False)
+                _, states = run_sampler(forward, schedule, cond_all, settings.sampler_plan(schedule),
+                                        image_size=img_shape[-1], generator=gen, batch_size=settings.batch_size,
+                                        device=device, states_at=ts)
             for ti, t in enumerate(ts):
                 for sl in batches:
-                    c = cond_all[sl].to(dev)
-                    tt = torch.full((c.shape[0],), t, dtype=torch.long, device=dev)
+                    c = cond_all[sl].to(device)
+                    tt = torch.full((c.shape[0],), t, dtype=torch.long, device=device)
                     if states is None:
-                        x0 = x0_all[sl].to(dev)
-                        x_t = schedule.q_sample(x0, tt, eps.to(dev).expand_as(x0))
+                        x0 = x0_all[sl].to(device)
+                        x_t = schedule.q_sample(x0, tt, eps.to(device).expand_as(x0))
                     else:
-                        x_t = states[t][sl].to(dev)
+                        x_t = states[t][sl].to(device)
                     if not shapes:
                         with capture(model, names, transform=lambda a: torch.tensor(a.shape)) as cache:
                             forward(x_t[:1], tt[:1], c[:1])
@@ -355,13 +307,13 @@ def extract_run(run, step: int | None = None, *, ema: bool | None = None, x=None
                 model: nn.Module | None = None, progress: bool = False) -> dict[str, xr.DataArray]:
     """Mean activations of one checkpoint of a run (see :func:`extract_activations`).
 
-    ``run`` is a :class:`~manifold_lens.runstore.Run` or a path; ``step``
+    ``run`` is a :class:`~manifold_lens.stores.Run` or a path; ``step``
     None = the last committed checkpoint. Conditions default to every
-    candidate condition of the run's dataset; ``x``/``y`` give a grid instead
-    (see :func:`condition_grid`). The step is recorded as a ``checkpoint``
-    attribute.
+    candidate condition of the run's stored dataset; ``x``/``y`` give a grid
+    instead (see :func:`~manifold_lens.analysis.grid.condition_grid`). The step
+    is recorded as a ``checkpoint`` attribute.
     """
-    from .runstore import Run, open_run
+    from ..stores import Run, open_run
 
     run = run if isinstance(run, Run) else open_run(run)
     conditions = condition_grid(run.dataset, x, y)
@@ -376,6 +328,20 @@ def extract_run(run, step: int | None = None, *, ema: bool | None = None, x=None
     for da in acts.values():
         da.attrs.update({"checkpoint": ck, "source_run": str(run.path), **feature_attrs(run.dataset)})
     return acts
+
+
+def run_layers(run, step: int | None = None) -> tuple[list[LayerInfo], dict[str, str], list[str]]:
+    """The hookable layers of a run's model with their output shapes for one input (batch of 1),
+    the model's layer aliases and its default layers."""
+    from ..stores import Run, open_run
+
+    run = run if isinstance(run, Run) else open_run(run)
+    model = run.load_model(step)
+    ds = run.dataset
+    x0 = torch.as_tensor(ds.render_conditions([0]))[:, None]
+    cond = torch.tensor([[ds.x[0], ds.y[0]]], dtype=torch.float32)
+    infos = list_layers(model, (x0, torch.zeros(1, dtype=torch.long), cond))
+    return infos, layer_aliases(model), default_layers(model)
 
 
 def feature_attrs(dataset) -> dict:

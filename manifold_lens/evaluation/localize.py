@@ -55,7 +55,7 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .errors import ManifoldLensError
+from ..errors import ManifoldLensError
 
 FAMILIES = ("bump", "periodic", "sos", "stripes")
 BACKGROUND_PERCENTILE = 25.0

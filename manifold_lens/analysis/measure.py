@@ -4,8 +4,8 @@ Input is an ``xarray.DataArray`` of activations with dims (``condition``,
 ``unit``) and coordinates ``x`` and ``y`` on ``condition``, from this toolkit
 or from any model. The output Dataset has only fixed-size dims, so results for
 many checkpoints, timesteps and layers stack with ``xr.concat``. See
-:mod:`manifold_lens.geometry`, :mod:`manifold_lens.factorization` and
-:mod:`manifold_lens.continuity` for the definitions.
+:mod:`~manifold_lens.analysis.geometry`, :mod:`~manifold_lens.analysis.factorization`,
+:mod:`~manifold_lens.analysis.continuity` and :mod:`~manifold_lens.analysis.topology` for the definitions.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import xarray as xr
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from ..errors import ManifoldLensError
 from . import continuity as cont
 from . import factorization as fact
 from . import geometry as geom
-from .errors import ManifoldLensError
+from . import topology as topo
 
 MANIFOLDS = ("learned", "torus3d", "clifford")
 COS_BIN_EDGES = np.linspace(-1.0, 1.0, 41)
@@ -71,17 +72,6 @@ def _validate(activations) -> tuple[np.ndarray, np.ndarray, np.ndarray, xr.DataA
     if bad:
         _fail(f"activations: {bad} NaN or infinite value(s); drop or fill them before measuring")
     return values, da.coords["x"].values, da.coords["y"].values, da
-
-
-def _embed_methods(embed) -> tuple[str, ...]:
-    if embed is None:
-        return ()
-    methods = tuple(m.strip().lower() for m in (embed.split(",") if isinstance(embed, str) else embed)
-                    if m.strip())
-    for m in methods:
-        if m not in geom.EMBED_METHODS:
-            _fail(f"embed: unknown method {m!r}; choose from {', '.join(geom.EMBED_METHODS)}")
-    return tuple(dict.fromkeys(methods))
 
 
 def _var(data, dims, long_name, description, units="1", **extra) -> xr.Variable:
@@ -253,7 +243,7 @@ def _continuity(grid, gram, cell_gram, gaa, gbb, cfg, data, notes):
 def _homology(cell_gram, cfg, data, notes):
     """Betti-1 and the top H1 persistences (optional: ripser)."""
     try:
-        pers = geom.h1_persistence(geom.distances_from_gram(cell_gram), cfg["homology_points"])
+        pers = topo.h1_persistence(geom.distances_from_gram(cell_gram), cfg["homology_points"])
     except ImportError:
         notes.append("homology skipped: ripser is not installed (pip install manifold-lens[topology])")
         return
@@ -265,7 +255,7 @@ def _homology(cell_gram, cfg, data, notes):
         "of the grid cells, descending, NaN-padded", units="activation")
     threshold = cfg["betti_threshold"]
     data["betti_1"] = _var(
-        np.int64(geom.betti_number(pers, threshold)), (), "Betti-1",
+        np.int64(topo.betti_number(pers, threshold)), (), "Betti-1",
         f"number of H1 bars with persistence >= {threshold:g} x the largest; a torus has 2", units="loops")
 
 
@@ -307,7 +297,7 @@ def measure(
     n_splits: int = 5,
     homology: bool | None = None,
     homology_points: int = 300,
-    betti_threshold: float = geom.BETTI_RELATIVE_THRESHOLD,
+    betti_threshold: float = topo.BETTI_RELATIVE_THRESHOLD,
     seed: int = 0,
     progress: bool = False,
 ) -> xr.Dataset:
@@ -342,7 +332,7 @@ def measure(
     periodic = bool(da.attrs.get("periodic", False)) if periodic is None else bool(periodic)
     period = da.attrs.get("period") if period is None else period
     homology = periodic if homology is None else bool(homology)
-    cfg = {"embed": _embed_methods(embed), "n_components": n_components, "n_chord_pairs": n_chord_pairs,
+    cfg = {"embed": geom.check_embed_methods(embed), "n_components": n_components, "n_chord_pairs": n_chord_pairs,
            "n_neighbors": n_neighbors, "subspace_energy": subspace_energy, "max_angles": max_angles,
            "max_distance": max_distance, "n_splits": n_splits, "homology_points": homology_points,
            "betti_threshold": betti_threshold, "seed": seed, "periodic": periodic}

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from .config import DiffusionConfig
+from ..config import DiffusionConfig
+from ..errors import ManifoldLensError
 
 
 class NoiseSchedule:
@@ -33,7 +34,7 @@ class NoiseSchedule:
     @classmethod
     def from_config(cls, config: DiffusionConfig | dict) -> "NoiseSchedule":
         if isinstance(config, dict):
-            config = DiffusionConfig(**config)
+            config = DiffusionConfig.model_validate(config)
         return cls(config.timesteps, config.beta_start, config.beta_end)
 
     @property
@@ -60,9 +61,7 @@ class NoiseSchedule:
         return a / (1 - a)
 
     def check_timesteps(self, timesteps, name: str = "timesteps") -> list[int]:
-        """Validate user timesteps against [0, T); one-line ValueError otherwise."""
-        from .errors import ManifoldLensError
-
+        """Check user timesteps against [0, T); one-line ManifoldLensError otherwise."""
         out = [int(t) for t in timesteps]
         bad = [t for t in out if not 0 <= t < self.timesteps]
         if bad:

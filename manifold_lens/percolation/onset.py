@@ -23,7 +23,6 @@ records it); several matches or none is an error that lists the groups.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -31,9 +30,13 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
-from .errors import ConfigError, StoreError
-from .percolation import DEFAULT_KEEP_FRACTIONS, ESTIMATOR, dataset_percolation
-from .versions import package_versions
+from ..errors import ConfigError, StoreError
+from ..stores import check_results_store, list_results, open_run, require_new_group, write_results
+from ..versions import package_versions
+from .graph import dataset_percolation
+from .kernels import ESTIMATOR
+from .lattice import DEFAULT_KEEP_FRACTIONS
+from .overlap import check_method, check_threshold
 
 METRICS = ("accuracy", "accuracy_id", "accuracy_ood")
 # Data settings that may differ between runs of one sigma (they set only which sites are kept).
@@ -101,19 +104,11 @@ def fit_onset(keep_fraction, accuracy, min_rise: float = 0.05) -> OnsetFit:
 
 # -- pairing runs with evaluation results ------------------------------------
 
-def _evaluation_groups(store: Path) -> list[str]:
-    from .results import list_results
-
-    return list_results(store).get("evaluation", [])
-
-
 def find_evaluation(run_path, store, evaluation: str | None = None) -> str:
     """Name of the evaluation group in results store ``store`` that belongs to ``run_path``."""
-    from .results import check_results_store
-
     store = Path(store)
-    check_results_store(store)
-    names = _evaluation_groups(store)
+    root = check_results_store(store)
+    names = list_results(store).get("evaluation", [])
     if not names:
         raise StoreError(f"{store}: holds no evaluation results; run `manifold-lens evaluate RUN --out {store}` first")
     if evaluation is not None:
@@ -123,9 +118,8 @@ def find_evaluation(run_path, store, evaluation: str | None = None) -> str:
     target = str(Path(run_path).resolve())
     hits = []
     for name in names:
-        with xr.open_zarr(str(store), group=f"evaluation/{name}", consolidated=False) as ds:
-            if str(ds.attrs.get("source_run", "")) == target:
-                hits.append(name)
+        if str(root[f"evaluation/{name}"].attrs.get("source_run", "")) == target:
+            hits.append(name)
     if len(hits) == 1:
         return hits[0]
     if not hits:
@@ -156,7 +150,7 @@ def _pair_stores(runs, evaluations) -> list[Path]:
 
 
 def _data_key(cfg) -> dict:
-    d = dataclasses.asdict(cfg.data)
+    d = cfg.data.model_dump()
     for k in _SUBSAMPLING_KEYS:
         d.pop(k)
     return d
@@ -166,7 +160,8 @@ def _data_key(cfg) -> dict:
 
 def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None, metric: str = "accuracy",
                             threshold: float = 0.005, method: str = "pixels", trials: int = 20,
-                            keep_fractions=None, seed: int = 0, progress: bool = True) -> xr.Dataset:
+                            keep_fractions=None, seed: int = 0, out=None, name: str = "default",
+                            replace: bool = False, progress: bool = True) -> xr.Dataset:
     """Terminal accuracy vs keep fraction beside the predicted largest-cluster curve, per sigma.
 
     Args:
@@ -179,15 +174,19 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
         threshold, method: coverage-graph overlap threshold and method.
         trials, seed: Newman-Ziff passes of each sigma's prediction.
         keep_fractions: grid of the predicted curves (default 0.01..1).
+        out, name, replace: also write the result to results store ``out`` as
+            ``comparison/<name>`` (refused before any work if it exists, unless ``replace``).
 
     Returns dims ``sigma`` (predicted and measured lambda_c, fit status),
     ``run`` (each run's terminal accuracy and the prediction at its lambda) and
     ``keep_fraction`` (the predicted curves).
     """
-    from .runstore import open_run
-
     if metric not in METRICS:
         raise ConfigError(f"metric = {metric!r}: must be one of {', '.join(METRICS)}")
+    check_threshold(threshold)
+    check_method(method)
+    if out is not None:
+        require_new_group(out, "comparison", name, replace)
     runs = [Path(r) for r in ([runs] if isinstance(runs, (str, Path)) else runs)]
     if not runs:
         raise ConfigError("runs: give at least one run store")
@@ -195,10 +194,10 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
     opened = [open_run(r) for r in runs]
     names = [find_evaluation(r.path, s, evaluation) for r, s in zip(opened, stores)]  # all pairings before work
     rows = []
-    for r, s, name in zip(opened, stores, names):
-        acc, step = terminal_accuracy(s, name, metric)
+    for r, s, group in zip(opened, stores, names):
+        acc, step = terminal_accuracy(s, group, metric)
         cfg = r.config.resolved()
-        rows.append({"run": str(r.path), "store": str(Path(s).resolve()), "name": name, "accuracy": acc, "step": step,
+        rows.append({"run": str(r.path), "store": str(Path(s).resolve()), "name": group, "accuracy": acc, "step": step,
                      "last_step": r.steps[-1] if r.steps else -1, "cfg": cfg,
                      "sigma": (float(cfg.data.sigma_x), float(cfg.data.sigma_y)),
                      "keep_fraction": float(cfg.data.keep_fraction)})
@@ -217,7 +216,7 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
     n_sig = len(sigmas)
     pred_ratio = np.zeros((n_sig, len(grid)))
     pred_frac = np.zeros((n_sig, len(grid)))
-    out = {k: np.full(n_sig, np.nan) for k in ("pc", "pc_se", "mc", "mc_se", "width", "top")}
+    fits = {k: np.full(n_sig, np.nan) for k in ("pc", "pc_se", "mc", "mc_se", "width", "top")}
     status, n_runs = [], np.zeros(n_sig, np.int64)
     run_ratio, run_frac = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
     for a, sig in enumerate(sigmas):
@@ -231,9 +230,9 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
         pred_frac[a] = perc.largest_cluster_fraction.sel(keep_fraction=grid).values
         run_ratio[members] = perc.largest_cluster_ratio.sel(keep_fraction=lam_runs).values
         run_frac[members] = perc.largest_cluster_fraction.sel(keep_fraction=lam_runs).values
-        out["pc"][a], out["pc_se"][a] = float(perc.lambda_c), float(perc.lambda_c_stderr)
+        fits["pc"][a], fits["pc_se"][a] = float(perc.lambda_c), float(perc.lambda_c_stderr)
         fit = fit_onset(lam_runs, [rows[k]["accuracy"] for k in members])
-        out["mc"][a], out["mc_se"][a], out["width"][a], out["top"][a] = fit[:4]
+        fits["mc"][a], fits["mc_se"][a], fits["width"][a], fits["top"][a] = fit[:4]
         status.append(fit.status)
         n_runs[a] = len(members)
 
@@ -242,16 +241,16 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
     one = {"units": "1"}
     ds = xr.Dataset(
         {
-            "lambda_c_predicted": ("sigma", out["pc"], {**one, "long_name": "predicted percolation threshold",
+            "lambda_c_predicted": ("sigma", fits["pc"], {**one, "long_name": "predicted percolation threshold",
                                                         "description": ESTIMATOR + ", on each sigma's coverage graph"}),
-            "lambda_c_predicted_stderr": ("sigma", out["pc_se"], {**one, "long_name": "standard error of the prediction"}),
-            "lambda_c_measured": ("sigma", out["mc"], {**one, "long_name": "measured accuracy onset",
+            "lambda_c_predicted_stderr": ("sigma", fits["pc_se"], {**one, "long_name": "standard error of the prediction"}),
+            "lambda_c_measured": ("sigma", fits["mc"], {**one, "long_name": "measured accuracy onset",
                                                        "description": "midpoint of the logistic fit of terminal "
                                                                       "accuracy vs keep_fraction"}),
-            "lambda_c_measured_stderr": ("sigma", out["mc_se"], {**one, "long_name": "standard error of the onset "
+            "lambda_c_measured_stderr": ("sigma", fits["mc_se"], {**one, "long_name": "standard error of the onset "
                                                                                      "(curve_fit covariance)"}),
-            "onset_width": ("sigma", out["width"], {**one, "long_name": "logistic width of the accuracy onset"}),
-            "accuracy_top": ("sigma", out["top"], {**one, "long_name": "fitted accuracy plateau"}),
+            "onset_width": ("sigma", fits["width"], {**one, "long_name": "logistic width of the accuracy onset"}),
+            "accuracy_top": ("sigma", fits["top"], {**one, "long_name": "fitted accuracy plateau"}),
             "fit_status": ("sigma", np.array(status, dtype=str), {"long_name": "ok, or why the onset fit gave NaN"}),
             "n_runs": ("sigma", n_runs, {**one, "long_name": "runs with this sigma"}),
             "terminal_accuracy": ("run", [row["accuracy"] for row in rows], {
@@ -288,4 +287,6 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
             "versions": package_versions(),
         },
     )
+    if out is not None:
+        write_results(out, "comparison", name, ds, replace=replace)
     return ds

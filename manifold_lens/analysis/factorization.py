@@ -366,7 +366,6 @@ def linear_decodability(gram: np.ndarray, targets: np.ndarray, n_splits: int = 5
     """
     y = np.asarray(targets, dtype=np.float64)
     y = y[:, None] if y.ndim == 1 else y
-    n = len(y)
     rng = np.random.default_rng(seed)
     pred = np.empty_like(y)
     for train, test in KFold(n_splits, shuffle=True, random_state=seed).split(y):

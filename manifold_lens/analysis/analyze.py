@@ -2,7 +2,7 @@
 
 For each chosen checkpoint (a progress bar runs over them), timestep and
 layer, :func:`analyze_run` extracts the mean activations over the condition
-grid (:mod:`manifold_lens.extract`), applies :func:`manifold_lens.measure`
+grid (:mod:`manifold_lens.analysis.extract`), applies :func:`manifold_lens.measure`
 and appends the metrics to ``RESULTS.zarr`` group ``analysis/<name>`` before
 loading the next checkpoint, so memory does not grow with the number of
 checkpoints. Every metric carries the dims ``checkpoint`` (training step),
@@ -23,52 +23,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from .errors import ManifoldLensError
-from .extract import ExtractionSettings, condition_grid, default_timesteps, extract_activations, feature_attrs, \
-    render_grid, resolve_layers
-from .geometry import EMBED_METHODS
+from ..devices import resolve_device
+from ..stores import Run, append_results, open_run, read_results, require_new_group
+from ..versions import package_versions
+from .extract import ExtractionSettings, extract_checked, feature_attrs, resolve_layers
+from .geometry import check_embed_methods
+from .grid import condition_grid, render_grid
 from .measure import measure
-from .results import append_results, group_exists, read_results
-from .runstore import Run, open_run
-from .sampling import resolve_device
-from .versions import package_versions
 
 DEFAULT_NAME = "default"
-
-
-def select_checkpoints(run: Run, checkpoints: str | int | Sequence[int] = "all") -> list[int]:
-    """'all' | 'last' | step | [steps] -> committed steps to analyse (one-line error for unknown ones)."""
-    if not run.steps:
-        raise ManifoldLensError(f"{run.path}: has no committed checkpoint yet; train it further first")
-    if isinstance(checkpoints, str):
-        key = checkpoints.strip().lower()
-        if key == "all":
-            return list(run.steps)
-        if key == "last":
-            return [run.steps[-1]]
-        try:
-            checkpoints = [int(s) for s in key.split(",") if s.strip()]
-        except ValueError:
-            raise ManifoldLensError(f"--checkpoints {checkpoints!r}: use all, last or steps like 0,500,1000") from None
-    steps = [int(checkpoints)] if isinstance(checkpoints, (int, np.integer)) else [int(s) for s in checkpoints]
-    missing = [s for s in steps if s not in run.steps]
-    if missing or not steps:
-        committed = ", ".join(map(str, run.steps[:12])) + (" ..." if len(run.steps) > 12 else "")
-        raise ManifoldLensError(f"--checkpoints {missing or steps}: not committed checkpoints of this run; "
-                                f"committed steps: {committed}")
-    return sorted(dict.fromkeys(steps))
-
-
-def _check_embed(embed) -> tuple[str, ...]:
-    embed = (embed,) if isinstance(embed, str) else tuple(embed or ())
-    bad = [e for e in embed if e not in EMBED_METHODS]
-    if bad:
-        raise ManifoldLensError(f"--embed {','.join(bad)}: choose among {', '.join(EMBED_METHODS)}")
-    return embed
 
 
 def _metrics_for_checkpoint(acts: dict[str, xr.DataArray], embed, step: int, seed: int,
@@ -118,12 +84,12 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
     """Measure representations of a run's checkpoints; write ``analysis/<name>`` in ``out``.
 
     Args:
-        run_or_path: a :class:`~manifold_lens.runstore.Run` or the path of a run store.
+        run_or_path: a :class:`~manifold_lens.stores.Run` or the path of a run store.
         out: results store (created if missing; other groups are left alone).
         layers: module names, globs or aliases (``layer4`` = ``encoder.2``); default ``bottleneck``.
         timesteps: diffusion timesteps in [0, T); default :func:`default_timesteps`.
         checkpoints: "all", "last", a step or a list of steps.
-        mode: "noised" or "trajectory" (see :mod:`manifold_lens.extract`).
+        mode: "noised" or "trajectory" (see :mod:`manifold_lens.analysis.extract`).
         noise_draws: K, noise draws averaged per condition.
         embed: embedding methods passed to ``measure`` (pca, isomap, umap).
         name: results group name (default "default"); ``replace`` overwrites it.
@@ -138,18 +104,15 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
     """
     run = run_or_path if isinstance(run_or_path, Run) else open_run(run_or_path)
     name = name or DEFAULT_NAME
-    embed = _check_embed(embed)
-    steps = select_checkpoints(run, checkpoints)
+    embed = check_embed_methods(embed)
+    steps = run.select_checkpoints(checkpoints)
     schedule = run.schedule
-    timesteps = default_timesteps(schedule.T, mode, sampling_steps) if timesteps is None else list(timesteps)
-    settings = ExtractionSettings(mode, timesteps, int(noise_draws), int(seed), bool(pool), int(sampling_steps),
-                                  int(batch_size)).validate(schedule)
+    settings = ExtractionSettings.create(schedule, mode, timesteps, noise_draws, seed, pool, sampling_steps,
+                                         batch_size)
     conditions = condition_grid(run.dataset, x, y)
     images = render_grid(run.dataset, conditions) if mode == "noised" else None
     dev = resolve_device(device)
-    if group_exists(out, "analysis", name) and not replace:
-        raise ManifoldLensError(f"{out}: results 'analysis/{name}' already exist; pass --replace to overwrite them "
-                                "or --name to keep both")
+    require_new_group(out, "analysis", name, replace)
     use_ema = run.has_ema if ema is None else bool(ema)
     attrs = {
         "title": "representation geometry, factorization and continuity over training",
@@ -171,10 +134,7 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
     bar = tqdm(steps, desc="analyze", unit="checkpoint", disable=not progress)
     for i, step in enumerate(bar):
         model = run.load_model(step, ema=use_ema, device=dev)
-        acts = extract_activations(model, conditions, images, schedule, layers=layer_names,
-                                   timesteps=settings.timesteps, mode=mode, noise_draws=settings.noise_draws,
-                                   seed=settings.seed, pool=settings.pool, batch_size=settings.batch_size,
-                                   sampling_steps=settings.sampling_steps, device=dev)
+        acts = extract_checked(model, conditions, images, schedule, settings, layer_names, device=dev)
         for da in acts.values():
             da.attrs.update(feature_attrs(run.dataset))
         ds = _metrics_for_checkpoint(acts, embed, step, settings.seed, notes)
@@ -192,20 +152,3 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
         del model, acts, ds
     bar.close()
     return read_results(out, "analysis", name)
-
-
-def summary_lines(ds: xr.Dataset, variables=("effective_dim", "factorization_score", "continuity_index")) -> list[str]:
-    """A short text table of the headline metrics at the first and last checkpoint."""
-    present = [v for v in variables if v in ds]
-    lines = []
-    steps = ds["checkpoint"].values
-    for t in ds["timestep"].values:
-        for layer in ds["layer"].values:
-            sel = ds[present].sel(timestep=t, layer=layer)
-            first = sel.isel(checkpoint=0)
-            last = sel.isel(checkpoint=-1)
-            vals = ", ".join(
-                f"{v} {float(first[v]):.3g}" + (f" -> {float(last[v]):.3g}" if len(steps) > 1 else "")
-                for v in present)
-            lines.append(f"  {layer} @ t={int(t)}: {vals}")
-    return lines

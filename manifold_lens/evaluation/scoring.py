@@ -1,0 +1,140 @@
+"""Scoring generated samples: how many bumps, where, and whether that is correct (SCIENCE.md section 3).
+
+* correct: exactly one bump (SOS: one stripe crossing) and every scored
+  coordinate within ``tolerance`` px of the condition (1 px by default).
+  Periodic runs measure the error around the torus, min(|d|, N - |d|).
+  A stripes-family condition with one coordinate outside the frame is a 1D
+  example carrying only the in-frame coordinate: only that coordinate is
+  scored and "one bump" means exactly one stripe along it (coordinate
+  ``scored_axes`` = "x" or "y"; "xy" otherwise).
+* learning phase: A, not exactly one bump (no structure); B, one bump at the
+  wrong place; C, correct.
+
+Aggregates per checkpoint (:func:`aggregate`): ``accuracy`` (all samples),
+``accuracy_id`` (conditions in the training set), ``accuracy_ood`` (the
+others; NaN when there are none), ``accuracy_region`` (per named region, dim
+``region_name``), ``accuracy_condition`` and ``phase_fraction`` (dim
+``phase_name``). The dims are called ``region_name`` and ``phase_name``
+because ``region`` is already the per-condition region coordinate and
+``phase`` the per-sample phase variable (xarray forbids a variable named like
+a dimension it does not index).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ..stores import as_strings
+from .localize import localize
+
+PHASES = ("A", "B", "C")
+PHASE_MEANINGS = {
+    "A": "not exactly one bump (no structure)",
+    "B": "one bump at the wrong place",
+    "C": "one bump at the right place (correct)",
+}
+
+
+def scored_axes(x, y, family, image_size: int) -> np.ndarray:
+    """Which coordinates a condition carries: "x" or "y" for a 1D stripe example, else "xy"."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    fam = np.broadcast_to(as_strings(family), x.shape)
+    in_x = (x >= 0) & (x <= image_size - 1)
+    in_y = (y >= 0) & (y <= image_size - 1)
+    out = np.full(x.shape, "xy", dtype=object)
+    stripes = fam == "stripes"
+    out[stripes & in_x & ~in_y] = "x"
+    out[stripes & in_y & ~in_x] = "y"
+    return out
+
+
+def coordinate_error(estimate, target, *, periodic=False, image_size: int | None = None) -> np.ndarray:
+    """|estimate - target| in px; around the torus (min(|d|, N - |d|)) where ``periodic``. NaN stays NaN."""
+    d = np.abs(np.asarray(estimate, dtype=np.float64) - np.asarray(target, dtype=np.float64))
+    periodic = np.asarray(periodic, dtype=bool)
+    if periodic.any():
+        if image_size is None:
+            raise ValueError("coordinate_error: periodic errors need image_size")
+        dw = np.mod(d, image_size)
+        d = np.where(periodic, np.minimum(dw, image_size - dw), d)
+    return d
+
+
+def score(x_hat, y_hat, n_bumps, x, y, *, axes="xy", tolerance: float = 1.0, periodic=False,
+          image_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(correct, phase) per sample; all inputs broadcast together.
+
+    correct = exactly one bump and each coordinate named in ``axes`` ("xy",
+    "x" or "y", per sample) within ``tolerance`` px; phase "A" / "B" / "C".
+    """
+    axes = as_strings(axes).astype(str)
+    ex = coordinate_error(x_hat, x, periodic=periodic, image_size=image_size)
+    ey = coordinate_error(y_hat, y, periodic=periodic, image_size=image_size)
+    with np.errstate(invalid="ignore"):
+        ok_x = (ex <= tolerance) | (np.char.find(axes, "x") < 0)
+        ok_y = (ey <= tolerance) | (np.char.find(axes, "y") < 0)
+    one = np.asarray(n_bumps) == 1
+    correct = one & ok_x & ok_y
+    phase = np.where(~one, "A", np.where(correct, "C", "B")).astype(object)
+    return correct, phase
+
+
+def locate_samples(images, conditions: xr.Dataset, *, image_size: int, sigma=(1.0, 1.0), threshold: float = 0.5,
+                   min_peak: float = 0.25) -> dict[str, np.ndarray]:
+    """Locate images (C, K, N, N) generated at ``conditions`` (dim ``condition``): x_hat, y_hat, n_bumps (C, K).
+
+    For 1D stripe conditions ``n_bumps`` is the number of stripes along the
+    carried axis (see :func:`scored_axes`).
+    """
+    imgs = np.asarray(images)
+    C, K = imgs.shape[:2]
+    fam = np.repeat(as_strings(conditions["family"].values), K)
+    loc = localize(imgs.reshape(C * K, image_size, image_size), fam, sigma=sigma, threshold=threshold,
+                   min_peak=min_peak)
+    n = loc["n_bumps"].values.copy()
+    axes = np.repeat(scored_axes(conditions["x"].values, conditions["y"].values, conditions["family"].values,
+                                 image_size), K)
+    if "n_stripes_x" in loc:
+        n = np.where(axes == "x", loc["n_stripes_x"].values, n)
+        n = np.where(axes == "y", loc["n_stripes_y"].values, n)
+    return {"x_hat": loc["x_hat"].values.reshape(C, K), "y_hat": loc["y_hat"].values.reshape(C, K),
+            "n_bumps": n.reshape(C, K)}
+
+
+def aggregate(ds: xr.Dataset) -> xr.Dataset:
+    """Add the accuracy and phase aggregates to per-sample scores (``correct``, ``phase`` over condition, sample)."""
+    ds = ds.copy()
+    correct = ds["correct"].astype(np.float64)
+    in_train = ds["in_train"].values.astype(bool)
+    regions = as_strings(ds["region"].values)
+
+    def mean_over(sel: np.ndarray) -> xr.DataArray:
+        if not sel.any():
+            return xr.full_like(correct.isel(condition=0, sample=0, drop=True), np.nan)
+        return correct.isel(condition=np.flatnonzero(sel)).mean(("condition", "sample"))
+
+    attrs = {"units": "1", "tolerance_px": ds.attrs.get("tolerance_px", np.nan)}
+    ds["accuracy"] = correct.mean(("condition", "sample")).assign_attrs(
+        long_name="generation accuracy, all evaluated conditions", **attrs)
+    ds["accuracy_id"] = mean_over(in_train).assign_attrs(
+        long_name="generation accuracy, in-distribution (conditions in the training set)", **attrs)
+    ds["accuracy_ood"] = mean_over(~in_train).assign_attrs(
+        long_name="generation accuracy, out-of-distribution (held-out conditions); NaN when none", **attrs)
+    names = sorted(set(regions.tolist()))
+    ds["accuracy_region"] = xr.concat([mean_over(regions == r) for r in names], dim="region_name").assign_coords(
+        region_name=np.array(names, dtype=object)).assign_attrs(long_name="generation accuracy per named region",
+                                                                **attrs)
+    if "checkpoint" in ds["accuracy_region"].dims:
+        ds["accuracy_region"] = ds["accuracy_region"].transpose("checkpoint", "region_name")
+    ds["accuracy_condition"] = correct.mean("sample").assign_attrs(
+        long_name="generation accuracy per condition (fraction of its samples)", **attrs)
+    phase = ds["phase"].copy(data=as_strings(ds["phase"].values))
+    ds["phase_fraction"] = xr.concat(
+        [(phase == p).mean(("condition", "sample")) for p in PHASES], dim="phase_name"
+    ).assign_coords(phase_name=np.array(PHASES, dtype=object)).assign_attrs(
+        long_name="fraction of samples in each learning phase", units="1",
+        description="; ".join(f"{k}: {v}" for k, v in PHASE_MEANINGS.items()))
+    if "checkpoint" in ds["phase_fraction"].dims:
+        ds["phase_fraction"] = ds["phase_fraction"].transpose("checkpoint", "phase_name")
+    return ds

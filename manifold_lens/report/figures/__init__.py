@@ -1,0 +1,35 @@
+"""Figures, by stage: each a function taking xarray objects (or a dataset) and returning a matplotlib Figure.
+
+Every function reads results as written by ``evaluate``, ``analyze``,
+``percolate`` and ``percolate compare`` (or run-store pieces such as
+``open_run(p).loss``) and never recomputes a metric. Figures are plain
+:class:`matplotlib.figure.Figure` objects made without pyplot, so importing
+this package changes no global state (no backend switch) and figures need no
+closing; in a notebook they display as usual. Restyle them freely::
+
+    fig = manifold_lens.plot.accuracy_curve(read_results("results.zarr", "evaluation"))
+    fig.axes[0].set_ylim(0.5, 1); fig.savefig("accuracy.pdf")
+
+Colours are consistent throughout (:mod:`.style`): x is ``X_COLOR`` (blue), y
+is ``Y_COLOR`` (red), maps coloured by x or y use ``X_CMAP`` / ``Y_CMAP``;
+hold-out regions use ``REGION_COLORS``, learning phases ``PHASE_COLORS``,
+reference manifolds ``MANIFOLD_COLORS``. A figure whose input lacks what it
+needs raises :class:`FigureDataError` with one line saying what is missing
+and how to produce it.
+"""
+
+from .data import coverage_map, dataset_preview, training_loss
+from .generation import accuracy_curve, accuracy_map
+from .percolation import neighbour_overlap, onset_comparison, percolation_curves
+from .representations import (chord_histograms, effective_dim_curve, embedding_views, metrics_curve, pca_spectrum,
+                              similarity_curves)
+from .style import (CHORD_PANELS, MANIFOLD_COLORS, MANIFOLD_LABELS, PHASE_COLORS, PHASE_LABELS, REGION_COLORS,
+                    STEP_LABEL, X_CMAP, X_COLOR, Y_CMAP, Y_COLOR, FigureDataError, analysis_slice, region_color,
+                    representative_checkpoints, source_label)
+
+__all__ = ["coverage_map", "dataset_preview", "training_loss", "accuracy_curve", "accuracy_map", "neighbour_overlap",
+           "onset_comparison", "percolation_curves", "chord_histograms", "effective_dim_curve", "embedding_views",
+           "metrics_curve", "pca_spectrum", "similarity_curves", "CHORD_PANELS", "MANIFOLD_COLORS",
+           "MANIFOLD_LABELS", "PHASE_COLORS", "PHASE_LABELS", "REGION_COLORS", "STEP_LABEL", "X_CMAP", "X_COLOR",
+           "Y_CMAP", "Y_COLOR", "FigureDataError", "analysis_slice", "region_color", "representative_checkpoints",
+           "source_label"]

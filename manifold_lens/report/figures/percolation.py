@@ -1,0 +1,180 @@
+"""Figures of percolation: largest-cluster curves, neighbour overlaps, predicted vs measured onset."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .style import (axis_label, figure_title, new_figure, require)
+
+
+def _sigma_colors(n: int):
+    cmap = colormaps["plasma"]
+    return [cmap(0.85 * i / max(n - 1, 1)) for i in range(n)]
+
+
+def percolation_curves(percolation: xr.Dataset, title: str | None = None) -> Figure:
+    """Largest-cluster ratio (over kept sites, left) and fraction (over all sites, right) vs keep fraction,
+    one curve per sigma (mean over trials, band = +-1 std), lambda_c dashed."""
+    require(percolation, ["largest_cluster_ratio"], "percolation curves", "run manifold-lens percolate")
+    p = percolation if "sigma" in percolation.dims else percolation.expand_dims(sigma=[np.nan])
+    lam = p["keep_fraction"].values
+    colors = _sigma_colors(p.sizes["sigma"])
+    names = [n for n in ("largest_cluster_ratio", "largest_cluster_fraction") if n in p]
+    fig = new_figure(5.2 * len(names) + 1.5, 4.4)
+    axes = np.atleast_1d(fig.subplots(1, len(names), sharex=True))
+    for ax, name in zip(axes, names):
+        for k, s in enumerate(p["sigma"].values):
+            da = p[name].isel(sigma=k)
+            mean = da.mean("trial").values if "trial" in da.dims else da.values
+            sd = da.std("trial").values if "trial" in da.dims else np.zeros_like(mean)
+            isolated = bool(p["isolated"].isel(sigma=k)) if "isolated" in p else False
+            lab = "sigma = ?" if np.isnan(s) else f"sigma = {s:g} px"
+            if isolated:
+                lab += " (isolated: no neighbours)"
+            ax.plot(lam, mean, color=colors[k], lw=1.8, label=lab)
+            ax.fill_between(lam, mean - sd, mean + sd, color=colors[k], alpha=0.2, lw=0)
+            if "lambda_c" in p:
+                lc = float(p["lambda_c"].isel(sigma=k))
+                if np.isfinite(lc):
+                    se = float(p["lambda_c_stderr"].isel(sigma=k)) if "lambda_c_stderr" in p else 0.0
+                    ax.axvline(lc, color=colors[k], ls="--", lw=1)
+                    ax.axvspan(lc - se, lc + se, color=colors[k], alpha=0.12, lw=0)
+                    if name == names[-1]:  # the axis holding the legend
+                        ax.plot([], [], color=colors[k], ls="--", lw=1, label=f"lambda_c = {lc:.3f} +- {se:.3f}")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("keep fraction lambda (fraction of lattice sites kept)")
+        ax.set_ylabel(axis_label(p[name], name))
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    at = p.attrs
+    lattice = at.get("lattice")
+    where = []
+    if lattice is not None:
+        where.append(f"{lattice[0]} x {lattice[1]} lattice" if isinstance(lattice, (list, tuple)) else
+                     f"lattice {lattice}")
+    elif "n_sites" in at:
+        where.append(f"{at['n_sites']} sites")
+    if "spacing_x" in at:
+        where.append(f"spacing {at['spacing_x']:g} px")
+    if "threshold" in at:
+        where.append(f"overlap threshold {at['threshold']:g}")
+    if "trials" in at:
+        where.append(f"{at['trials']} trials")
+    if int(at.get("periodic", 0)):
+        where.append("periodic")
+    fig.suptitle(title or figure_title("site percolation of the training lattice", percolation, ", ".join(where)),
+                 fontsize=10)
+    return fig
+
+
+def neighbour_overlap(overlap: xr.Dataset, threshold: float | None = None, spacing: float | None = None,
+                      title: str | None = None) -> Figure:
+    """Normalised overlap of neighbouring bumps vs lattice spacing d, per sigma: from pixels (solid) and the
+    continuum closed form exp(-d^2 / 4 sigma^2) (dashed); the connection threshold dotted.
+
+    ``overlap``: :func:`manifold_lens.overlap.neighbour_overlap_curve` output (dims sigma, spacing).
+    """
+    require(overlap, ["overlap_pixels"], "neighbour overlap vs spacing",
+             "compute it with manifold_lens.neighbour_overlap_curve")
+    d = overlap["spacing"].values
+    colors = _sigma_colors(overlap.sizes["sigma"])
+    fig = new_figure(7.5, 4.5)
+    ax = fig.add_subplot()
+    for k, s in enumerate(overlap["sigma"].values):
+        ax.plot(d, overlap["overlap_pixels"].isel(sigma=k), color=colors[k], lw=1.8, label=f"sigma = {s:g} px")
+        if "overlap_continuum" in overlap:
+            ax.plot(d, overlap["overlap_continuum"].isel(sigma=k), color=colors[k], lw=1, ls="--")
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], color="#555", lw=1.8), Line2D([], [], color="#555", lw=1, ls="--")]
+    labels += ["from rendered pixels", "continuum exp(-d^2/4 sigma^2)"]
+    if threshold is not None:
+        ax.axhline(threshold, color="k", ls=":", lw=1)
+        handles.append(Line2D([], [], color="k", ls=":", lw=1))
+        labels.append(f"connection threshold {threshold:g}")
+    if spacing is not None:
+        ax.axvline(spacing, color="#4c9a2a", lw=1)
+        handles.append(Line2D([], [], color="#4c9a2a", lw=1))
+        labels.append(f"dataset spacing {spacing:g} px")
+    ax.set_yscale("log")
+    lo = max(1e-6, min(threshold or 1e-3, 1e-3) / 10)
+    ax.set_ylim(lo, 1.5)
+    ax.set_xlim(d.min(), d.max())
+    ax.set_xlabel("lattice spacing d: distance between neighbouring centres (px)")
+    ax.set_ylabel("normalised overlap <I1, I2> / (|I1| |I2|)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(handles, labels, fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    n = overlap.attrs.get("image_size", overlap.attrs.get("overlap_image_size"))
+    ax.set_title(title or "overlap of neighbouring bumps vs spacing"
+                 + (f"\n(pixel curves: bumps rendered on a {n} x {n} frame)" if n else ""),
+                 fontsize=10)
+    return fig
+
+
+def onset_comparison(comparison: xr.Dataset, title: str | None = None) -> Figure:
+    """Left: terminal accuracy of each run (markers) beside the predicted largest-cluster curve (line) vs keep
+    fraction, per sigma; lambda_c predicted (dotted) and measured (solid). Right: predicted vs measured."""
+    require(comparison, ["lambda_c_predicted", "lambda_c_measured", "terminal_accuracy", "largest_cluster_ratio"],
+             "predicted vs measured onset", "run manifold-lens percolate compare")
+    colors = _sigma_colors(comparison.sizes["sigma"])
+    fig = new_figure(12.0, 4.6)
+    left, right = fig.subplots(1, 2, width_ratios=[3, 2])
+    lam = comparison["keep_fraction"].values
+    run_sigma = comparison["run_sigma"].values
+    run_lam = comparison["run_keep_fraction"].values
+    metric = comparison.attrs.get("metric", "accuracy")
+    for k, s in enumerate(comparison["sigma"].values):
+        c = colors[k]
+        left.plot(lam, comparison["largest_cluster_ratio"].isel(sigma=k), color=c, lw=1.5,
+                  label=f"sigma = {s:g} px: predicted largest cluster / kept sites")
+        sel = np.isclose(run_sigma, s)
+        left.plot(run_lam[sel], comparison["terminal_accuracy"].values[sel], "o", color=c, mec="k", ms=7,
+                  label=f"sigma = {s:g} px: terminal {metric} of a run")
+        pc = float(comparison["lambda_c_predicted"].isel(sigma=k))
+        mc = float(comparison["lambda_c_measured"].isel(sigma=k))
+        if np.isfinite(pc):
+            left.axvline(pc, color=c, ls=":", lw=1.2)
+        if np.isfinite(mc):
+            left.axvline(mc, color=c, ls="-", lw=1.2)
+    left.plot([], [], color="#555", ls=":", label="lambda_c predicted")
+    left.plot([], [], color="#555", ls="-", label="lambda_c measured (logistic midpoint)")
+    left.set_xlim(0, 1)
+    left.set_ylim(-0.02, 1.05)
+    left.set_xlabel("keep fraction lambda (fraction of lattice sites kept)")
+    left.set_ylabel(f"largest-cluster ratio / terminal {metric} (fraction)")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=7, frameon=False, loc="lower right")
+    pc = comparison["lambda_c_predicted"].values
+    mc = comparison["lambda_c_measured"].values
+    ok = np.isfinite(pc) & np.isfinite(mc)
+    for k in np.flatnonzero(ok):
+        right.errorbar(pc[k], mc[k], xerr=_finite(comparison, "lambda_c_predicted_stderr", k),
+                       yerr=_finite(comparison, "lambda_c_measured_stderr", k), fmt="o", color=colors[k], mec="k",
+                       ms=7, capsize=3, label=f"sigma = {float(comparison['sigma'][k]):g} px")
+    right.plot([0, 1], [0, 1], color="#999", ls="--", lw=1, label="measured = predicted")
+    right.set_xlim(0, 1)
+    right.set_ylim(0, 1)
+    right.set_aspect("equal")
+    right.set_xlabel("predicted lambda_c (percolation of the coverage graph)")
+    right.set_ylabel("measured lambda_c (accuracy onset)")
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8, frameon=False, loc="upper left")
+    if not ok.all() and "fit_status" in comparison:
+        why = "; ".join(f"sigma {float(comparison['sigma'][k]):g}: {comparison['fit_status'].values[k]}"
+                        for k in np.flatnonzero(~ok))
+        right.text(0.5, 0.04, "no onset fitted for " + why, transform=right.transAxes, ha="center", va="bottom",
+                   fontsize=7, wrap=True, bbox=dict(fc="w", ec="#999", alpha=0.9))
+    fig.suptitle(title or f"does accuracy jump where the training set percolates? ({comparison.sizes['run']} runs, "
+                 f"overlap threshold {comparison.attrs.get('threshold', '?')})", fontsize=10)
+    return fig
+
+
+def _finite(ds, name, k):
+    if name not in ds:
+        return None
+    v = float(ds[name].values[k])
+    return v if np.isfinite(v) else None

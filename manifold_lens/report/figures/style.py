@@ -1,0 +1,164 @@
+"""The figures' shared style: colours per feature, region, phase and manifold, and small layout helpers.
+
+Figures (:mod:`manifold_lens.plot`) are each a function taking xarray objects
+(or a dataset) and returning a matplotlib Figure, grouped by stage in this
+package: ``data``, ``generation``, ``representations``, ``percolation``.
+
+Every function reads results as written by ``evaluate``, ``analyze``,
+``percolate`` and ``percolate compare`` (or run-store pieces such as
+``open_run(p).loss``) and never recomputes a metric. Figures are plain
+:class:`matplotlib.figure.Figure` objects made without pyplot, so importing
+this module changes no global state (no backend switch) and figures need no
+closing; in a notebook they display as usual. Restyle them freely::
+
+    fig = manifold_lens.plot.accuracy_curve(read_results("results.zarr", "evaluation"))
+    fig.axes[0].set_ylim(0.5, 1); fig.savefig("accuracy.pdf")
+
+Colours are consistent throughout: x is :data:`X_COLOR` (blue), y is
+:data:`Y_COLOR` (red), and maps coloured by x or y use :data:`X_CMAP` /
+:data:`Y_CMAP`; hold-out regions use :data:`REGION_COLORS`, learning phases
+:data:`PHASE_COLORS`, reference manifolds :data:`MANIFOLD_COLORS`.
+
+A figure whose input lacks what it needs raises :class:`FigureDataError`
+with one line saying what is missing and how to produce it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from matplotlib import colormaps
+from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.figure import Figure
+
+from ...errors import ManifoldLensError
+from ...stores import select_checkpoints
+
+X_COLOR = "#1f77b4"   # x: blue
+Y_COLOR = "#d62728"   # y: red
+X_CMAP = LinearSegmentedColormap.from_list("x_blues", colormaps["Blues"](np.linspace(0.25, 1.0, 256)))
+Y_CMAP = LinearSegmentedColormap.from_list("y_reds", colormaps["Reds"](np.linspace(0.25, 1.0, 256)))
+REGION_COLORS = {
+    "train": "#4c9a2a",
+    "band_x": "#1f77b4",
+    "band_y": "#d62728",
+    "intersection": "#9467bd",
+    "interior": "#ff7f0e",
+    "exterior": "#8c564b",
+    "donut_hole": "#e377c2",
+    "beyond": "#7f7f7f",
+    "listed": "#17becf",
+    "unsampled": "#c7c7c7",
+    "frame_2d": "#bcbd22",
+    "rim": "#ff9896",
+}
+PHASE_COLORS = {"A": "#a6a6a6", "B": "#f4a259", "C": "#2ca02c"}
+PHASE_LABELS = {"A": "A: not one bump", "B": "B: one bump, wrong place", "C": "C: correct"}
+MANIFOLD_COLORS = {"learned": "#222222", "torus3d": "#e69f00", "clifford": "#009e73"}
+MANIFOLD_LABELS = {"learned": "learned", "torus3d": "ideal 3-D torus", "clifford": "ideal Clifford torus"}
+CHORD_PANELS = (
+    ("x_on_y", "x-on-y orthogonality", "black"),
+    ("x_on_x", "x-on-x orthogonality", X_COLOR),
+    ("y_on_y", "y-on-y orthogonality", Y_COLOR),
+    ("x_parallelism", "x parallelism", X_COLOR),
+    ("y_parallelism", "y parallelism", Y_COLOR),
+)
+STEP_LABEL = "training step (optimiser steps)"
+
+
+class FigureDataError(ManifoldLensError):
+    """The results given to a figure lack what it needs (one line: what, and how to get it)."""
+
+
+def region_color(region: str) -> str:
+    return REGION_COLORS.get(region, "#333333")
+
+
+def new_figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def source_label(ds) -> str:
+    """Short name of the run behind results: the last two parts of ``source_run`` (e.g. ``out/run.zarr``)."""
+    src = ds.attrs.get("source_run") or ds.attrs.get("source") or ""
+    return "/".join(Path(str(src)).parts[-2:]) if src else ""
+
+
+def figure_title(what: str, ds, extra: str = "") -> str:
+    src = source_label(ds)
+    return what + (f": {src}" if src else "") + (f"\n{extra}" if extra else "")
+
+
+def require(ds, names, figure: str, hint: str) -> None:
+    missing = [n for n in names if n not in ds.variables]
+    if missing:
+        raise FigureDataError(f"{figure}: results have no {', '.join(missing)} ({hint})")
+
+
+def results_config(ds) -> dict:
+    cfg = ds.attrs.get("config") or ds.attrs.get("source_config") or {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def image_size_of(ds):
+    return results_config(ds).get("data", {}).get("image_size")
+
+
+def step_axis(ax, steps) -> None:
+    """Label a training-step axis; symlog when checkpoints span decades (early checkpoints are log-spaced)."""
+    steps = np.asarray(steps, dtype=np.float64)
+    pos = steps[steps > 0]
+    label = STEP_LABEL
+    if len(pos) and pos.max() / pos.min() >= 30:
+        linthresh = max(1.0, float(pos.min()))
+        ax.set_xscale("symlog", linthresh=linthresh, linscale=0.5)
+        ax.set_xlim(min(0.0, steps.min()) - 0.2 * linthresh, pos.max() * 1.3)  # no empty negative half
+        label += ", symlog scale"
+    ax.set_xlabel(label)
+
+
+def axis_label(da: xr.DataArray, fallback: str) -> str:
+    name = da.attrs.get("long_name", fallback)
+    units = da.attrs.get("units")
+    return f"{name} ({units})" if units and units != "1" else name
+
+
+def analysis_slice(analysis: xr.Dataset, layer=None, timestep=None) -> tuple[xr.Dataset, str]:
+    """(analysis at one layer and timestep, a label such as "bottleneck, t = 50"); default: the first of each."""
+    for dim in ("layer", "timestep", "checkpoint"):
+        if dim not in analysis.dims:
+            raise FigureDataError(f"analysis results: no {dim!r} dim (give an analysis group from manifold-lens "
+                                  "analyze)")
+    layers, times = [str(v) for v in analysis.layer.values], [int(v) for v in analysis.timestep.values]
+    layer = layers[0] if layer is None else str(layer)
+    timestep = times[0] if timestep is None else int(timestep)
+    if layer not in layers:
+        raise FigureDataError(f"layer {layer!r}: not in these results; present: {', '.join(layers)}")
+    if timestep not in times:
+        raise FigureDataError(f"timestep {timestep}: not in these results; present: {', '.join(map(str, times))}")
+    return analysis.sel(layer=layer, timestep=timestep), f"{layer}, t = {timestep}"
+
+
+def representative_checkpoints(steps, checkpoints=None) -> list[int]:
+    """First, middle and final checkpoint steps (or the given ones, which must be present).
+
+    The middle one is the checkpoint nearest half-way in training steps (early
+    checkpoints are log-spaced, so the middle by count would be early in training).
+    """
+    steps = [int(s) for s in np.asarray(steps)]
+    if checkpoints is None:
+        middle = int(np.argmin(np.abs(np.array(steps) - (steps[0] + steps[-1]) / 2)))
+        return [steps[i] for i in sorted({0, middle, len(steps) - 1})]
+    try:
+        return select_checkpoints([int(c) for c in np.atleast_1d(checkpoints)], steps, "these results")
+    except ManifoldLensError as e:
+        raise FigureDataError(str(e)) from None
+
+
+def checkpoint_colors(steps):
+    """A viridis colour per checkpoint (by order) and a ScalarMappable-like norm over the steps."""
+    cmap = colormaps["viridis"]
+    n = max(len(steps) - 1, 1)
+    return [cmap(0.9 * i / n) for i in range(len(steps))], cmap

@@ -1,0 +1,65 @@
+"""The report's key numbers: headline values read from the results at their last checkpoint (never recomputed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .sources import Sources
+
+
+@dataclass
+class KeyNumber:
+    quantity: str
+    value: str
+    source: str
+
+
+def _fmt(v, pct=False) -> str:
+    v = float(v)
+    if not np.isfinite(v):
+        return "n/a"
+    return f"{100 * v:.1f}%" if pct else f"{v:.4g}"
+
+
+def key_numbers(sources: Sources) -> list[KeyNumber]:
+    """The headline numbers, read from the results at their last checkpoint."""
+    rows: list[KeyNumber] = []
+    several = len(sources.stores) > 1
+    for g in sources.of_kind("evaluation"):
+        last = g.ds.isel(checkpoint=-1)
+        where = f"{g.label(several)}, step {int(last['checkpoint'])}"
+        for name, what in (("accuracy", "final accuracy, overall"), ("accuracy_id", "final accuracy, in-distribution"),
+                           ("accuracy_ood", "final accuracy, out-of-distribution")):
+            if name in last:
+                value = _fmt(last[name], pct=True)
+                if value == "n/a" and name == "accuracy_ood":
+                    value = "n/a (no held-out conditions)"
+                rows.append(KeyNumber(what, value, where))
+    for g in sources.of_kind("analysis"):
+        last = g.ds.isel(checkpoint=-1)
+        for layer in [str(v) for v in last["layer"].values]:
+            for t in [int(v) for v in last["timestep"].values]:
+                where = f"{g.label(several)}, {layer}, t = {t}, step {int(last['checkpoint'])}"
+                for name in ("effective_dim", "factorization_score", "continuity_index"):
+                    if name in last:
+                        rows.append(KeyNumber(name, _fmt(last[name].sel(layer=layer, timestep=t)), where))
+    for g in sources.of_kind("percolation"):
+        if "lambda_c" not in g.ds:
+            continue
+        lc = g.ds["lambda_c"]
+        sig = np.atleast_1d(g.ds["sigma"].values) if "sigma" in lc.dims else [None]
+        for k, s in enumerate(sig):
+            v = lc.isel(sigma=k) if s is not None else lc
+            se = g.ds["lambda_c_stderr"].isel(sigma=k) if s is not None and "lambda_c_stderr" in g.ds else None
+            value = _fmt(v) + (f" +- {_fmt(se)}" if se is not None and np.isfinite(float(se)) else "")
+            rows.append(KeyNumber("lambda_c (percolation threshold)", value,
+                                  g.label(several) + (f", sigma = {float(s):g} px" if s is not None else "")))
+    for g in sources.of_kind("comparison"):
+        for k, s in enumerate(g.ds["sigma"].values):
+            r = g.ds.isel(sigma=k)
+            rows.append(KeyNumber("lambda_c predicted / measured",
+                                  f"{_fmt(r['lambda_c_predicted'])} / {_fmt(r['lambda_c_measured'])}",
+                                  f"{g.label(several)}, sigma = {float(s):g} px"))
+    return rows

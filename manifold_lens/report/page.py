@@ -1,0 +1,97 @@
+"""The report directory: which files an earlier report wrote (its manifest), and the index page."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+from pathlib import Path
+
+from ..errors import ManifoldLensError
+from .plan import SECTIONS
+from .sources import Sources, as_list
+
+MANIFEST = "report.json"
+INDEX = "index.html"
+REPORT_SCHEMA = "manifold-lens.report"
+
+
+def now() -> str:
+    """The local time, ISO 8601, to the second."""
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _previous_report_files(out: Path) -> set[str] | None:
+    """The files an earlier report in ``out`` wrote (from its manifest), or None when there is none."""
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("schema") != REPORT_SCHEMA:
+        return None
+    files = {INDEX, MANIFEST}
+    for fig in manifest.get("figures", []):
+        files.update(str(f) for f in fig.get("files", {}).values())
+    return {f for f in files if "/" not in f and f not in ("", ".", "..")}
+
+
+def prepare_out(out, overwrite: bool = False) -> Path:
+    """Make ``out`` ready for a report; refuse a directory holding other files unless ``overwrite``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ManifoldLensError(f"--out {out}: is a file; give a directory for the report")
+    if out.exists():
+        ours = _previous_report_files(out) or set()
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in ours)
+        if foreign and not overwrite:
+            raise ManifoldLensError(f"--out {out}: holds files that are not a manifold-lens report (e.g. "
+                                    f"{foreign[0]}); give a new or empty directory, or pass --overwrite")
+        for name in ours:
+            p = out / name
+            if p.is_file():
+                p.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+h1{margin-bottom:0.2em} .meta{color:#666;font-size:0.9em} table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:4px 10px;text-align:left;font-size:0.92em} th{background:#f3f3f3}
+figure{margin:1.5em 0;padding-bottom:1em;border-bottom:1px solid #eee} img{max-width:100%;height:auto}
+figcaption{font-size:0.92em;color:#333;margin-top:0.4em} .skipped{color:#8a4b00} code{background:#f5f5f5}"""
+
+
+def index_html(report, sources: Sources, paths) -> str:
+    """The index page: key numbers, then each section's figures with captions (or skip reasons), all escaped."""
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>manifold-lens report</title>"
+             f"<style>{_CSS}</style></head><body>",
+             "<h1>manifold-lens report</h1>",
+             f"<p class='meta'>Created {e(now())} from "
+             + ", ".join(f"<code>{e(str(p))}</code>" for p in as_list(paths))
+             + ("; runs: " + ", ".join(f"<code>{e(r)}</code>" for r in sorted(sources.runs)) if sources.runs else "")
+             + f". {len(report.rendered)} figures, {len(report.skipped)} skipped. Click a figure for its PDF.</p>"]
+    parts.append("<h2>Key numbers</h2>")
+    if report.key_numbers:
+        parts.append("<table><tr><th>quantity</th><th>value</th><th>from</th></tr>" + "".join(
+            f"<tr><td>{e(k.quantity)}</td><td><b>{e(k.value)}</b></td><td>{e(k.source)}</td></tr>"
+            for k in report.key_numbers) + "</table>")
+    else:
+        parts.append("<p class='skipped'>No evaluation, analysis or percolation results given.</p>")
+    toc = [s for s in SECTIONS if any(f.section == s for f in report.figures)]
+    parts.append("<p>" + " · ".join(f"<a href='#{s.lower()}'>{s}</a>" for s in toc) + "</p>")
+    for section in toc:
+        parts.append(f"<h2 id='{section.lower()}'>{section}</h2>")
+        for f in report.figures:
+            if f.section != section:
+                continue
+            if f.skipped:
+                parts.append(f"<p class='skipped' id='{e(f.stem)}'><b>{e(f.title)}</b>: skipped: {e(f.skipped)}</p>")
+                continue
+            links = " · ".join(f"<a href='{e(name)}'>{fmt.upper()}</a>" for fmt, name in f.files.items())
+            target = f.files.get("pdf", f.files["png"])
+            parts.append(f"<figure id='{e(f.stem)}'><a href='{e(target)}'><img src='{e(f.files['png'])}' "
+                         f"alt='{e(f.title)}' loading='lazy'></a><figcaption><b>{e(f.title)}.</b> {e(f.caption)} "
+                         f"<span class='meta'>({links})</span></figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

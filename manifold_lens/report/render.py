@@ -1,0 +1,118 @@
+"""Reports: every figure the given results support, as PNG and PDF, with an index page.
+
+:func:`render_report` reads results stores (``evaluate``, ``analyze``,
+``percolate``, ``percolate compare``) and run stores, draws each figure of
+:mod:`manifold_lens.plot` the inputs support and writes ``DIR/index.html``
+with a caption per figure and a table of key numbers (final accuracy overall,
+in- and out-of-distribution, effective_dim, factorization_score,
+continuity_index, lambda_c). It never recomputes a metric: numbers come from
+the results, the dataset gallery and the loss from the run stores, whose path
+is each result's ``source_run`` attribute (run stores can also be given
+directly). The one thing drawn from settings rather than stored numbers is the
+neighbour-overlap curve of a percolation group that does not hold one: a
+closed form and a few pixel sums (:func:`manifold_lens.neighbour_overlap_curve`)
+at the group's sigmas.
+
+A figure the inputs cannot support is skipped with a one-line reason, listed
+in the output and on the page. ``DIR`` must be new, empty or an earlier
+report (its ``report.json`` lists its files, which are replaced); a directory
+holding anything else is refused unless ``overwrite`` (other files are then
+left alone, same-named ones replaced).
+"""
+
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .. import plot
+from ..errors import ManifoldLensError
+from ..versions import package_versions
+from .numbers import KeyNumber, key_numbers
+from .page import INDEX, MANIFEST, REPORT_SCHEMA, index_html, now, prepare_out
+from .plan import FigureEntry, plan
+from .sources import as_list, load_sources
+
+FORMATS = ("png", "pdf")
+
+
+@dataclass
+class Report:
+    out: Path
+    index: Path
+    figures: list[FigureEntry]
+    key_numbers: list[KeyNumber]
+
+    @property
+    def rendered(self) -> list[FigureEntry]:
+        return [f for f in self.figures if not f.skipped]
+
+    @property
+    def skipped(self) -> list[FigureEntry]:
+        return [f for f in self.figures if f.skipped]
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    with open(path, "rb") as f:
+        head = f.read(24)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def render_report(paths, out, *, overwrite: bool = False, dpi: int = 110, formats=FORMATS,
+                  progress: bool = True) -> Report:
+    """Render every supported figure of ``paths`` (results and run stores) into ``out``; write the index page.
+
+    Args:
+        paths: results stores (RESULTS.zarr) and/or run stores (RUN.zarr).
+        out: report directory (new, empty or an earlier report; see ``overwrite``).
+        overwrite: write into a directory that holds other files (they are left alone).
+        dpi: resolution of the PNGs (their size is the figure size in inches x dpi).
+        formats: file formats per figure, from "png" and "pdf" (png is always written: the page shows it).
+    Returns:
+        a :class:`Report` listing the written and the skipped figures and the key numbers.
+    """
+    formats = tuple(dict.fromkeys(["png", *[f.lower() for f in formats]]))
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ManifoldLensError(f"formats: {bad[0]!r} is not supported; choose from {', '.join(FORMATS)}")
+    if int(dpi) < 20 or int(dpi) > 600:
+        raise ManifoldLensError(f"--dpi {dpi}: give a resolution between 20 and 600")
+    sources = load_sources(paths)
+    out = prepare_out(out, overwrite)
+    jobs = plan(sources)
+    todo = [j for j in jobs if not j.entry.skipped]
+    for job in tqdm(todo, desc="report", unit="figure", disable=not progress):
+        e = job.entry
+        try:
+            fig = job.draw()
+        except plot.FigureDataError as err:
+            e.skipped = str(err)
+            continue
+        except Exception as err:  # a figure must never take the report down; say what broke
+            e.skipped = f"could not be drawn ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+            continue
+        for k, fmt in enumerate(formats):
+            name = f"{e.stem}.{fmt}"
+            fig.savefig(out / name, dpi=dpi, format=fmt, metadata=_metadata(fmt, e.title))
+            e.files[fmt] = name
+            if k == 0:  # the layout is set by the first save; keep it instead of solving it again
+                fig.set_layout_engine("none")
+        e.size_px = _png_size(out / e.files["png"])
+    numbers = key_numbers(sources)
+    entries = [j.entry for j in jobs]
+    report = Report(out, out / INDEX, entries, numbers)
+    (out / MANIFEST).write_text(json.dumps({
+        "schema": REPORT_SCHEMA, "created": now(), "inputs": [str(Path(p)) for p in as_list(paths)],
+        "runs": sorted(sources.runs), "figures": [asdict(e) for e in entries],
+        "key_numbers": [asdict(k) for k in numbers], "versions": package_versions(),
+    }, indent=1, default=str))
+    report.index.write_text(index_html(report, sources, paths))
+    return report
+
+
+def _metadata(fmt: str, title: str) -> dict:
+    return {"Title": title, "Creator" if fmt == "pdf" else "Software": "manifold-lens"}

@@ -1,0 +1,199 @@
+"""Reading run stores: a training run's config, data, checkpoints and loss in one Zarr store.
+
+Layout of ``RUN.zarr`` (schema ``manifold-lens.run``)::
+
+    attrs       schema, schema_version, config (resolved, JSON), model {name},
+                versions, seed, status, committed, last_step, resume_slot
+    dataset/conditions   candidate lattice: x, y, family, region, in_train (dim condition)
+    dataset/train        training set as used: image, x, y, family, weight (dim example)
+    checkpoints/step, checkpoints/epoch           (checkpoint,)
+    checkpoints/params/<param name>               (checkpoint, *shape) raw weights
+    checkpoints/ema/<param name>                  (checkpoint, *shape) EMA weights, if enabled
+    loss/step, loss/loss                          per optimiser step
+    resume/slot0, resume/slot1                    optimizer + RNG state of the last
+                                                  two commits (double-buffered)
+
+Appending a checkpoint writes its data first and then raises the ``committed``
+count in the root attrs (an atomic file replace). Arrays grow in blocks, so
+they may hold spare rows past ``committed``. Readers only see committed
+checkpoints; anything beyond is a half-written checkpoint from a killed run
+and is never loaded. The resume state is written to the slot the previous
+commit did not use, so a crash can never destroy the state of the last commit.
+Parameter names are the model's ``state_dict`` keys with "." replaced by "/".
+
+The store is the one source of truth about its run: the dataset, training
+set and conditions come from its groups, never re-derived from the config
+(:attr:`Run.dataset`). Writing is :mod:`manifold_lens.stores.writer`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..config import RunConfig
+from ..datasets import SyntheticDataset
+from ..diffusion import NoiseSchedule
+from ..errors import ManifoldLensError, StoreError
+from ..models import build_model
+from .encoding import decode
+from .schema import RUN, check_store, param_key
+
+
+class Run:
+    """A read-only view of a run store. Obtain with :func:`open_run`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).resolve()
+        self._root = check_store(self.path, RUN)
+        attrs = self._root.attrs.asdict()
+        self.attrs = attrs
+        self.config = RunConfig.from_dict(attrs["config"])
+        self.model_name = self.config.model.name
+        self.committed = int(attrs["committed"])
+        steps = self._root["checkpoints/step"][: self.committed] if self.committed else np.zeros(0, np.int64)
+        self.steps: list[int] = [int(s) for s in steps]
+        self.has_ema = "ema" in self._root["checkpoints"] and self.config.train.ema_decay > 0
+
+    def __repr__(self) -> str:
+        return (f"Run({str(self.path)!r}, family={self.config.data.family!r}, "
+                f"image_size={self.config.data.image_size}, steps={self.steps}, status={self.status!r})")
+
+    @property
+    def status(self) -> str:
+        return str(self.attrs.get("status"))
+
+    @property
+    def versions(self) -> dict:
+        return dict(self.attrs.get("versions", {}))
+
+    @cached_property
+    def dataset(self) -> SyntheticDataset:
+        """The dataset as stored: its conditions and training set read from the store (renders ground truth)."""
+        return SyntheticDataset.from_store(self.config, self.conditions, self.train_set)
+
+    @property
+    def schedule(self) -> NoiseSchedule:
+        return NoiseSchedule.from_config(self.config.diffusion)
+
+    @cached_property
+    def conditions(self) -> xr.Dataset:
+        """Every candidate condition with its region and train mask (dim ``condition``); read once, cached."""
+        return self._group("dataset/conditions")
+
+    @cached_property
+    def train_set(self) -> xr.Dataset:
+        """The training set as used (dim ``example``): image, x, y, family, weight; read once, cached."""
+        return self._group("dataset/train")
+
+    def _group(self, group: str) -> xr.Dataset:
+        with xr.open_zarr(str(self.path), group=group, consolidated=False) as ds:
+            return decode(ds.load())
+
+    @property
+    def loss(self) -> xr.Dataset:
+        """Training loss per optimiser step (committed part only)."""
+        n = int(self.attrs.get("loss_committed", 0))
+        steps = self._root["loss/step"][:n]
+        loss = self._root["loss/loss"][:n]
+        return xr.Dataset({"loss": ("step", loss, {"long_name": "training loss (MSE on noise)"})},
+                          coords={"step": ("step", steps, {"long_name": "optimiser step"})})
+
+    def select_checkpoints(self, checkpoints="all") -> list[int]:
+        """Committed steps from "all", "last", "STEP,STEP", a step or a list (see :func:`select_checkpoints`)."""
+        return select_checkpoints(checkpoints, self.steps, str(self.path))
+
+    def _index(self, step: int | None) -> int:
+        if not self.steps:
+            raise StoreError(f"{self.path}: has no committed checkpoint yet (the run was stopped before the first one)")
+        if step is None or step == -1:
+            return len(self.steps) - 1
+        if step in self.steps:
+            return self.steps.index(step)
+        total = self._root["checkpoints/step"].shape[0]
+        if total > self.committed and step in [int(s) for s in self._root["checkpoints/step"][:]]:
+            raise StoreError(f"{self.path}: checkpoint at step {step} is half-written (not committed); "
+                             f"committed steps: {_fmt_steps(self.steps)}")
+        raise StoreError(f"{self.path}: no checkpoint at step {step}; committed steps: {_fmt_steps(self.steps)}")
+
+    def state_dict(self, step: int | None = None, ema: bool | None = None) -> dict[str, torch.Tensor]:
+        """Weights of one committed checkpoint as a torch state dict (EMA when ``ema``)."""
+        i = self._index(step)
+        use_ema = self.has_ema if ema is None else ema
+        if use_ema and not self.has_ema:
+            raise StoreError(f"{self.path}: this run has no EMA weights (train.ema_decay = 0)")
+        group = self._root["checkpoints/ema" if use_ema else "checkpoints/params"]
+        out = {}
+        for name in self._param_names():
+            out[name] = torch.from_numpy(np.ascontiguousarray(group[param_key(name)][i]))
+        return out
+
+    def _param_names(self) -> list[str]:
+        return list(self.attrs["param_names"])
+
+    def load_model(self, step: int | None = None, ema: bool | None = None, device: str | torch.device = "cpu"):
+        """A ready ``torch.nn.Module`` (eval mode) with a committed checkpoint's weights.
+
+        step: training step (None = last committed); ema: use EMA weights
+        (None = when the run has them).
+        """
+        model = build_model(self.model_name, self.config.model.params, self.config.data.image_size)
+        model.load_state_dict(self.state_dict(step, ema))
+        return model.to(device).eval()
+
+    def resume_state(self) -> tuple[dict[str, np.ndarray], dict, int]:
+        """Optimizer and RNG state of the last commit: (arrays, meta, step)."""
+        slot = int(self.attrs["resume_slot"])
+        if slot < 0:
+            raise StoreError(f"{self.path}: has no committed checkpoint to resume from; use --overwrite to start again")
+        sg = self._root[f"resume/slot{slot}"]
+        arrays = {k: np.asarray(sg[k][...]) for k in sg.array_keys()}
+        return arrays, json.loads(sg.attrs["meta"]), int(sg.attrs["step"])
+
+
+def _fmt_steps(steps: list[int]) -> str:
+    if len(steps) > 12:
+        return ", ".join(map(str, steps[:5])) + ", ..., " + ", ".join(map(str, steps[-5:]))
+    return ", ".join(map(str, steps))
+
+
+def select_checkpoints(checkpoints, available: list[int], where: str) -> list[int]:
+    """Steps from "all", "last", "STEP,STEP", a step or a list, each one of ``available``; sorted, unique.
+
+    The one checkpoint selection of the toolkit: a step not in ``available``
+    (the committed or evaluated steps of ``where``) is a one-line error
+    listing them.
+    """
+    if not len(available):
+        raise ManifoldLensError(f"{where}: has no committed checkpoint yet; train it first (manifold-lens train)")
+    available = [int(s) for s in available]
+    if isinstance(checkpoints, str):
+        spec = checkpoints.strip().lower()
+        if spec == "last":
+            return [available[-1]]
+        if spec == "all":
+            return list(available)
+        try:
+            checkpoints = [int(s) for s in spec.split(",") if s.strip()]
+        except ValueError:
+            raise ManifoldLensError(
+                f"--checkpoints {checkpoints!r}: use all, last or a comma-separated list of steps, e.g. 0,500"
+            ) from None
+    wanted = [int(checkpoints)] if isinstance(checkpoints, (int, np.integer)) else [int(s) for s in checkpoints]
+    if not wanted:
+        raise ManifoldLensError("--checkpoints: empty list; use all, last or steps such as 0,500")
+    missing = [s for s in wanted if s not in available]
+    if missing:
+        raise ManifoldLensError(f"--checkpoints: no checkpoint at step {missing[0]} in {where}; "
+                                f"available steps: {_fmt_steps(available)}")
+    return sorted(set(wanted))
+
+
+def open_run(path: str | Path) -> Run:
+    """Open a run store read-only (see :class:`Run`)."""
+    return Run(path)

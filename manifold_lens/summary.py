@@ -1,0 +1,117 @@
+"""Text summaries of results: the lines the command line prints after each command.
+
+One function per kind of result, all here so that what a user reads is
+worded the same way everywhere: :func:`evaluation_lines`,
+:func:`analysis_lines`, :func:`percolation_lines`, :func:`comparison_lines`,
+:func:`report_lines`, :func:`run_lines`, :func:`layer_lines`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .evaluation import PHASES
+
+
+def _pct(v) -> str:
+    v = float(v)
+    return "n/a" if np.isnan(v) else f"{100 * v:.1f}%"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def run_lines(run) -> list[str]:
+    """A trained run: its checkpoints and final loss."""
+    loss = run.loss.loss.values
+    last = f", final loss {loss[-50:].mean():.4f} (mean of last 50 steps)" if len(loss) else ""
+    upto = f" up to step {run.steps[-1]}" if run.steps else ""
+    return [f"wrote {run.path}: {_plural(len(run.steps), 'checkpoint')}{upto}{last}"]
+
+
+def evaluation_lines(ds: xr.Dataset) -> list[str]:
+    """Accuracy (overall, ID, OOD) and phases per checkpoint, regions at the last one."""
+    lines = [f"{ds.attrs.get('sampler')}-{ds.attrs.get('sampler_steps')}, "
+             f"{ds.attrs.get('samples_per_condition')} samples x {ds.sizes['condition']} conditions, "
+             f"tolerance {ds.attrs.get('tolerance_px')} px, {'EMA' if ds.attrs.get('ema') else 'raw'} weights",
+             f"  {'step':>8s} {'accuracy':>9s} {'ID':>7s} {'OOD':>7s}   phases A / B / C"]
+    for step in ds["checkpoint"].values:
+        d = ds.sel(checkpoint=step)
+        ph = " / ".join(_pct(d["phase_fraction"].sel(phase_name=p)) for p in PHASES)
+        lines.append(f"  {int(step):8d} {_pct(d['accuracy']):>9s} {_pct(d['accuracy_id']):>7s} "
+                     f"{_pct(d['accuracy_ood']):>7s}   {ph}")
+    last = ds.isel(checkpoint=-1)
+    regions = ", ".join(f"{r} {_pct(last['accuracy_region'].sel(region_name=r))}" for r in last["region_name"].values)
+    lines.append(f"  by region at step {int(last['checkpoint'])}: {regions}")
+    return lines
+
+
+def analysis_lines(ds: xr.Dataset, variables=("effective_dim", "factorization_score", "continuity_index")) -> list[str]:
+    """The size of an analysis and its headline metrics at the first and last checkpoint."""
+    counts = " x ".join(_plural(ds.sizes[d], d) for d in ("checkpoint", "timestep", "layer"))
+    lines = [f"  {counts}, {ds.sizes.get('condition', 0)} conditions"]
+    present = [v for v in variables if v in ds]
+    several = ds.sizes["checkpoint"] > 1
+    for t in ds["timestep"].values:
+        for layer in ds["layer"].values:
+            sel = ds[present].sel(timestep=t, layer=layer)
+            first, last = sel.isel(checkpoint=0), sel.isel(checkpoint=-1)
+            vals = ", ".join(f"{v} {float(first[v]):.3g}" + (f" -> {float(last[v]):.3g}" if several else "")
+                             for v in present)
+            lines.append(f"  {layer} @ t={int(t)}: {vals}")
+    return lines
+
+
+def percolation_lines(ds: xr.Dataset) -> list[str]:
+    """Lattice percolation: the setting, then each sigma's neighbourhood and threshold."""
+    a = ds.attrs
+    lattice = a.get("lattice", ["?", "?"])
+    lines = [f"  {ds.sizes['sigma']} sigma x {ds.sizes['keep_fraction']} keep fractions x {a.get('trials')} trials "
+             f"on a {lattice[0]} x {lattice[1]} lattice{' (periodic)' if int(a.get('periodic', 0)) else ''}, "
+             f"threshold {a.get('threshold'):g}, {a.get('method')}"]
+    for s in ds.sigma.values:
+        row = ds.sel(sigma=s)
+        if bool(row.isolated):
+            lines.append(f"  sigma = {s:g} px: no neighbours at threshold {a.get('threshold'):g}: sites are "
+                         "isolated, no percolation at any keep fraction")
+        else:
+            lines.append(f"  sigma = {s:g} px: {int(row.neighbour_count)} neighbours, "
+                         f"lambda_c = {float(row.lambda_c):.4f} +- {float(row.lambda_c_stderr):.4f}")
+    return lines
+
+
+def comparison_lines(ds: xr.Dataset) -> list[str]:
+    """Predicted vs measured onsets per sigma."""
+    lines = [f"  {ds.sizes['run']} runs, {ds.sizes['sigma']} sigma",
+             f"  {'sigma':>6s}  {'runs':>4s}  {'predicted lambda_c':>20s}  {'measured lambda_c':>20s}  fit"]
+    for s in ds.sigma.values:
+        r = ds.sel(sigma=s)
+        pred = f"{float(r.lambda_c_predicted):.3f} +- {float(r.lambda_c_predicted_stderr):.3f}"
+        meas = f"{float(r.lambda_c_measured):.3f} +- {float(r.lambda_c_measured_stderr):.3f}"
+        lines.append(f"  {s:6g}  {int(r.n_runs):4d}  {pred:>20s}  {meas:>20s}  {str(r.fit_status.values)}")
+    return lines
+
+
+def report_lines(report) -> list[str]:
+    """Each skipped figure with its reason, the key numbers, where the page is."""
+    lines = [f"  skipped {f.title}: {f.skipped}" for f in report.skipped]
+    lines += [f"  {k.quantity}: {k.value}  ({k.source})" for k in report.key_numbers]
+    lines.append(f"wrote {len(report.rendered)} figures (PNG and PDF) to {report.out}; "
+                 f"{len(report.skipped)} skipped")
+    lines.append(f"open {report.index}")
+    return lines
+
+
+def layer_lines(infos, aliases: dict[str, str], defaults) -> list[str]:
+    """A table of hookable layers: name, module type, output shape, and which are aliases or defaults."""
+    width = max(len(i.name) for i in infos)
+    tw = max(len(i.module_type) for i in infos)
+    named = {v: k for k, v in aliases.items()}
+    lines = []
+    for i in infos:
+        shape = "not called" if i.output_shape is None else "(" + ", ".join(map(str, i.output_shape)) + ")"
+        note = f" (alias {named[i.name]})" if i.name in named else (" (default)" if i.name in defaults else "")
+        lines.append(f"{i.name:{width}s}  {i.module_type:{tw}s}  {shape}{note}")
+    return lines

@@ -1,0 +1,51 @@
+"""Training a run: resolve its config, check where it goes, and hand it to the registered trainer.
+
+The library does not train by itself: the training loop is a plugin found by
+``train.trainer`` in the entry-point group ``manifold_lens.trainers``
+(:mod:`manifold_lens.models`; the bundled one is ``ddpm``). This module is the
+one entry point the CLI, the quickstart and later the studies use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import RunConfig, load_config
+from .devices import resolve_device
+from .errors import ManifoldLensError
+from .models import get_trainer
+from .stores import Run, open_run
+
+
+def training_config(out, preset: str | None = None, config: str | Path | None = None, overrides=(),
+                    resume: bool = False) -> RunConfig:
+    """The validated, resolved config of a run to train into ``out``.
+
+    From a preset or config file plus ``overrides`` (default preset ``quick``);
+    with ``resume`` and neither, the config stored in ``out`` plus ``overrides``.
+    """
+    if resume and not (preset or config):
+        return open_run(out).config.with_overrides(list(overrides)).validate().resolved()
+    return load_config(preset, config, list(overrides))
+
+
+def train_run(config: RunConfig, out, *, resume: bool = False, overwrite: bool = False, device: str | None = None,
+              progress: bool = True, log=print) -> Run:
+    """Train ``config`` into run store ``out`` with its registered trainer; return the run, opened.
+
+    ``resume`` continues ``out`` from its last committed checkpoint (only
+    ``train.steps`` and the checkpointing keys may differ from the stored
+    config); ``overwrite`` replaces an existing run store. ``device`` (auto,
+    cpu, cuda, cuda:N) overrides ``train.device``.
+    """
+    out = Path(out)
+    if resume and overwrite:
+        raise ManifoldLensError("give either --resume or --overwrite, not both")
+    if resume and not out.exists():
+        raise ManifoldLensError(f"--resume: {out} does not exist; drop --resume to start a new run")
+    if out.exists() and not (resume or overwrite):
+        raise ManifoldLensError(f"{out} already exists: pass --resume to continue it or --overwrite to replace it")
+    resolve_device(device or config.train.device)  # fail before any work on an unavailable device
+    trainer = get_trainer(config.train.trainer)
+    path = trainer(config, out, resume=resume, overwrite=overwrite, device=device, progress=progress, log=log)
+    return open_run(path)
