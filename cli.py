@@ -28,6 +28,9 @@ app.add_typer(datasets_app, name="datasets")
 PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 REPLACE = typer.Option(False, "--replace", help="Overwrite an existing results group of that name.")
+PRESET = typer.Option(None, "--preset", help="Preset name (quick, paper-bump, paper-torus; `datasets list`).")
+CONFIG = typer.Option(None, "--config", help="Config file (TOML) instead of a preset.")
+SET = typer.Option([], "--set", help="Override a config key: --set train.steps=500 (repeatable).")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -50,8 +53,7 @@ def user_errors(fn):
 
 
 def echo_lines(lines) -> None:
-    for line in lines:
-        typer.echo(line)
+    typer.echo("\n".join(lines))
 
 
 def parse_csv(value: Optional[str], cast=str, option: str = "") -> Optional[list]:
@@ -70,9 +72,9 @@ def parse_csv(value: Optional[str], cast=str, option: str = "") -> Optional[list
 @user_errors
 def train(
     out: Path = typer.Option(..., "--out", help="Run store to write (RUN.zarr)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Preset name (quick, paper-bump, paper-torus)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Config file (TOML) instead of a preset."),
-    set_: List[str] = typer.Option([], "--set", help="Override a key: --set train.steps=500 (repeatable)."),
+    preset: Optional[str] = PRESET,
+    config: Optional[Path] = CONFIG,
+    set_: List[str] = SET,
     resume: bool = typer.Option(False, "--resume", help="Continue OUT from its last committed checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default: train.device)."),
@@ -96,10 +98,10 @@ def train(
 @user_errors
 def datasets_preview(
     out: Path = typer.Option(..., "--out", help="PNG file to write."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Preset name."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Config file (TOML)."),
-    set_: List[str] = typer.Option([], "--set", help="Override a key, e.g. --set data.family=sos."),
     examples: int = typer.Option(16, "--examples", help="Number of gallery images."),
+    preset: Optional[str] = PRESET,
+    config: Optional[Path] = CONFIG,
+    set_: List[str] = SET,
 ):
     """Draw a gallery of examples and the coverage map (trained vs held out, by region)."""
     from manifold_lens.config import load_config
@@ -129,10 +131,8 @@ def datasets_list():
 def analyze(
     run: Path = typer.Argument(..., help="Run store to analyse (RUN.zarr)."),
     out: Path = typer.Option(..., "--out", help="Results store to write (RESULTS.zarr; created if missing)."),
-    layers: Optional[str] = typer.Option(None, "--layers", help="Module names, globs or aliases, comma-separated "
-                                         "(default bottleneck; layer4 = encoder.2). See `manifold-lens layers`."),
-    timesteps: Optional[str] = typer.Option(None, "--timesteps", help="Diffusion timesteps in [0, T), e.g. 0,50 "
-                                            "(default round(0.05 T) = 50 for T = 1000)."),
+    layers: Optional[str] = typer.Option(None, "--layers", help="Names, globs or aliases (layer4): see `layers`."),
+    timesteps: Optional[str] = typer.Option(None, "--timesteps", help="Timesteps in [0, T), e.g. 0,50 (default 50)."),
     checkpoints: str = typer.Option("all", "--checkpoints", help="all, last, or steps like 0,500,1000."),
     mode: str = typer.Option("noised", "--mode", help="noised (ground truth noised to t) or trajectory (DDIM states)."),
     noise_draws: int = typer.Option(4, "--noise-draws", help="Noise draws averaged per condition (K)."),
@@ -140,14 +140,12 @@ def analyze(
     device: str = DEVICE,
     name: Optional[str] = typer.Option(None, "--name", help="Results group name (default: default)."),
     replace: bool = REPLACE,
-    x: Optional[str] = typer.Option(None, "--x", help="Condition grid x values: lo:hi[:step] or a,b,c (px; "
-                                    "default every candidate condition)."),
+    x: Optional[str] = typer.Option(None, "--x", help="Grid x values (px): lo:hi[:step] or a,b,c (default: all)."),
     y: Optional[str] = typer.Option(None, "--y", help="Condition grid y values, as --x."),
     pool: bool = typer.Option(False, "--pool", help="Average spatial maps over space (unit = channel)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the first noise draw."),
     batch_size: int = typer.Option(256, "--batch-size", help="Images per forward pass."),
-    sampling_steps: int = typer.Option(50, "--sampling-steps", help="DDIM steps of the trajectory mode (its "
-                                       "--timesteps must be ones DDIM visits)."),
+    sampling_steps: int = typer.Option(50, "--sampling-steps", help="DDIM steps of the trajectory mode."),
     keep_activations: bool = typer.Option(False, "--keep-activations", help="Also store the mean activations."),
     progress: bool = PROGRESS,
 ):
@@ -155,14 +153,10 @@ def analyze(
     from manifold_lens.analysis import analyze_run
     from manifold_lens.summary import analysis_lines
 
-    def grid(value, option):
-        return value if value is None or ":" in value else parse_csv(value, float, option)
-
     ds = analyze_run(run, out, layers=parse_csv(layers), timesteps=parse_csv(timesteps, int, "--timesteps"),
                      checkpoints=checkpoints, mode=mode, noise_draws=noise_draws, embed=parse_csv(embed),
-                     device=device, name=name, replace=replace, progress=progress, x=grid(x, "--x"),
-                     y=grid(y, "--y"), seed=seed, pool=pool, batch_size=batch_size, sampling_steps=sampling_steps,
-                     keep_activations=keep_activations)
+                     device=device, name=name, replace=replace, progress=progress, x=x, y=y, seed=seed, pool=pool,
+                     batch_size=batch_size, sampling_steps=sampling_steps, keep_activations=keep_activations)
     typer.echo(f"wrote {out} group analysis/{name or 'default'}:")
     echo_lines(analysis_lines(ds))
 
@@ -183,46 +177,32 @@ def layers(
 # --- percolate ---------------------------------------------------------------------------
 def _is_numbers(token: str) -> bool:
     """True for '1', '0.5,2', '-1': a value (or comma list) of numbers."""
-    parts = [v for v in token.split(",") if v]
     try:
-        [float(v) for v in parts]
+        return bool([float(v) for v in token.split(",") if v])
     except ValueError:
         return False
-    return bool(parts)
 
 
-def _gather(args: list, options: tuple, accept) -> list:
-    """Join the values after each of ``options`` into one comma list (``--sigma 1 2 3`` -> ``--sigma 1,2,3``)."""
-    out, i = [], 0
-    while i < len(args):
-        out.append(args[i])
-        i += 1
-        if out[-1] in options:
-            vals = []
-            while i < len(args) and accept(args[i]):
-                vals.append(args[i])
-                i += 1
-            if vals:
-                out.append(",".join(vals))
-    return out
+def _multi_value(base, options: tuple, accept):
+    """A click command class whose ``options`` take several space-separated values (``--sigma 1 2`` ->
+    ``--sigma 1,2``): the values after each such option that ``accept`` takes are joined into one comma list."""
 
+    class MultiValue(base):
+        def parse_args(self, ctx, args):
+            out, args = [], list(args)
+            while args:
+                out.append(args.pop(0))
+                vals = []
+                while out[-1] in options and args and accept(args[0]):
+                    vals.append(args.pop(0))
+                out += [",".join(vals)] if vals else []
+            return super().parse_args(ctx, out)
 
-class _PercolateGroup(TyperGroup):
-    """``percolate``: --sigma and --keep-fractions take several space-separated numbers."""
-
-    def parse_args(self, ctx, args):
-        return super().parse_args(ctx, _gather(list(args), ("--sigma", "--keep-fractions"), _is_numbers))
-
-
-class _CompareCommand(TyperCommand):
-    """``percolate compare``: --evaluations takes several paths (give the runs before it)."""
-
-    def parse_args(self, ctx, args):
-        return super().parse_args(ctx, _gather(list(args), ("--evaluations",), lambda t: not t.startswith("-")))
+    return MultiValue
 
 
 percolate_app = typer.Typer(
-    cls=_PercolateGroup,
+    cls=_multi_value(TyperGroup, ("--sigma", "--keep-fractions"), _is_numbers),
     invoke_without_command=True,
     help="Percolation of the training lattice: largest-cluster curves and thresholds (`percolate compare`: "
          "against trained models).",
@@ -230,33 +210,22 @@ percolate_app = typer.Typer(
 app.add_typer(percolate_app, name="percolate")
 
 
-def _floats(values: List[str], option: str) -> list:
-    """['1,2', '3'] -> [1.0, 2.0, 3.0] with a one-line error naming the option."""
-    return [v for item in values for v in parse_csv(item, float, option)]
-
-
 @percolate_app.callback()
 @user_errors
 def percolate(
     ctx: typer.Context,
-    sigma: List[str] = typer.Option([], "--sigma", help="Bump widths (px): --sigma 0.5 1 2, --sigma 0.5,1,2 or "
-                                    "repeated. Overrides the config's."),
-    spacing: Optional[float] = typer.Option(None, "--spacing", help="Lattice spacing d (px; default 1 or the "
-                                            "config's)."),
+    sigma: List[str] = typer.Option([], "--sigma", help="Bump widths (px): --sigma 0.5 1 2 (overrides a config's)."),
+    spacing: Optional[float] = typer.Option(None, "--spacing", help="Lattice spacing d (px; default 1 or a config's)."),
     threshold: float = typer.Option(0.005, "--threshold", help="Overlap at which two sites connect, in (0, 1)."),
-    lattice: Optional[int] = typer.Option(None, "--lattice", help="Sites per side L (default 256, or the config's "
-                                          "frame)."),
+    lattice: Optional[int] = typer.Option(None, "--lattice", help="Sites per side L (default 256, or a config's)."),
     trials: int = typer.Option(20, "--trials", help="Newman-Ziff passes (random site orders) per sigma."),
-    keep_fractions: List[str] = typer.Option([], "--keep-fractions", help="lambda values of the curves, e.g. "
-                                             "0.1 0.2 0.3 (default 0.01 to 1 in steps of 0.01)."),
+    keep_fractions: List[str] = typer.Option([], "--keep-fractions", help="lambda values (default 0.01 .. 1)."),
     periodic: bool = typer.Option(False, "--periodic", help="Wrap the lattice into a torus (periodic bumps)."),
-    method: str = typer.Option("continuum", "--method", help="Overlaps from the closed form (continuum) or from "
-                               "sampled pixels (pixels)."),
+    method: str = typer.Option("continuum", "--method", help="Overlaps: continuum (closed form) or pixels."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Take sigma, spacing and lattice from a preset."),
     config: Optional[Path] = typer.Option(None, "--config", help="... or from a config file (TOML)."),
     set_: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set data.sigma=2."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Results store to write (RESULTS.zarr; created if "
-                                       "missing)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results store to write (created if missing)."),
     name: str = typer.Option("default", "--name", help="Results group name: percolation/NAME."),
     replace: bool = REPLACE,
     seed: int = typer.Option(0, "--seed", help="Seed of the random site orders."),
@@ -275,8 +244,7 @@ def percolate(
     if ctx.invoked_subcommand is not None:
         return
     from manifold_lens.config import load_config
-    from manifold_lens.percolation import lattice_of_config, lattice_percolation
-    from manifold_lens.stores import require_new_group, write_results
+    from manifold_lens.percolation import percolate as run_percolation
     from manifold_lens.summary import percolation_lines
 
     use_config = bool(preset or config or set_)
@@ -285,36 +253,25 @@ def percolate(
         raise typer.Exit(0)
     if out is None:
         fail("--out: give a results store to write, e.g. --out results.zarr")
-    sig, sig_y = _floats(sigma, "--sigma"), None
-    spacing_yx, lat, note = (spacing or 1.0, spacing or 1.0), (lattice or 256, lattice or 256), ""
-    if use_config:
-        cfg = load_config(preset, config, set_)
-        spec = lattice_of_config(cfg, spacing, lattice)
-        spacing_yx, lat, note, periodic = spec.spacing, spec.lattice, spec.note, periodic or spec.periodic
-        if not sig:
-            sig, sig_y = [spec.sigma_x], [spec.sigma_y]
-    elif not sig:
-        fail("--sigma: give bump widths in px, e.g. --sigma 0.5 1 2, or take them from --preset/--config")
-    require_new_group(out, "percolation", name, replace)
-    ds = lattice_percolation(sig, spacing_yx, threshold, lat, trials=trials,
-                             keep_fractions=_floats(keep_fractions, "--keep-fractions") or None, periodic=periodic,
-                             method=method, seed=seed, sigma_y=sig_y, progress=progress)
-    if use_config:
-        ds.attrs.update({"config": cfg.to_json(), "source": preset or str(config or "quick")})
-    write_results(out, "percolation", name, ds, replace=replace)
+    lam = parse_csv(",".join(keep_fractions), float, "--keep-fractions") or None
+    ds = run_percolation(parse_csv(",".join(sigma), float, "--sigma"), spacing=spacing, lattice_side=lattice,
+                         periodic=periodic, config=load_config(preset, config, set_) if use_config else None,
+                         threshold=threshold, trials=trials, keep_fractions=lam, method=method, seed=seed,
+                         source=preset or str(config or "quick"), out=out, name=name, replace=replace,
+                         progress=progress)
     typer.echo(f"wrote {out} group percolation/{name}:")
-    echo_lines(percolation_lines(ds) + ([note] if note else []))
+    echo_lines(percolation_lines(ds))
 
 
-@percolate_app.command("compare", cls=_CompareCommand)
+@percolate_app.command("compare", cls=_multi_value(TyperCommand, ("--evaluations",), lambda t: t[:1] != "-"))
 @user_errors
 def percolate_compare(
     runs: List[Path] = typer.Argument(..., help="Run stores that differ in sigma and keep_fraction (give them "
                                       "before --evaluations)."),
     evaluations: List[str] = typer.Option([], "--evaluations", help="Results stores with the runs' evaluations: one "
                                           "per run in the same order, or one shared store (default: --out)."),
-    evaluation_name: Optional[str] = typer.Option(None, "--evaluation-name", help="Evaluation group to use in "
-                                                  "every store (default: the one whose source_run is the run)."),
+    evaluation_name: Optional[str] = typer.Option(None, "--evaluation-name", help="Evaluation group (default: "
+                                                  "each run's own)."),
     metric: str = typer.Option("accuracy", "--metric", help="accuracy, accuracy_id or accuracy_ood."),
     threshold: float = typer.Option(0.005, "--threshold", help="Overlap at which two images connect, in (0, 1)."),
     method: str = typer.Option("pixels", "--method", help="Overlaps from pixels or the continuum (bumps only)."),
@@ -360,7 +317,7 @@ def evaluate(
     keep_images: bool = typer.Option(False, "--keep-images", help="Also store the generated images."),
     device: str = DEVICE,
     batch_size: int = typer.Option(512, "--batch-size", help="Images per forward pass."),
-    name: Optional[str] = typer.Option(None, "--name", help="Group evaluation/NAME (default from settings, e.g. ddim50)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Group evaluation/NAME (default from settings: ddim50)."),
     replace: bool = REPLACE,
     progress: bool = PROGRESS,
 ):
@@ -413,12 +370,10 @@ def report(
 @user_errors
 def quickstart(
     out: Path = typer.Argument(..., help="Directory for run.zarr, results.zarr and report/ (new or empty)."),
-    set_: List[str] = typer.Option([], "--set", help="Override a quick-preset key for training, e.g. "
-                                   "--set train.steps=500 (repeatable)."),
+    set_: List[str] = typer.Option([], "--set", help="Override a quick-preset key: --set train.steps=500."),
     samples_per_condition: int = typer.Option(1, "--samples-per-condition", help="Generated images per condition."),
     sampler_steps: int = typer.Option(20, "--sampler-steps", help="DDIM steps of the evaluation sampler."),
-    checkpoints: str = typer.Option("all", "--checkpoints", help="Checkpoints to evaluate and analyse: all, last "
-                                    "or steps like 0,500."),
+    checkpoints: str = typer.Option("all", "--checkpoints", help="Checkpoints: all, last or steps like 0,500."),
     embed: str = typer.Option("pca", "--embed", help="Embeddings for the 3-D views: pca,umap,isomap."),
     noise_draws: int = typer.Option(4, "--noise-draws", help="Noise draws averaged per condition in the analysis."),
     trials: int = typer.Option(20, "--trials", help="Newman-Ziff passes of the percolation curve."),

@@ -30,11 +30,12 @@ import xarray as xr
 
 from manifold_lens.config import load_config
 from manifold_lens.datasets import SyntheticDataset
-from manifold_lens.extract import condition_grid, extract_activations, render_grid, resolve_layers
-from manifold_lens.hooks import capture
+from manifold_lens.analysis.extract import extract_activations, resolve_layers
+from manifold_lens.analysis.grid import condition_grid, render_grid
+from manifold_lens.analysis.hooks import capture
 from manifold_lens.models import build_model
-from manifold_lens.sampling import resolve_device
-from manifold_lens.schedule import NoiseSchedule
+from manifold_lens.devices import resolve_device
+from manifold_lens.diffusion import NoiseSchedule
 
 LAYERS = ["bottleneck", "layer4"]
 
@@ -46,7 +47,7 @@ def _sync(dev):
 
 def bench_extraction(dev, n_conditions, batch_size):
     cfg = load_config("paper-bump")
-    model = build_model(cfg.model.name, cfg.to_dict()["model"], cfg.data.image_size).to(dev).eval()
+    model = build_model(cfg.model.name, cfg.model.params, cfg.data.image_size).to(dev).eval()
     ds = SyntheticDataset(cfg.data)
     conds = condition_grid(ds)
     if n_conditions < conds.sizes["condition"]:
@@ -106,13 +107,13 @@ def bench_hook_overhead(model, images, conds, sched, dev, batch_size, repeats):
 
 
 def make_tiny_run(path: Path) -> None:
-    from trainers.train import train
+    from manifold_lens.training import train_run
 
     cfg = load_config("quick", overrides=[
         "data.image_size=16", "model.base_channels=8", "model.embed_dim=32", "model.freq_dim=8",
         "train.steps=19", "train.batch_size=8", "train.checkpoint_every=1", "train.early_checkpoints=0",
         "train.warmup_steps=2"])
-    train(cfg, path, progress=False, log=lambda *a: None)
+    train_run(cfg, path, progress=False, log=lambda *a: None)
 
 
 def _vm(field: str) -> float:
@@ -132,8 +133,8 @@ def memory_case(run: str, n_checkpoints: int, out: str) -> None:
     import gc
     import tracemalloc
 
-    import manifold_lens.analyze as analyze
-    from manifold_lens.runstore import open_run
+    import manifold_lens.analysis.analyze as analyze
+    from manifold_lens.stores import open_run
 
     # instrument: current RSS right after each checkpoint's results are written
     after_each: list[float] = []
@@ -168,7 +169,7 @@ def bench_memory():
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run20.zarr"
         make_tiny_run(run)
-        from manifold_lens.runstore import open_run
+        from manifold_lens.stores import open_run
 
         n_ck = len(open_run(run).steps)
         rows = []
@@ -190,7 +191,7 @@ def bench_memory():
 
 
 def bench_measure(embed):
-    from manifold_lens.measure import measure
+    from manifold_lens.analysis import measure
 
     rng = np.random.default_rng(0)
     gx, gy = np.meshgrid(np.arange(32.0), np.arange(32.0))

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import xarray as xr
 
-from manifold_lens.measure import measure
+from manifold_lens.analysis import measure
 
 
 def make_inputs(side: int, units: int, seed: int = 0) -> dict[str, xr.DataArray]:

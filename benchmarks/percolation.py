@@ -24,8 +24,8 @@ import time
 import networkx as nx
 import numpy as np
 
-from manifold_lens.percolation import (DEFAULT_KEEP_FRACTIONS, binomial_weights, canonical, lattice_neighbourhood,
-                                       newman_ziff)
+from manifold_lens.percolation import DEFAULT_KEEP_FRACTIONS, lattice_neighbourhood
+from manifold_lens.percolation.kernels import binomial_weights, canonical, newman_ziff
 
 NN = (np.array([0, 0, 1, -1]), np.array([1, -1, 0, 0]))
 

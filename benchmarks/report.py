@@ -35,13 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from manifold_lens.config import load_config  # noqa: E402
 from manifold_lens.datasets import SyntheticDataset  # noqa: E402
-from manifold_lens.evaluate import aggregate  # noqa: E402
-from manifold_lens.measure import measure  # noqa: E402
+from manifold_lens.evaluation import aggregate  # noqa: E402
+from manifold_lens.analysis import measure  # noqa: E402
 from manifold_lens.percolation import lattice_percolation  # noqa: E402
 from manifold_lens.quickstart import percolation_of  # noqa: E402
-from manifold_lens.report import load_sources, plan, render_report  # noqa: E402
-from manifold_lens.results import write_results  # noqa: E402
-from manifold_lens.runstore import RunWriter  # noqa: E402
+from manifold_lens.report import render_report  # noqa: E402
+from manifold_lens.report.plan import plan  # noqa: E402
+from manifold_lens.report.sources import load_sources  # noqa: E402
+from manifold_lens.stores import RunWriter, write_results  # noqa: E402
 from trainers.train import checkpoint_schedule  # noqa: E402
 
 

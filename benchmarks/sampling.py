@@ -6,7 +6,7 @@
 RUN.zarr is a trained run, e.g. ``manifold-lens train --preset quick --out quick.zarr``.
 Each sampler evaluates the same checkpoint (EMA weights when present), the
 same conditions and the same initial noise (seed 0) through
-``manifold_lens.evaluate.evaluate_run``; the time is wall-clock for sampling
+``manifold_lens.evaluation.evaluate_run``; the time is wall-clock for sampling
 plus localization and scoring (localization is a few ms), and the process CPU
 time beside it (steadier than wall time on a shared machine; with CUDA only
 wall time means anything). DDIM-S makes S model calls per batch against T for
@@ -32,8 +32,8 @@ import time
 import numpy as np
 import torch
 
-from manifold_lens.evaluate import evaluate_run
-from manifold_lens.runstore import open_run
+from manifold_lens.evaluation import evaluate_run
+from manifold_lens.stores import open_run
 
 CASES = [("ddpm", None), ("ddim", 50), ("ddim", 20)]
 
@@ -59,7 +59,7 @@ def time_case(run, step, sampler, steps, args) -> dict:
 
 def peak_rss_mb(run_path: str, checkpoints: str, args) -> float:
     code = (
-        "import resource, sys; from manifold_lens.evaluate import evaluate_run; "
+        "import resource, sys; from manifold_lens.evaluation import evaluate_run; "
         f"evaluate_run({run_path!r}, {checkpoints!r}, steps=20, samples_per_condition=1, device={args.device!r}, "
         f"batch_size={args.batch_size}, progress=False); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"

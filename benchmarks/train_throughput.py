@@ -42,7 +42,7 @@ def train_step_fn(preset: str, batch: int | None, channels_last: bool):
     n = cfg.data.image_size
     batch = batch or cfg.train.batch_size
     torch.manual_seed(0)
-    model = build_model("unet", cfg.to_dict()["model"], n)
+    model = build_model(cfg.model.name, cfg.model.params, n)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)

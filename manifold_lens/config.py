@@ -45,25 +45,15 @@ class Section(BaseModel):
 
 
 class HoldoutConfig(Section):
-    """Which in-frame conditions are held out of training (the test sets).
-
-    kind: none | band_x | band_y | cross | interior | exterior | donut | list.
-    x_range, y_range: inclusive [lo, hi] in pixels for bands and the cross;
-        when empty, a band of ``width`` centred in the frame is used.
-    width: band width or square side W (px).
-    position: where the exterior square sits: "corner" or "edge".
-    ring: thickness (px) of the square donut around its held-out centre; the
-        conditions beyond the donut are not trained either.
-    points: explicit [[x, y], ...] list for kind = "list".
-    """
+    """Which in-frame conditions are held out of training (the test sets); lengths in pixels."""
 
     kind: HoldoutKind = "none"
-    x_range: list[float] = []
+    x_range: list[float] = []  # inclusive [lo, hi] of a band or the cross; empty: ``width`` centred in the frame
     y_range: list[float] = []
-    width: float = Field(0.0, ge=0, description=PX)
-    position: Literal["corner", "edge"] = "corner"
-    ring: float = Field(4.0, ge=0, description=PX)
-    points: list[list[float]] = []
+    width: float = Field(0.0, ge=0, description=PX)  # band width or square side W
+    position: Literal["corner", "edge"] = "corner"  # where the exterior square sits
+    ring: float = Field(4.0, ge=0, description=PX)  # donut thickness around its held-out centre (beyond: untrained)
+    points: list[list[float]] = []  # explicit [[x, y], ...] for kind = "list"
 
     @field_validator("x_range", "y_range")
     @classmethod
@@ -87,39 +77,23 @@ class HoldoutConfig(Section):
 
 
 class DataConfig(Section):
-    """The synthetic dataset (SCIENCE.md section 1). Lengths are in pixels.
-
-    family: bump | periodic | sos | stripes | mixture.
-    image_size: N, the frame is N x N pixels (the model may ask for more,
-        e.g. the bundled UNet wants a multiple of 8).
-    sigma: bump / stripe width; sigma_x, sigma_y override it per axis.
-    spacing: lattice spacing of the centres; spacing_x, spacing_y per axis.
-    margin: extra canvas on each side of the frame for ``stripes`` (the study
-        used 6 px around 32 px).
-    rim: width (px) of the band just outside the frame whose stripe examples
-        leave a faint second stripe inside it (the "rim").
-    include_rim: keep rim examples in the stripes training set.
-    keep_fraction: lambda, the fraction of training lattice sites kept.
-    keep_fractions: per-family overrides of keep_fraction for mixtures.
-    mix: for ``mixture``, family -> proportion of training draws.
-    seed: seed of the subsampling (independent of the training seed).
-    """
+    """The synthetic dataset (SCIENCE.md section 1). Lengths are in pixels."""
 
     family: Family = "bump"
-    image_size: int = Field(32, ge=2, description=PX)
-    sigma: float = Field(1.0, gt=0, description=PX)
+    image_size: int = Field(32, ge=2, description=PX)  # N: an N x N frame (the model may ask for more)
+    sigma: float = Field(1.0, gt=0, description=PX)  # bump / stripe width; sigma_x, sigma_y per axis
     sigma_x: float | None = Field(None, gt=0, description=PX)
     sigma_y: float | None = Field(None, gt=0, description=PX)
-    spacing: float = Field(1.0, gt=0, description=PX)
+    spacing: float = Field(1.0, gt=0, description=PX)  # lattice spacing of the centres; spacing_x, _y per axis
     spacing_x: float | None = Field(None, gt=0, description=PX)
     spacing_y: float | None = Field(None, gt=0, description=PX)
-    margin: int = Field(6, ge=0, description=PX)
-    rim: float = Field(2.0, ge=0, description=PX)
-    include_rim: bool = True
-    keep_fraction: float = 1.0
-    keep_fractions: dict[RenderedFamily, float] = {}
-    mix: dict[RenderedFamily, float] = {}
-    seed: int = 0
+    margin: int = Field(6, ge=0, description=PX)  # stripes: canvas beyond the frame (the study: 6 around 32)
+    rim: float = Field(2.0, ge=0, description=PX)  # band outside the frame whose stripes show inside it
+    include_rim: bool = True  # keep rim examples in the stripes training set
+    keep_fraction: float = 1.0  # lambda: the fraction of trainable lattice sites kept
+    keep_fractions: dict[RenderedFamily, float] = {}  # per-family keep_fraction of a mixture
+    mix: dict[RenderedFamily, float] = {}  # mixture: family -> proportion of training draws
+    seed: int = 0  # seed of the subsampling (independent of train.seed)
     holdout: HoldoutConfig = HoldoutConfig()
 
     @model_validator(mode="after")
@@ -195,35 +169,22 @@ class DiffusionConfig(Section):
 
 
 class TrainConfig(Section):
-    """Optimisation and checkpointing.
+    """Optimisation (AdamW with linear warm-up, EMA of the weights) and checkpointing."""
 
-    steps: optimiser steps in total (resume may raise it).
-    checkpoint_every: regular checkpoint interval; 0 = steps // 10.
-    early_checkpoints: log-spaced checkpoints before the first regular one.
-    ema_decay: exponential moving average of the weights; 0 disables it.
-    grad_clip: max global gradient norm; 0 disables clipping.
-    warmup_steps: linear learning-rate warm-up (independent of ``steps`` so
-        that resuming to more steps reproduces an uninterrupted run).
-    device: auto | cpu | cuda | cuda:N.
-    channels_last: use the channels-last memory format (faster convolutions).
-    trainer: the registered training loop (entry-point group
-        ``manifold_lens.trainers``; the bundled one is ``ddpm``).
-    """
-
-    steps: int = Field(2000, ge=1)
+    steps: int = Field(2000, ge=1)  # optimiser steps in total (resume may raise it)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    warmup_steps: int = Field(100, ge=0)
-    grad_clip: float = Field(1.0, ge=0, description="0 disables clipping")
+    warmup_steps: int = Field(100, ge=0)  # independent of steps, so resuming to more reproduces a longer run
+    grad_clip: float = Field(1.0, ge=0, description="0 disables clipping")  # max global gradient norm
     ema_decay: float = Field(0.999, ge=0, lt=1, description="0 disables EMA")
-    seed: int = 0
-    checkpoint_every: int = Field(0, ge=0)
-    early_checkpoints: int = Field(8, ge=0)
+    seed: int = 0  # initial weights, batches, timesteps and noise
+    checkpoint_every: int = Field(0, ge=0)  # regular interval; 0 = steps // 10
+    early_checkpoints: int = Field(8, ge=0)  # log-spaced ones before the first regular one
     log_every: int = Field(10, ge=1)
-    device: str = "auto"
-    channels_last: bool = True
-    trainer: str = "ddpm"
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
+    channels_last: bool = True  # channels-last memory format (faster convolutions)
+    trainer: str = "ddpm"  # the registered training loop (entry-point group manifold_lens.trainers)
 
     @field_validator("device")
     @classmethod
@@ -290,15 +251,14 @@ class RunConfig(BaseModel):
 
 # -- errors ------------------------------------------------------------------
 
-_MESSAGES = {
-    "greater_than": "must be > {gt}", "greater_than_equal": "must be >= {ge}",
-    "less_than": "must be < {lt}", "less_than_equal": "must be <= {le}",
-    "int_parsing": "expected an integer", "int_type": "expected an integer",
-    "int_from_float": "expected an integer", "float_parsing": "expected a number", "float_type": "expected a number",
-    "bool_parsing": "expected true or false", "bool_type": "expected true or false",
-    "string_type": "expected a string", "list_type": "expected a list, e.g. [1, 2]",
-    "dict_type": "expected a table, e.g. {bump = 0.5, stripes = 0.5}",
-    "model_type": "expected a table of keys", "literal_error": "must be one of {expected}",
+_MESSAGES = {  # pydantic error type -> our wording (others keep pydantic's message)
+    "greater_than": "must be > {gt}", "greater_than_equal": "must be >= {ge}", "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}", "literal_error": "must be one of {expected}",
+    **dict.fromkeys(("int_parsing", "int_type", "int_from_float"), "expected an integer"),
+    **dict.fromkeys(("float_parsing", "float_type"), "expected a number"),
+    **dict.fromkeys(("bool_parsing", "bool_type"), "expected true or false"), "string_type": "expected a string",
+    "list_type": "expected a list, e.g. [1, 2]", "dict_type": "expected a table, e.g. {bump = 0.5, stripes = 0.5}",
+    "model_type": "expected a table of keys",
 }
 
 

@@ -10,7 +10,8 @@ Training dominates the time. The evaluation defaults (DDIM with 20 steps, one
 sample per condition: 256 samples per checkpoint on the quick preset, a
 standard error of about 1.4 accuracy points at 95%) keep evaluation and
 analysis of all 13 checkpoints to a few minutes on 2 CPU cores (the trained
-quick model scores 99.8% with DDIM-20 at its last checkpoint). Pass ``--samples-per-condition`` or ``--sampler-steps`` for tighter numbers.
+quick model scores 99.8% with DDIM-20 at its last checkpoint). Pass
+``--samples-per-condition`` or ``--sampler-steps`` for tighter numbers.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def percolation_lines(ds: xr.Dataset) -> list[str]:
         else:
             lines.append(f"  sigma = {s:g} px: {int(row.neighbour_count)} neighbours, "
                          f"lambda_c = {float(row.lambda_c):.4f} +- {float(row.lambda_c_stderr):.4f}")
-    return lines
+    return lines + ([a["lattice_note"]] if a.get("lattice_note") else [])
 
 
 def comparison_lines(ds: xr.Dataset) -> list[str]:

@@ -1,22 +1,11 @@
-"""Shared fixtures: tiny configs and a tiny trained run (8x8 images, width-8 UNet)."""
+"""Shared fixtures: a tiny config and a tiny trained run (8x8 images, width-8 UNet); helpers are in builders.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from manifold_lens.config import load_config
-
-TINY = [
-    "data.image_size=8",
-    "model.base_channels=8",
-    "model.embed_dim=32",
-    "model.freq_dim=8",
-    "train.steps=12",
-    "train.batch_size=8",
-    "train.checkpoint_every=6",
-    "train.early_checkpoints=2",
-    "train.warmup_steps=2",
-]
+from tests.builders import QUIET, TINY
 
 
 @pytest.fixture
@@ -31,5 +20,5 @@ def tiny_run(tmp_path_factory):
     from trainers.train import train
 
     path = tmp_path_factory.mktemp("runs") / "tiny.zarr"
-    train(load_config("quick", overrides=TINY), path, progress=False, log=lambda *a: None)
+    train(load_config("quick", overrides=TINY), path, **QUIET)
     return path

@@ -66,7 +66,7 @@ class _State:
         self.params = dict(self.model.named_parameters())
         self.ema = ({k: v.detach().clone() for k, v in self.model.state_dict().items()} if t.ema_decay > 0 else None)
         # state_dict tensors share storage with the parameters: pair them once, not every step
-        self._ema_pairs = ([(self.ema[k], v) for k, v in self.model.state_dict().items()]
+        self.ema_pairs = ([(self.ema[k], v) for k, v in self.model.state_dict().items()]
                            if self.ema is not None else [])
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.generator = torch.Generator().manual_seed(t.seed + 1)
@@ -196,7 +196,7 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, overwrite
                 torch.nn.utils.clip_grad_norm_(state.model.parameters(), tc.grad_clip)
             state.opt.step()
             with torch.no_grad():
-                for ema_tensor, tensor in state._ema_pairs:
+                for ema_tensor, tensor in state.ema_pairs:
                     ema_tensor.lerp_(tensor, 1 - tc.ema_decay)
             state.step += 1
             lv = float(loss.detach())

@@ -11,10 +11,10 @@ the state x_t the network sees:
 ``trajectory``
     the model's own reverse sampling trajectory: deterministic DDIM (eta = 0,
     x0 clipped to [-1, 1]) from pure noise over ``sampling_steps`` steps with
-    :func:`manifold_lens.sampling.sample`; the states x_t it passes through at
+    :func:`manifold_lens.diffusion.sample`; the states x_t it passes through at
     the requested timesteps are fed to one hooked forward each (the same call
     the sampler made there). Timesteps must be ones DDIM visits
-    (:func:`manifold_lens.sampling.ddim_timesteps`).
+    (:func:`manifold_lens.diffusion.ddim_timesteps`).
 
 Noise draw k uses seed ``seed + k``. In ``noised`` mode one noise field eps_k
 is shared by every condition ("common random numbers"): differences between

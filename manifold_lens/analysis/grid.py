@@ -16,7 +16,12 @@ from ..errors import ManifoldLensError
 
 
 def _parse_axis(values, name: str) -> np.ndarray:
-    """A list of numbers or a 'lo:hi[:step]' string (inclusive) -> float array."""
+    """A list of numbers, an 'a,b,c' string or a 'lo:hi[:step]' string (inclusive) -> float array."""
+    if isinstance(values, str) and ":" not in values:
+        try:
+            values = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            raise ManifoldLensError(f"--{name} {values!r}: use numbers, e.g. 0:31:2 or 3,5,7") from None
     if isinstance(values, str):
         parts = values.split(":")
         try:
@@ -38,7 +43,7 @@ def condition_grid(dataset, x=None, y=None) -> xr.Dataset:
 
     With ``x = y = None``: every candidate condition (training and held out)
     with its region. Otherwise the grid of all (x, y) pairs of the given values
-    (lists or 'lo:hi[:step]' strings, inclusive, in pixels); a grid point that
+    (lists, 'a,b,c' or 'lo:hi[:step]' strings, inclusive, in pixels); a grid point that
     is a candidate keeps its region and train mask, others get region
     ``off_lattice``. Points outside the canvas (the span of the candidate
     lattice) raise ManifoldLensError. Adds ``condition_index`` (-1 off lattice).

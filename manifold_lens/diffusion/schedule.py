@@ -65,5 +65,6 @@ class NoiseSchedule:
         out = [int(t) for t in timesteps]
         bad = [t for t in out if not 0 <= t < self.timesteps]
         if bad:
-            raise ManifoldLensError(f"{name} {bad} outside [0, {self.timesteps}): the run's diffusion has T = {self.timesteps}")
+            raise ManifoldLensError(f"{name} {bad} outside [0, {self.timesteps}): the run's diffusion has "
+                                    f"T = {self.timesteps}")
         return out

@@ -5,6 +5,7 @@ from .evaluate import (CONDITION_SETS, EvaluationSettings, check_settings, evalu
 from .localize import localize
 from .scoring import PHASES, aggregate, coordinate_error, locate_samples, score, scored_axes
 
-__all__ = ["CONDITION_SETS", "EvaluationSettings", "evaluation_settings", "check_settings", "evaluate_model", "evaluate_run", "evaluation_name",
+__all__ = ["CONDITION_SETS", "EvaluationSettings", "evaluation_settings", "check_settings", "evaluate_model",
+           "evaluate_run", "evaluation_name",
            "select_conditions", "localize", "PHASES", "aggregate", "coordinate_error", "locate_samples", "score",
            "scored_axes"]

@@ -64,8 +64,8 @@ def check_settings(run, checkpoints="last", sampler: str = "ddim", steps: int | 
                    tolerance: float = 1.0, samples_per_condition: int = 4, seed: int = 0, batch_size: int = 512,
                    threshold: float = 0.5, min_peak: float = 0.25) -> tuple[EvaluationSettings, list[int]]:
     """Check evaluation settings against a run before any work: (settings, checkpoint steps)."""
-    settings = evaluation_settings(sampler, steps, eta, run.config.diffusion.timesteps, samples_per_condition, tolerance, seed,
-                      batch_size, threshold, min_peak)
+    settings = evaluation_settings(sampler, steps, eta, run.config.diffusion.timesteps, samples_per_condition,
+                                   tolerance, seed, batch_size, threshold, min_peak)
     return settings, run.select_checkpoints(checkpoints)
 
 
@@ -102,8 +102,8 @@ def evaluate_model(model, schedule, conditions: xr.Dataset, *, image_size: int, 
     n_bumps, correct, phase (and image with ``keep_images``), without aggregates
     (see :func:`~manifold_lens.evaluation.scoring.aggregate`).
     """
-    settings = evaluation_settings(sampler, steps, eta, schedule.timesteps, samples_per_condition, tolerance, seed, batch_size,
-                      threshold, min_peak)
+    settings = evaluation_settings(sampler, steps, eta, schedule.timesteps, samples_per_condition, tolerance, seed,
+                                   batch_size, threshold, min_peak)
     return score_model(model, schedule, conditions, settings, image_size=image_size, sigma=sigma,
                        device=resolve_device(device) if device is not None else None, keep_images=keep_images,
                        progress=progress)

@@ -44,7 +44,7 @@ bump profile. ``n_stripes_x`` counts vertical stripes (they carry x),
 ``n_stripes_y`` horizontal ones, and ``n_bumps`` is the number of stripe
 crossings, n_stripes_x * n_stripes_y (1 for a well-formed SOS image). A 1D
 stripe image carries one coordinate; its evaluation scores only that axis
-(see :mod:`manifold_lens.evaluate`).
+(see :mod:`manifold_lens.evaluation.scoring`).
 """
 
 from __future__ import annotations
@@ -323,6 +323,6 @@ def localize(images, family="bump", *, sigma=1.0, periodic: bool | None = None, 
     ds.attrs.update({
         "threshold": float(threshold), "min_peak": float(min_peak), "sigma_x": sx, "sigma_y": sy,
         "periodic": "auto" if periodic is None else str(bool(periodic)),
-        "description": "bump count and sub-pixel centre by manifold_lens.localize (known-width Gaussian fit)",
+        "description": "bump count and sub-pixel centre by manifold_lens.evaluation.localize (known-width Gaussian fit)",
     })
     return ds

@@ -9,11 +9,12 @@ datasets) and ``onset`` (terminal accuracy against the predicted onset).
 from .graph import Cluster, coverage_graph, dataset_percolation, largest_cluster
 from .kernels import ESTIMATOR
 from .lattice import (DEFAULT_KEEP_FRACTIONS, LatticeSpec, check_keep_fractions, lattice_neighbourhood,
-                      lattice_of_config, lattice_percolation)
+                      lattice_of_config, lattice_percolation, percolate)
 from .onset import fit_onset, percolation_vs_accuracy
 from .overlap import connection_radius, continuum_overlap, image_overlap, neighbour_overlap_curve, pixel_overlap
 
 __all__ = ["Cluster", "coverage_graph", "dataset_percolation", "largest_cluster", "ESTIMATOR",
            "DEFAULT_KEEP_FRACTIONS", "LatticeSpec", "check_keep_fractions", "lattice_neighbourhood",
-           "lattice_of_config", "lattice_percolation", "fit_onset", "percolation_vs_accuracy", "connection_radius",
+           "lattice_of_config", "lattice_percolation", "percolate", "fit_onset", "percolation_vs_accuracy",
+           "connection_radius",
            "continuum_overlap", "image_overlap", "neighbour_overlap_curve", "pixel_overlap"]

@@ -61,22 +61,25 @@ def _spans(flags):
 
 
 @njit(cache=True)
+def _forest(n):
+    """Union-find arrays for n sites, all empty (parent -1), and the largest-cluster record."""
+    return np.full(n, -1, np.int32), np.zeros(n, np.int32), np.empty(n, np.int32)
+
+
+@njit(cache=True)
 def _nz_lattice(order, oy, ox, ly, lx, periodic):
     """Largest cluster after each added site on an ly x lx lattice with offsets (oy, ox).
 
     Returns (largest (N,) int32, step at which a cluster first spans, -1 if never).
     """
     n = ly * lx
-    parent = np.full(n, -1, np.int32)
-    size = np.zeros(n, np.int32)
+    parent, size, largest = _forest(n)
     edge = np.zeros(n, np.int8)
-    largest = np.empty(n, np.int32)
     big = 0
     span = -1
     for k in range(n):
         s = order[k]
-        parent[s] = s
-        size[s] = 1
+        parent[s], size[s] = s, 1
         sy = s // lx
         sx = s - sy * lx
         if not periodic:
@@ -102,16 +105,13 @@ def _nz_lattice(order, oy, ox, ly, lx, periodic):
 def _nz_graph(order, indptr, indices, edge_in):
     """Largest cluster after each added node of a graph in CSR form (symmetric adjacency)."""
     n = indptr.shape[0] - 1
-    parent = np.full(n, -1, np.int32)
-    size = np.zeros(n, np.int32)
+    parent, size, largest = _forest(n)
     edge = edge_in.copy()
-    largest = np.empty(n, np.int32)
     big = 0
     span = -1
     for k in range(n):
         s = order[k]
-        parent[s] = s
-        size[s] = 1
+        parent[s], size[s] = s, 1
         r0 = s
         for p in range(indptr[s], indptr[s + 1]):
             r0 = _merge(parent, size, edge, r0, indices[p])

@@ -289,3 +289,40 @@ def lattice_percolation(sigma, spacing=1.0, threshold: float = 0.005, lattice=25
         },
     )
     return ds
+
+
+def percolate(sigma=(), *, spacing: float | None = None, lattice_side: int | None = None, periodic: bool = False,
+              config: RunConfig | None = None, threshold: float = 0.005, trials: int = 20, keep_fractions=None,
+              method: str = "continuum", seed: int = 0, source: str = "", out=None, name: str = "default",
+              replace: bool = False, progress: bool = True) -> xr.Dataset:
+    """:func:`lattice_percolation` of given widths, or of a run config's training lattice; optionally stored.
+
+    Without ``config``: ``sigma`` (px, one or several) on a ``lattice_side``
+    (default 256) square lattice of ``spacing`` (default 1) px. With
+    ``config`` (bump or periodic): its widths, spacing and frame
+    (:func:`lattice_of_config`); given values override them; ``source``
+    names where the config came from (a preset, a file). ``out``,
+    ``name``, ``replace``: write ``percolation/<name>`` to that results store,
+    refused before any work if it exists, unless ``replace``.
+    """
+    from ..stores import require_new_group, write_results
+
+    sig, sig_y, note = list(np.atleast_1d(sigma)) if len(np.atleast_1d(sigma)) else [], None, ""
+    spacing_yx, side = (spacing or 1.0, spacing or 1.0), (lattice_side or 256, lattice_side or 256)
+    if config is not None:
+        spec = lattice_of_config(config, spacing, lattice_side)
+        spacing_yx, side, note, periodic = spec.spacing, spec.lattice, spec.note, periodic or spec.periodic
+        if not sig:
+            sig, sig_y = [spec.sigma_x], [spec.sigma_y]
+    elif not sig:
+        raise ConfigError("--sigma: give bump widths in px, e.g. --sigma 0.5 1 2, or take them from --preset/--config")
+    if out is not None:
+        require_new_group(out, "percolation", name, replace)
+    ds = lattice_percolation(sig, spacing_yx, threshold, side, trials=trials, keep_fractions=keep_fractions,
+                             periodic=periodic, method=method, seed=seed, sigma_y=sig_y, progress=progress)
+    ds.attrs["lattice_note"] = note
+    if config is not None:
+        ds.attrs.update({"config": config.to_dict(), "source": source or "config"})
+    if out is not None:
+        write_results(out, "percolation", name, ds, replace=replace)
+    return ds

@@ -210,8 +210,8 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
             key = _data_key(row["cfg"])
             diff = sorted(k for k in ref if ref[k] != key[k])
             if diff:
-                raise ConfigError(f"runs {group[0]['run']} and {row['run']} (sigma = {sig[0]:g}) differ in data.{diff[0]}; "
-                                  "compare runs that differ only in sigma and keep_fraction")
+                raise ConfigError(f"runs {group[0]['run']} and {row['run']} (sigma = {sig[0]:g}) differ in "
+                                  f"data.{diff[0]}; compare runs that differ only in sigma and keep_fraction")
 
     n_sig = len(sigmas)
     pred_ratio = np.zeros((n_sig, len(grid)))
@@ -243,7 +243,8 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
         {
             "lambda_c_predicted": ("sigma", fits["pc"], {**one, "long_name": "predicted percolation threshold",
                                                         "description": ESTIMATOR + ", on each sigma's coverage graph"}),
-            "lambda_c_predicted_stderr": ("sigma", fits["pc_se"], {**one, "long_name": "standard error of the prediction"}),
+            "lambda_c_predicted_stderr": ("sigma", fits["pc_se"], {**one,
+                                                                   "long_name": "standard error of the prediction"}),
             "lambda_c_measured": ("sigma", fits["mc"], {**one, "long_name": "measured accuracy onset",
                                                        "description": "midpoint of the logistic fit of terminal "
                                                                       "accuracy vs keep_fraction"}),
@@ -259,10 +260,10 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
                                                                                   "checkpoint", "units": "steps"}),
             "run_last_step": ("run", [row["last_step"] for row in rows], {"long_name": "last committed step of the run",
                                                                           "units": "steps"}),
-            "predicted_largest_cluster_ratio": ("run", run_ratio, {**one, "long_name": "predicted largest cluster "
-                                                                                       "over kept sites at the run's lambda"}),
-            "predicted_largest_cluster_fraction": ("run", run_frac, {**one, "long_name": "predicted largest cluster "
-                                                                                         "over all sites at the run's lambda"}),
+            "predicted_largest_cluster_ratio": ("run", run_ratio, {
+                **one, "long_name": "predicted largest cluster over kept sites at the run's lambda"}),
+            "predicted_largest_cluster_fraction": ("run", run_frac, {
+                **one, "long_name": "predicted largest cluster over all sites at the run's lambda"}),
             "largest_cluster_ratio": (("sigma", "keep_fraction"), pred_ratio, {
                 **one, "long_name": "predicted largest cluster over kept sites", "description": "mean over trials"}),
             "largest_cluster_fraction": (("sigma", "keep_fraction"), pred_frac, {

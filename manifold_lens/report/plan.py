@@ -74,12 +74,16 @@ def plan(sources: Sources) -> list[Job]:
         stem = _slug(f"{len(jobs) + 1:02d}", key, *suffix)
         jobs.append(Job(FigureEntry(section, title, caption, source, stem=stem, skipped=skipped), draw))
 
+    def skip_all(section, figures, why):
+        for key, title in figures:
+            add(section, key, title, "", "", skipped=why)
+
     # Data and training: from run stores
     if not sources.runs:
         why = ("no run store: give RUN.zarr, or results whose source_run exists"
                + (f" ({'; '.join(sources.missing_runs.values())})" if sources.missing_runs else ""))
-        add("Data", "dataset", "Dataset gallery and coverage map", "", "", skipped=why)
-        add("Training", "loss", "Training loss", "", "", skipped=why)
+        skip_all("Data", [("dataset", "Dataset gallery and coverage map")], why)
+        skip_all("Training", [("loss", "Training loss")], why)
     for path, why in sources.missing_runs.items():
         add("Data", "dataset", f"Dataset and training loss: {_run_name(path)}", "", path,
             skipped=f"the run store named by the results' source_run cannot be opened: {why}")
@@ -102,9 +106,8 @@ def plan(sources: Sources) -> list[Job]:
     # Generation: evaluation groups
     evals = sources.of_kind("evaluation")
     if not evals:
-        why = "no evaluation results: run manifold-lens evaluate RUN.zarr --out RESULTS.zarr --checkpoints all"
-        add("Generation", "accuracy_curve", "Accuracy vs step", "", "", skipped=why)
-        add("Generation", "accuracy_map", "Accuracy per condition", "", "", skipped=why)
+        skip_all("Generation", [("accuracy_curve", "Accuracy vs step"), ("accuracy_map", "Accuracy per condition")],
+                 "no evaluation results: run manifold-lens evaluate RUN.zarr --out RESULTS.zarr --checkpoints all")
     for g in evals:
         label = g.label(several)
         add("Generation", "accuracy_curve", f"Accuracy vs step ({label})",
@@ -121,21 +124,20 @@ def plan(sources: Sources) -> list[Job]:
     # Representations: analysis groups
     analyses = sources.of_kind("analysis")
     if not analyses:
-        why = "no analysis results: run manifold-lens analyze RUN.zarr --out RESULTS.zarr"
-        for key, title in (("pca_spectrum", "PCA spectrum"), ("effective_dim", "Effective dimension vs step"),
-                           ("embedding", "3-D PCA / UMAP views"),
-                           ("chord_histograms", "Orthogonality and parallelism histograms"),
-                           ("similarity", "Similarity vs feature-value distance")):
-            add("Representations", key, title, "", "", skipped=why)
+        skip_all("Representations", [("pca_spectrum", "PCA spectrum"), ("effective_dim", "Effective dimension vs step"),
+                                     ("embedding", "3-D PCA / UMAP views"),
+                                     ("chord_histograms", "Orthogonality and parallelism histograms"),
+                                     ("similarity", "Similarity vs feature-value distance")],
+                 "no analysis results: run manifold-lens analyze RUN.zarr --out RESULTS.zarr")
     for g in analyses:
         _plan_analysis(g, g.label(several), g.store.stem if several else "", add)
 
     # Percolation
     percs = sources.of_kind("percolation")
     if not percs:
-        why = "no percolation results: run manifold-lens percolate --preset quick --out RESULTS.zarr"
-        add("Percolation", "percolation_curves", "Percolation curves", "", "", skipped=why)
-        add("Percolation", "neighbour_overlap", "Neighbour overlap vs spacing", "", "", skipped=why)
+        skip_all("Percolation", [("percolation_curves", "Percolation curves"),
+                                 ("neighbour_overlap", "Neighbour overlap vs spacing")],
+                 "no percolation results: run manifold-lens percolate --preset quick --out RESULTS.zarr")
     for g in percs:
         label, sfx = g.label(several), (g.kind, g.name, g.store.stem if several else "")
         add("Percolation", "percolation_curves", f"Percolation curves ({label})",

@@ -7,7 +7,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from .style import (FigureDataError, new_figure, region_color)
+from .style import FigureDataError, new_figure, region_color
 
 
 def coverage_map(ax, x, y, region, title: str = "coverage", image_size: int | None = None):

@@ -9,20 +9,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from .style import (PHASE_COLORS, PHASE_LABELS, figure_title, image_size_of, new_figure, region_color,
-                     representative_checkpoints, require, step_axis)
+from .style import (PHASE_COLORS, PHASE_LABELS, attrs_text, figure_title, image_size_of, new_figure, region_color,
+                    representative_checkpoints, require, step_axis)
 
 
 def _settings_text(ev: xr.Dataset) -> str:
-    a = ev.attrs
-    parts = []
-    if "sampler" in a:
-        parts.append(f"{a['sampler']}-{a.get('sampler_steps', '?')}")
-    if "samples_per_condition" in a:
-        parts.append(f"{a['samples_per_condition']} samples x {ev.sizes.get('condition', '?')} conditions")
-    if "tolerance_px" in a:
-        parts.append(f"tolerance {a['tolerance_px']} px")
-    return ", ".join(parts)
+    return attrs_text(ev.attrs, ["{sampler}-{sampler_steps}", "{samples_per_condition} samples x {n} conditions",
+                                 "tolerance {tolerance_px} px"], n=ev.sizes.get("condition", "?"))
 
 
 def accuracy_curve(evaluation: xr.Dataset, title: str | None = None) -> Figure:

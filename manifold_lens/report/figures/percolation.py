@@ -8,7 +8,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .style import (axis_label, figure_title, new_figure, require)
+from .style import attrs_text, axis_label, figure_title, new_figure, require
 
 
 def _sigma_colors(n: int):
@@ -51,24 +51,12 @@ def percolation_curves(percolation: xr.Dataset, title: str | None = None) -> Fig
         ax.set_ylabel(axis_label(p[name], name))
         ax.grid(alpha=0.3)
     axes[-1].legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    at = p.attrs
-    lattice = at.get("lattice")
-    where = []
-    if lattice is not None:
-        where.append(f"{lattice[0]} x {lattice[1]} lattice" if isinstance(lattice, (list, tuple)) else
-                     f"lattice {lattice}")
-    elif "n_sites" in at:
-        where.append(f"{at['n_sites']} sites")
-    if "spacing_x" in at:
-        where.append(f"spacing {at['spacing_x']:g} px")
-    if "threshold" in at:
-        where.append(f"overlap threshold {at['threshold']:g}")
-    if "trials" in at:
-        where.append(f"{at['trials']} trials")
-    if int(at.get("periodic", 0)):
-        where.append("periodic")
-    fig.suptitle(title or figure_title("site percolation of the training lattice", percolation, ", ".join(where)),
-                 fontsize=10)
+    at, lattice = p.attrs, p.attrs.get("lattice")
+    shape = (f"{lattice[0]} x {lattice[1]} lattice" if isinstance(lattice, (list, tuple)) else f"lattice {lattice}")
+    where = attrs_text(at, ["{shape}" if lattice is not None else "{n_sites} sites", "spacing {spacing_x:g} px",
+                            "overlap threshold {threshold:g}", "{trials} trials"]
+                       + (["periodic"] if int(at.get("periodic", 0)) else []), shape=shape)
+    fig.suptitle(title or figure_title("site percolation of the training lattice", percolation, where), fontsize=10)
     return fig
 
 
@@ -77,7 +65,7 @@ def neighbour_overlap(overlap: xr.Dataset, threshold: float | None = None, spaci
     """Normalised overlap of neighbouring bumps vs lattice spacing d, per sigma: from pixels (solid) and the
     continuum closed form exp(-d^2 / 4 sigma^2) (dashed); the connection threshold dotted.
 
-    ``overlap``: :func:`manifold_lens.overlap.neighbour_overlap_curve` output (dims sigma, spacing).
+    ``overlap``: :func:`manifold_lens.percolation.neighbour_overlap_curve` output (dims sigma, spacing).
     """
     require(overlap, ["overlap_pixels"], "neighbour overlap vs spacing",
              "compute it with manifold_lens.neighbour_overlap_curve")

@@ -12,8 +12,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .style import (CHORD_PANELS, MANIFOLD_COLORS, MANIFOLD_LABELS, X_CMAP, X_COLOR, Y_CMAP, Y_COLOR, analysis_slice,
-                     checkpoint_colors, figure_title, new_figure, representative_checkpoints, require, results_config,
-                     step_axis)
+                    checkpoint_colors, figure_title, new_figure, representative_checkpoints, require, results_config,
+                    step_axis)
 
 
 _ANALYZE_HINT = "run manifold-lens analyze"

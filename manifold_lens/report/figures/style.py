@@ -1,31 +1,16 @@
 """The figures' shared style: colours per feature, region, phase and manifold, and small layout helpers.
 
-Figures (:mod:`manifold_lens.plot`) are each a function taking xarray objects
-(or a dataset) and returning a matplotlib Figure, grouped by stage in this
-package: ``data``, ``generation``, ``representations``, ``percolation``.
-
-Every function reads results as written by ``evaluate``, ``analyze``,
-``percolate`` and ``percolate compare`` (or run-store pieces such as
-``open_run(p).loss``) and never recomputes a metric. Figures are plain
-:class:`matplotlib.figure.Figure` objects made without pyplot, so importing
-this module changes no global state (no backend switch) and figures need no
-closing; in a notebook they display as usual. Restyle them freely::
-
-    fig = manifold_lens.plot.accuracy_curve(read_results("results.zarr", "evaluation"))
-    fig.axes[0].set_ylim(0.5, 1); fig.savefig("accuracy.pdf")
-
-Colours are consistent throughout: x is :data:`X_COLOR` (blue), y is
-:data:`Y_COLOR` (red), and maps coloured by x or y use :data:`X_CMAP` /
-:data:`Y_CMAP`; hold-out regions use :data:`REGION_COLORS`, learning phases
-:data:`PHASE_COLORS`, reference manifolds :data:`MANIFOLD_COLORS`.
-
-A figure whose input lacks what it needs raises :class:`FigureDataError`
-with one line saying what is missing and how to produce it.
+Figures (:mod:`manifold_lens.plot`, this package's modules ``data``,
+``generation``, ``representations``, ``percolation``) take their colours and
+helpers from here, so x is always blue, y red, and a figure whose input lacks
+what it needs raises :class:`FigureDataError` with one line saying what is
+missing and how to produce it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from string import Formatter
 
 import numpy as np
 import xarray as xr
@@ -70,6 +55,17 @@ STEP_LABEL = "training step (optimiser steps)"
 
 class FigureDataError(ManifoldLensError):
     """The results given to a figure lack what it needs (one line: what, and how to get it)."""
+
+
+def attrs_text(attrs: dict, templates, **extra) -> str:
+    """The ``templates`` (format strings over ``attrs`` and ``extra``) whose fields are all known, comma-joined."""
+    known = {**attrs, **extra}
+    parts = []
+    for template in templates:
+        fields = [f for _, f, _, _ in Formatter().parse(template) if f]
+        if all(f.split(":")[0] in known for f in fields):
+            parts.append(template.format(**known))
+    return ", ".join(parts)
 
 
 def region_color(region: str) -> str:

@@ -16,12 +16,7 @@ from manifold_lens.errors import ManifoldLensError
 from manifold_lens.report import render_report
 from manifold_lens.report.page import MANIFEST
 from manifold_lens.stores import write_results
-
-try:  # tests/ as a package or as a plain folder on sys.path
-    from tests.test_plot import (synthetic_analysis, synthetic_comparison, synthetic_evaluation,
-                                 synthetic_percolation)
-except ImportError:
-    from test_plot import synthetic_analysis, synthetic_comparison, synthetic_evaluation, synthetic_percolation
+from tests.builders import synthetic_analysis, synthetic_comparison, synthetic_evaluation, synthetic_percolation
 
 runner = CliRunner()
 DPI = 40

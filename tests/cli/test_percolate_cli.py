@@ -2,21 +2,10 @@
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
 from manifold_lens.percolation.onset import logistic
 from manifold_lens.stores import list_results, open_results, read_results, write_results
-try:  # tests/ as a package or as a plain folder on sys.path
-    from tests.test_onset import fake_evaluation, make_run
-except ImportError:
-    from test_onset import fake_evaluation, make_run
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from tests.builders import QUIET, fake_evaluation, invoke, make_run
 
 
 @pytest.mark.parametrize("sigma_args", [["--sigma", "0.3", "1"], ["--sigma", "0.3,1"], ["--sigma", "0.3", "--sigma", "1"]])
@@ -146,7 +135,7 @@ def test_cli_end_to_end_with_trained_runs(tmp_path):
     for k, keep in enumerate([0.25, 0.5, 1.0]):
         cfg = load_config("quick", overrides=tiny + [f"data.keep_fraction={keep}"])
         path = tmp_path / f"run{k}.zarr"
-        train(cfg, path, progress=False, log=lambda *a: None)
+        train(cfg, path, **QUIET)
         evaluate_run(path, "last", steps=2, samples_per_condition=1, device="cpu", out=out, name=f"run{k}",
                      progress=False)
         runs.append(path)

@@ -14,16 +14,15 @@ from manifold_lens.errors import ManifoldLensError
 from manifold_lens.percolation import lattice_percolation
 from manifold_lens.quickstart import check_out_dir, percolation_of
 from manifold_lens.stores import list_results, read_results
+from tests.builders import TINY, set_args
 
 runner = CliRunner()
-TINY = ["data.image_size=8", "model.base_channels=8", "model.embed_dim=32", "model.freq_dim=8", "train.steps=12",
-        "train.batch_size=8", "train.checkpoint_every=6", "train.early_checkpoints=2", "train.warmup_steps=2"]
 
 
 def test_quickstart_end_to_end(tmp_path):
     """Train, evaluate, analyse, percolate and report through the CLI; every figure of a single run renders."""
     out = tmp_path / "qs"
-    args = ["quickstart", str(out), *[a for kv in TINY for a in ("--set", kv)], "--samples-per-condition", "1",
+    args = ["quickstart", str(out), *set_args(TINY), "--samples-per-condition", "1",
             "--sampler-steps", "2", "--noise-draws", "1", "--trials", "2", "--embed", "pca,isomap",
             "--no-progress"]
     res = runner.invoke(app, args)

@@ -4,15 +4,13 @@ The run stores are created with the run writer and no checkpoints (the
 comparison reads only their configs); their evaluation results follow the
 evaluation contract (group ``evaluation/<name>``, ``accuracy`` per checkpoint,
 ``source_run``) with accuracies drawn from a known logistic, so the fit has a
-known answer. ``test_cli_end_to_end_with_trained_runs`` (slow) uses real
-training and the real evaluate module instead.
+known answer (``make_run`` and ``fake_evaluation``, in ``tests.builders``).
+``test_cli_end_to_end_with_trained_runs`` (slow) uses real training and the
+real evaluate module instead.
 """
-
-from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from manifold_lens.config import load_config
 from manifold_lens.datasets import SyntheticDataset
@@ -21,38 +19,10 @@ from manifold_lens.percolation.onset import fit_onset, logistic, percolation_vs_
 from manifold_lens.percolation import dataset_percolation
 from manifold_lens.stores import write_results
 from manifold_lens.stores import RunWriter
+from tests.builders import fake_evaluation, make_run
 
 TRUE_ONSET = {0.6: 0.30, 1.0: 0.12}
 KEEP = [0.05, 0.1, 0.2, 0.3, 0.5, 0.8]
-
-
-def make_run(path: Path, sigma: float, keep: float, seed: int = 0) -> Path:
-    cfg = load_config("quick", overrides=["data.image_size=16", f"data.sigma={sigma}", f"data.keep_fraction={keep}",
-                                          f"data.seed={seed}"])
-    RunWriter.create(path, cfg, SyntheticDataset(cfg), param_names=[])
-    return path
-
-
-def fake_evaluation(run: Path, accuracy: float, steps=(0, 50, 100)) -> xr.Dataset:
-    """An evaluation result following the contract; accuracy rises to ``accuracy`` at the last checkpoint."""
-    ds = SyntheticDataset(load_config("quick", overrides=["data.image_size=16"]))
-    cond = ds.conditions_dataset()
-    n_ck = len(steps)
-    acc = np.linspace(0.0, accuracy, n_ck)
-    regions = ["train", "unsampled"]
-    return xr.Dataset(
-        {
-            "accuracy": ("checkpoint", acc),
-            "accuracy_id": ("checkpoint", acc),
-            "accuracy_ood": ("checkpoint", acc * 0.5),
-            "accuracy_region": (("checkpoint", "region"), np.stack([acc, acc], axis=1)),
-            "accuracy_condition": (("checkpoint", "condition"), np.repeat(acc[:, None], cond.sizes["condition"], 1)),
-            "correct": (("checkpoint", "condition", "sample"), np.zeros((n_ck, cond.sizes["condition"], 2), bool)),
-        },
-        coords={"checkpoint": list(steps), "x": cond.x, "y": cond.y, "in_train": cond.in_train,
-                "region": regions},
-        attrs={"source_run": str(Path(run).resolve())},
-    )
 
 
 @pytest.fixture(scope="module")

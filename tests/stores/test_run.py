@@ -10,6 +10,7 @@ from manifold_lens import open_run
 from manifold_lens.datasets import SyntheticDataset
 from manifold_lens.errors import StoreError
 from manifold_lens.stores.schema import RUN, VERSIONS
+from tests.builders import QUIET
 from trainers.train import checkpoint_schedule
 
 
@@ -110,7 +111,7 @@ def test_every_root_metadata_write_is_a_consistent_commit(tmp_path, tiny_config,
         return await original(self, *args, **kwargs)
 
     monkeypatch.setattr(AsyncGroup, "_save_metadata", recording)
-    train(tiny_config, tmp_path / "r.zarr", progress=False, log=lambda *a: None)
+    train(tiny_config, tmp_path / "r.zarr", **QUIET)
     schedule = checkpoint_schedule(12, 6, 2)
     assert len(snapshots) >= len(schedule)
     for s in snapshots:

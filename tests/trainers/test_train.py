@@ -13,11 +13,8 @@ import zarr
 from manifold_lens import load_config, open_run
 from manifold_lens.errors import ConfigError, StoreError
 from manifold_lens.stores import RunWriter
+from tests.builders import QUIET, TINY, set_args
 from trainers.train import train
-
-from .conftest import TINY
-
-quiet = dict(progress=False, log=lambda *a: None)
 
 
 def assert_same_weights(a, b, step=None, ema=False):
@@ -29,26 +26,26 @@ def assert_same_weights(a, b, step=None, ema=False):
 
 def test_loss_decreases(tmp_path):
     cfg = load_config("quick", overrides=TINY + ["train.steps=60", "train.batch_size=32"])
-    train(cfg, tmp_path / "r.zarr", **quiet)
+    train(cfg, tmp_path / "r.zarr", **QUIET)
     loss = open_run(tmp_path / "r.zarr").loss.loss.values
     assert loss[-10:].mean() < 0.7 * loss[:5].mean()
 
 
 def test_same_seed_same_weights_other_seed_differs(tmp_path, tiny_config):
-    train(tiny_config, tmp_path / "a.zarr", **quiet)
-    train(tiny_config, tmp_path / "b.zarr", **quiet)
+    train(tiny_config, tmp_path / "a.zarr", **QUIET)
+    train(tiny_config, tmp_path / "b.zarr", **QUIET)
     assert_same_weights(tmp_path / "a.zarr", tmp_path / "b.zarr")
     other = tiny_config.with_overrides(["train.seed=1"])
-    train(other, tmp_path / "c.zarr", **quiet)
+    train(other, tmp_path / "c.zarr", **QUIET)
     sa, sc = open_run(tmp_path / "a.zarr").state_dict(), open_run(tmp_path / "c.zarr").state_dict()
     assert not torch.equal(sa["conv_in.weight"], sc["conv_in.weight"])
 
 
 def test_resume_to_more_steps_equals_uninterrupted(tmp_path, tiny_config):
     full = tiny_config.with_overrides(["train.steps=20"]).resolved()
-    train(full, tmp_path / "full.zarr", **quiet)
-    train(tiny_config, tmp_path / "part.zarr", **quiet)  # 12 steps
-    train(full, tmp_path / "part.zarr", resume=True, **quiet)
+    train(full, tmp_path / "full.zarr", **QUIET)
+    train(tiny_config, tmp_path / "part.zarr", **QUIET)  # 12 steps
+    train(full, tmp_path / "part.zarr", resume=True, **QUIET)
     run = open_run(tmp_path / "part.zarr")
     assert run.steps[-1] == 20 and run.config.train.steps == 20
     assert_same_weights(tmp_path / "full.zarr", tmp_path / "part.zarr")
@@ -58,7 +55,7 @@ def test_resume_to_more_steps_equals_uninterrupted(tmp_path, tiny_config):
 
 
 def test_crash_during_checkpoint_is_invisible_and_resumable(tmp_path, tiny_config, monkeypatch):
-    train(tiny_config, tmp_path / "full.zarr", **quiet)
+    train(tiny_config, tmp_path / "full.zarr", **QUIET)
     original = RunWriter.commit_checkpoint
     calls = {"n": 0}
 
@@ -72,13 +69,13 @@ def test_crash_during_checkpoint_is_invisible_and_resumable(tmp_path, tiny_confi
 
     monkeypatch.setattr(RunWriter, "commit_checkpoint", crashing)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config, tmp_path / "crash.zarr", **quiet)
+        train(tiny_config, tmp_path / "crash.zarr", **QUIET)
     monkeypatch.setattr(RunWriter, "commit_checkpoint", original)
     run = open_run(tmp_path / "crash.zarr")
     assert 6 not in run.steps and run.steps[-1] < 6
     with pytest.raises(StoreError, match="half-written"):
         run.load_model(step=6)
-    train(tiny_config, tmp_path / "crash.zarr", resume=True, **quiet)
+    train(tiny_config, tmp_path / "crash.zarr", resume=True, **QUIET)
     assert_same_weights(tmp_path / "full.zarr", tmp_path / "crash.zarr")
     assert open_run(tmp_path / "crash.zarr").steps == open_run(tmp_path / "full.zarr").steps
 
@@ -88,7 +85,7 @@ def test_process_killed_mid_training_resumes_exactly(tmp_path):
     """SIGKILL a real `manifold-lens train` process, resume it, compare to an uninterrupted run."""
     overrides = TINY + ["train.steps=150", "train.checkpoint_every=10", "train.batch_size=16"]
     args = [sys.executable, "-c", "from cli import app; app()", "train", "--out"]
-    sets = [a for o in overrides for a in ("--set", o)]
+    sets = set_args(overrides)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     killed = tmp_path / "killed.zarr"
     proc = subprocess.Popen(args + [str(killed), "--no-progress"] + sets, env=env,
@@ -119,14 +116,14 @@ def test_process_killed_mid_training_resumes_exactly(tmp_path):
 
 
 def test_resume_refuses_changed_data(tmp_path, tiny_config):
-    train(tiny_config, tmp_path / "r.zarr", **quiet)
+    train(tiny_config, tmp_path / "r.zarr", **QUIET)
     with pytest.raises(ConfigError, match="data.sigma differs"):
-        train(tiny_config.with_overrides(["data.sigma=2"]), tmp_path / "r.zarr", resume=True, **quiet)
+        train(tiny_config.with_overrides(["data.sigma=2"]), tmp_path / "r.zarr", resume=True, **QUIET)
 
 
 def test_existing_out_refused(tmp_path, tiny_config):
-    train(tiny_config, tmp_path / "r.zarr", **quiet)
+    train(tiny_config, tmp_path / "r.zarr", **QUIET)
     with pytest.raises(StoreError, match="--resume .* or --overwrite"):
-        train(tiny_config, tmp_path / "r.zarr", **quiet)
-    train(tiny_config, tmp_path / "r.zarr", overwrite=True, **quiet)
+        train(tiny_config, tmp_path / "r.zarr", **QUIET)
+    train(tiny_config, tmp_path / "r.zarr", overwrite=True, **QUIET)
     assert open_run(tmp_path / "r.zarr").status == "complete"

@@ -5,21 +5,15 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from typer.testing import CliRunner
 
-from cli import app
 from manifold_lens import open_results
 from manifold_lens.config import load_config
 from manifold_lens.evaluation import evaluate_run
 from manifold_lens.stores import list_results, read_results
 from manifold_lens.stores import open_run
+from tests.builders import invoke
 
-runner = CliRunner()
 FAST = ["--steps", "5", "--samples-per-condition", "2", "--no-progress"]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_evaluate_all_checkpoints_through_the_cli(tiny_run, tmp_path):

@@ -1,19 +1,11 @@
 """`manifold-lens train` and `manifold-lens datasets` through typer's CliRunner."""
 
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
 from manifold_lens import open_run
+from tests.builders import TINY, invoke, set_args
 
-from .conftest import TINY
-
-runner = CliRunner()
-SETS = [a for s in TINY for a in ("--set", s)]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+SETS = set_args(TINY)
 
 
 def test_train_existing_out_and_resume(tmp_path):

@@ -2,31 +2,21 @@
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
 from manifold_lens import open_results, open_run
 from manifold_lens.analysis.extract import extract_run
 from manifold_lens.analysis.measure import measure
-
-# the same tiny run as tests/conftest.py's tiny_run (8 x 8 images, width-8 UNet, 12 steps), trained by the CLI
-TINY = ["data.image_size=8", "model.base_channels=8", "model.embed_dim=32", "model.freq_dim=8",
-        "train.steps=12", "train.batch_size=8", "train.checkpoint_every=6", "train.early_checkpoints=2",
-        "train.warmup_steps=2"]
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from tests.builders import TINY, invoke, set_args
 
 
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory):
-    """A tiny run trained through `manifold-lens train` (shared by this module)."""
+    """A tiny run trained through `manifold-lens train` (shared by this module).
+
+    The same settings as conftest's ``tiny_run`` (8 x 8 images, width-8 UNet, 12 steps), trained by the CLI.
+    """
     path = tmp_path_factory.mktemp("cli") / "run.zarr"
-    sets = [a for s in TINY for a in ("--set", s)]
-    res = invoke("train", "--preset", "quick", "--out", path, *sets, "--no-progress")
+    res = invoke("train", "--preset", "quick", "--out", path, *set_args(TINY), "--no-progress")
     assert res.exit_code == 0, res.output
     return path
 

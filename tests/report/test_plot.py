@@ -1,19 +1,18 @@
 """Figures of ``manifold_lens.plot`` from small synthetic results and from a tiny real run.
 
-The synthetic results are made with the real code paths wherever one exists:
-evaluation aggregates come from ``evaluate.aggregate`` on per-sample scores
-drawn with a known success rate, analysis results from ``measure`` on codes
-that turn from random into a Clifford torus over "checkpoints", percolation
-curves from ``lattice_percolation`` and the comparison from
-``percolation_vs_accuracy``. Tests check that each figure draws the numbers it
-was given, not only that it renders. Every figure is also drawn from a tiny
-real run (trained, evaluated, analysed) by ``test_quickstart``.
+The synthetic results (``tests.builders``) are made with the real code paths
+wherever one exists: evaluation aggregates come from ``evaluate.aggregate`` on
+per-sample scores drawn with a known success rate, analysis results from
+``measure`` on codes that turn from random into a Clifford torus over
+"checkpoints", percolation curves from ``lattice_percolation`` and the
+comparison from ``percolation_vs_accuracy``. Tests check that each figure draws
+the numbers it was given, not only that it renders. Every figure is also drawn
+from a tiny real run (trained, evaluated, analysed) by ``test_quickstart``.
 """
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,96 +21,9 @@ from matplotlib.collections import LineCollection, QuadMesh
 from matplotlib.figure import Figure
 
 from manifold_lens import plot
-from manifold_lens.config import load_config
-from manifold_lens.datasets import SyntheticDataset
-from manifold_lens.evaluation import aggregate
-from manifold_lens.analysis.measure import measure
 from manifold_lens.percolation.overlap import neighbour_overlap_curve
-from manifold_lens.percolation import lattice_percolation
-
-STEPS = (0, 10, 100, 1000)
-HOLDOUT = ["data.image_size=16", "data.holdout.kind=interior", "data.holdout.width=4"]
-
-
-# -- synthetic results following the contracts (shared with test_report) -------------
-
-def synthetic_dataset(overrides=HOLDOUT) -> SyntheticDataset:
-    return SyntheticDataset(load_config("quick", overrides=list(overrides)).data)
-
-
-def synthetic_evaluation(dataset: SyntheticDataset | None = None, steps=STEPS, samples: int = 4, seed: int = 0,
-                         source_run: str | None = None) -> xr.Dataset:
-    """Per-sample scores whose success rate rises with step (held-out conditions lag), aggregated for real."""
-    dataset = dataset or synthetic_dataset()
-    cond = dataset.conditions_dataset()
-    rng = np.random.default_rng(seed)
-    in_train = cond["in_train"].values.astype(bool)
-    rate = np.array(steps, float) / max(steps)
-    p = np.where(in_train[None, :], 0.95 * rate[:, None], 0.5 * rate[:, None])  # (checkpoint, condition)
-    correct = rng.random((len(steps), cond.sizes["condition"], samples)) < p[..., None]
-    one_bump = rng.random(correct.shape) < 0.3 + 0.7 * rate[:, None, None]
-    phase = np.where(correct, "C", np.where(one_bump, "B", "A")).astype(object)
-    ds = xr.Dataset(
-        {"correct": (("checkpoint", "condition", "sample"), correct),
-         "phase": (("checkpoint", "condition", "sample"), phase)},
-        coords={"checkpoint": list(steps), "sample": np.arange(samples), "x": cond.x, "y": cond.y,
-                "region": cond.region, "in_train": cond.in_train, "family": cond.family},
-        attrs={"sampler": "ddim", "sampler_steps": 50, "samples_per_condition": samples, "tolerance_px": 1.0,
-               "config": load_config("quick", overrides=HOLDOUT).to_dict()},
-    )
-    if source_run:
-        ds.attrs["source_run"] = str(source_run)
-    return aggregate(ds)
-
-
-def synthetic_analysis(n: int = 10, steps=STEPS, units: int = 24, embed=("pca",), seed: int = 0,
-                       source_run: str | None = None) -> xr.Dataset:
-    """``measure`` at each step of a code that turns from random into a Clifford torus, stacked like analyze.
-
-    The last step is exactly a (rotated) Clifford torus.
-    """
-    rng = np.random.default_rng(seed)
-    xs, ys = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float))
-    x, y = xs.ravel(), ys.ravel()
-    a, b = 2 * np.pi * x / n, 2 * np.pi * y / n
-    basis = np.linalg.qr(rng.normal(size=(units, 4)))[0]  # orthonormal: an isometric copy of the torus
-    torus = np.column_stack([np.cos(a), np.sin(a), np.cos(b), np.sin(b)]) @ basis.T
-    noise = rng.normal(size=(n * n, units))
-    parts = []
-    for k, step in enumerate(steps):
-        w = k / (len(steps) - 1)
-        acts = xr.DataArray(w * torus + (1 - w) * noise, dims=("condition", "unit"),
-                            coords={"x": ("condition", x), "y": ("condition", y),
-                                    "in_train": ("condition", ~((x == 2) & (y == 3)))})
-        m = measure(acts, embed=embed, seed=0, progress=False)
-        parts.append(m.expand_dims(layer=["bottleneck"]).expand_dims(timestep=[50]).expand_dims(checkpoint=[step]))
-    ds = xr.concat(parts, "checkpoint", coords="minimal", compat="override", combine_attrs="override")
-    ds.attrs["source_config"] = load_config("quick").to_dict()
-    if source_run:
-        ds.attrs["source_run"] = str(source_run)
-    return ds
-
-
-def synthetic_percolation() -> xr.Dataset:
-    return lattice_percolation([0.1, 0.6, 1.0], 1.0, 0.005, 24, trials=4, progress=False)
-
-
-def synthetic_comparison(root: Path) -> xr.Dataset:
-    """The real comparison (percolation_vs_accuracy) of run stores with evaluations of a known logistic onset."""
-    from manifold_lens.percolation.onset import logistic, percolation_vs_accuracy
-    from manifold_lens.stores import write_results
-
-    try:
-        from tests.test_onset import fake_evaluation, make_run
-    except ImportError:
-        from test_onset import fake_evaluation, make_run
-    runs, store = [], root / "evals.zarr"
-    for k, keep in enumerate([0.05, 0.1, 0.2, 0.4, 0.8]):
-        run = make_run(root / f"run{k}.zarr", 1.0, keep, seed=k)
-        write_results(store, "evaluation", f"run{k}", fake_evaluation(run, logistic(keep, 0.9, 0.15, 0.03)))
-        runs.append(run)
-    return percolation_vs_accuracy(runs, [store], trials=4, keep_fractions=np.linspace(0.02, 1, 50),
-                                   progress=False)
+from tests.builders import (STEPS, synthetic_analysis, synthetic_comparison, synthetic_dataset, synthetic_evaluation,
+                            synthetic_percolation)
 
 
 @pytest.fixture(scope="module")
