@@ -282,7 +282,8 @@ def _config_error(err: ValidationError, schema: type[BaseModel], section: str) -
     if e["type"] == "extra_forbidden":
         parent = ".".join([section] * bool(section) + loc[:-1])
         where = f"section [{parent}]" if parent else "the top level"
-        return ConfigError(f"unknown key {key!r}: valid keys in {where} are {', '.join(_fields(schema, loc[:-1]))}")
+        keys = ["name"] * (parent == "model") + _fields(schema, loc[:-1])  # a model's section also has its name
+        return ConfigError(f"unknown key {key!r}: valid keys in {where} are {', '.join(keys)}")
     ctx = {k: (", ".join(str(s).strip("'") for s in v.split(" or ")) if k == "expected" else
                f"{v:g}" if isinstance(v, (int, float)) else v) for k, v in (e.get("ctx") or {}).items()}
     text = _MESSAGES.get(e["type"], e["msg"]).format(**ctx) if e["type"] in _MESSAGES else e["msg"]
