@@ -39,7 +39,7 @@ PX = "pixels"
 
 
 class Section(BaseModel):
-    """A config section: unknown keys are errors, values are checked on construction and assignment."""
+    """A config section: unknown keys are errors, values are checked when the section is built."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -204,7 +204,6 @@ class RunConfig(BaseModel):
     diffusion: DiffusionConfig = DiffusionConfig()
     train: TrainConfig = TrainConfig()
 
-    # -- construction -----------------------------------------------------
     @classmethod
     def from_dict(cls, d: Any) -> "RunConfig":
         """Build from nested dicts; a bad key or value raises a one-line ConfigError."""
@@ -237,16 +236,11 @@ class RunConfig(BaseModel):
         return c
 
     def validate(self) -> "RunConfig":
-        """Check the model's parameters with its factory (the sections checked themselves when built).
-
-        Returns a config whose model section holds every parameter, defaults filled in.
-        """
+        """A copy whose model parameters are checked by the model's factory, defaults filled in."""
         from .models import validate_model_params
 
         params = validate_model_params(self.model.name, self.model.params, self.data.image_size)
-        out = self.model_copy()
-        out.model = ModelConfig(name=self.model.name, **params)
-        return out
+        return self.model_copy(update={"model": ModelConfig(name=self.model.name, **params)})
 
 
 # -- errors ------------------------------------------------------------------
@@ -274,7 +268,8 @@ def validate_section(schema: type[BaseModel], values: Any, section: str = "") ->
 
 
 def _config_error(err: ValidationError, schema: type[BaseModel], section: str) -> ConfigError:
-    e = err.errors(include_url=False)[0]
+    errors = err.errors(include_url=False)
+    e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])  # an unknown key explains the most
     loc = [str(p) for p in e["loc"] if p != "[key]"]
     key = ".".join([section] * bool(section) + loc)
     if e["type"] == "value_error":  # our own checks word their whole message
@@ -282,8 +277,7 @@ def _config_error(err: ValidationError, schema: type[BaseModel], section: str) -
     if e["type"] == "extra_forbidden":
         parent = ".".join([section] * bool(section) + loc[:-1])
         where = f"section [{parent}]" if parent else "the top level"
-        keys = ["name"] * (parent == "model") + _fields(schema, loc[:-1])  # a model's section also has its name
-        return ConfigError(f"unknown key {key!r}: valid keys in {where} are {', '.join(keys)}")
+        return ConfigError(f"unknown key {key!r}: valid keys in {where} are {', '.join(_fields(schema, loc[:-1]))}")
     ctx = {k: (", ".join(str(s).strip("'") for s in v.split(" or ")) if k == "expected" else
                f"{v:g}" if isinstance(v, (int, float)) else v) for k, v in (e.get("ctx") or {}).items()}
     text = _MESSAGES.get(e["type"], e["msg"]).format(**ctx) if e["type"] in _MESSAGES else e["msg"]
@@ -296,22 +290,18 @@ def _config_error(err: ValidationError, schema: type[BaseModel], section: str) -
 def _walk(schema: Any, loc: list[str]) -> Any:
     """The schema class at ``loc`` (a section path), or None past a leaf."""
     for part in loc:
-        fields = getattr(schema, "model_fields", {})
-        if part not in fields:
-            return None
-        schema = fields[part].annotation
+        field = getattr(schema, "model_fields", {}).get(part)
+        schema = field.annotation if field is not None else None
     return schema
 
 
 def _fields(schema: Any, loc: list[str]) -> list[str]:
-    sub = _walk(schema, loc)
-    return list(getattr(sub, "model_fields", {}))
+    return list(getattr(_walk(schema, loc), "model_fields", {}))
 
 
 def _hint(schema: Any, loc: list[str]) -> str:
-    parent = _walk(schema, loc[:-1])
-    field = getattr(parent, "model_fields", {}).get(loc[-1]) if loc else None
-    return (field.description or "") if field is not None else ""
+    field = getattr(_walk(schema, loc[:-1]), "model_fields", {}).get(loc[-1]) if loc else None
+    return getattr(field, "description", None) or ""
 
 
 # -- presets and files -----------------------------------------------------
@@ -392,26 +382,15 @@ def _split_override(item: str) -> tuple[str, Any]:
 
 
 def _set_dotted(d: dict, key: str, value: Any) -> None:
-    """Set ``d[a][b][c] = value`` for key "a.b.c", refusing keys no section has.
+    """Set ``d[a][b][c] = value`` for key "a.b.c" (``data.mix.bump`` sets one entry of a table).
 
-    Keys below ``model`` are the model's own (its factory checks them); a key
-    below a table-valued key (``data.mix.bump``) sets one entry of the table.
+    Unknown keys are refused when the config is built from ``d``, with the
+    valid keys of their section.
     """
-    parts = key.split(".")
-    node, schema = d, RunConfig
-    for i, part in enumerate(parts):
-        section = ".".join(parts[:i])
-        fields = getattr(schema, "model_fields", None)
-        if fields is None:
-            raise ConfigError(f"unknown key {key!r}: {section} is not a section")
-        if part not in fields and not (schema.model_config.get("extra") == "allow"):
-            where = f"section [{section}]" if section else "the top level"
-            raise ConfigError(f"unknown key {key!r}: valid keys in {where} are {', '.join(fields)}")
-        if i == len(parts) - 1:
-            node[part] = value
-            return
-        schema = fields[part].annotation if part in fields else None
-        if getattr(schema, "__origin__", None) is dict:  # e.g. data.mix.bump = 0.5
-            node.setdefault(part, {})[".".join(parts[i + 1:])] = value
-            return
+    *path, last = key.split(".")
+    node = d
+    for i, part in enumerate(path):
         node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"unknown key {key!r}: {'.'.join(path[:i + 1])} is a value, not a section")
+    node[last] = value

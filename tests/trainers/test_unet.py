@@ -85,7 +85,7 @@ def test_factory_validates_its_parameters():
                           ({"channel_mult": [1, 2]}, "model.channel_mult = [1, 2]: needs three"),
                           ({"groups": 3}, "model.groups = 3: every stage width"),
                           ({"freq_dim": 7}, "model.freq_dim = 7: must be an even number"),
-                          ({"depth": 3}, "unknown key 'model.depth': valid keys in section [model] are name, base_channels")]:
+                          ({"depth": 3}, "unknown key 'model.depth': valid keys in section [model] are base_channels")]:
         with pytest.raises(ConfigError) as e:
             validate_model_params("unet", bad, 16)
         assert fragment in str(e.value)
