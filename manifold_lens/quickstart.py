@@ -29,8 +29,7 @@ from .config import load_config
 from .devices import resolve_device
 from .errors import ManifoldLensError
 from .evaluation import evaluate_run, evaluation_settings
-from .percolation import (connection_radius, dataset_percolation, lattice_of_config, lattice_percolation,
-                          neighbour_overlap_curve)
+from .percolation import connection_radius, dataset_percolation, neighbour_overlap_curve, percolate
 from .report import render_report
 from .stores import RESULTS, RUN, store_schema, write_results
 from .summary import report_lines
@@ -79,9 +78,7 @@ def percolation_of(config, trials: int = 20, threshold: float = THRESHOLD, seed:
     """
     d = config.data
     if d.family in ("bump", "periodic"):
-        spec = lattice_of_config(config)
-        ds = lattice_percolation([spec.sigma_x], spec.spacing, threshold, spec.lattice, trials=trials,
-                                 periodic=spec.periodic, sigma_y=[spec.sigma_y], seed=seed, progress=progress)
+        ds = percolate(config=config, threshold=threshold, trials=trials, seed=seed, progress=progress)
     else:
         full = config.with_overrides({"data.keep_fraction": 1.0})
         ds = dataset_percolation(full, trials=trials, threshold=threshold, seed=seed, progress=progress)

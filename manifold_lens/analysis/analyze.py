@@ -107,8 +107,8 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
     embed = check_embed_methods(embed)
     steps = run.select_checkpoints(checkpoints)
     schedule = run.schedule
-    settings = ExtractionSettings.create(schedule, mode, timesteps, noise_draws, seed, pool, sampling_steps,
-                                         batch_size)
+    settings = ExtractionSettings(mode, timesteps, int(noise_draws), int(seed), bool(pool), int(sampling_steps),
+                                  int(batch_size)).validate(schedule)
     conditions = condition_grid(run.dataset, x, y)
     images = render_grid(run.dataset, conditions) if mode == "noised" else None
     dev = resolve_device(device)

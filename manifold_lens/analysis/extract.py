@@ -36,7 +36,7 @@ ready for :func:`manifold_lens.measure`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -105,40 +105,27 @@ class ExtractionSettings:
     """How activations are extracted; checked once by :meth:`validate`, recorded in every output's attrs."""
 
     mode: str = "noised"
-    timesteps: list[int] = field(default_factory=list)
+    timesteps: list[int] | None = None  # None: default_timesteps of the schedule and mode
     noise_draws: int = 4
     seed: int = 0
     pool: bool = False
     sampling_steps: int = 50
     batch_size: int = 256
 
-    @classmethod
-    def create(cls, schedule: NoiseSchedule, mode: str = "noised", timesteps: Sequence[int] | None = None,
-               noise_draws: int = 4, seed: int = 0, pool: bool = False, sampling_steps: int = 50,
-               batch_size: int = 256) -> "ExtractionSettings":
-        """Checked settings; ``timesteps`` None = :func:`default_timesteps` of the schedule and mode."""
-        if mode not in MODES:
-            raise ManifoldLensError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
-        if int(sampling_steps) < 1:
-            raise ManifoldLensError(f"sampling_steps {sampling_steps}: must be >= 1")
-        ts = default_timesteps(schedule.T, mode, int(sampling_steps)) if timesteps is None else list(timesteps)
-        return cls(mode, ts, int(noise_draws), int(seed), bool(pool), int(sampling_steps),
-                   int(batch_size)).validate(schedule)
-
     def validate(self, schedule: NoiseSchedule) -> "ExtractionSettings":
         if self.mode not in MODES:
             raise ManifoldLensError(f"--mode {self.mode!r}: choose one of {', '.join(MODES)}")
-        if not self.timesteps:
+        for option, value in (("--noise-draws", self.noise_draws), ("batch_size", self.batch_size),
+                              ("sampling_steps", self.sampling_steps)):
+            if int(value) < 1:
+                raise ManifoldLensError(f"{option} {value}: must be >= 1")
+        if self.timesteps is None:
+            self.timesteps = default_timesteps(schedule.T, self.mode, self.sampling_steps)
+        if not len(self.timesteps):
             raise ManifoldLensError("--timesteps: give at least one timestep")
         self.timesteps = schedule.check_timesteps(self.timesteps, "--timesteps")
         if len(set(self.timesteps)) != len(self.timesteps):
             raise ManifoldLensError(f"--timesteps {self.timesteps}: each timestep once")
-        if self.noise_draws < 1:
-            raise ManifoldLensError(f"--noise-draws {self.noise_draws}: must be >= 1")
-        if self.batch_size < 1:
-            raise ManifoldLensError(f"batch_size {self.batch_size}: must be >= 1")
-        if self.sampling_steps < 1:
-            raise ManifoldLensError(f"sampling_steps {self.sampling_steps}: must be >= 1")
         if self.mode == "trajectory":
             check_visited(self.sampler_plan(schedule), self.timesteps, "--timesteps")
         return self
@@ -224,8 +211,8 @@ def extract_activations(model: nn.Module, conditions: xr.Dataset, images: np.nda
         mode, noise_draws, seed, pool, sampling_steps: see the module docstring.
         batch_size: images per forward pass.
     """
-    settings = ExtractionSettings.create(schedule, mode, timesteps, noise_draws, seed, pool, sampling_steps,
-                                         batch_size)
+    settings = ExtractionSettings(mode, timesteps, int(noise_draws), int(seed), bool(pool), int(sampling_steps),
+                                  int(batch_size)).validate(schedule)
     dev = resolve_device(device)
     model = model.to(dev).eval()
     return extract_checked(model, conditions, images, schedule, settings, resolve_layers(model, layers),

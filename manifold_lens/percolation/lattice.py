@@ -307,7 +307,7 @@ def percolate(sigma=(), *, spacing: float | None = None, lattice_side: int | Non
     """
     from ..stores import require_new_group, write_results
 
-    sig, sig_y, note = list(np.atleast_1d(sigma)) if len(np.atleast_1d(sigma)) else [], None, ""
+    sig, sig_y, note = [float(v) for v in np.atleast_1d(sigma)], None, ""
     spacing_yx, side = (spacing or 1.0, spacing or 1.0), (lattice_side or 256, lattice_side or 256)
     if config is not None:
         spec = lattice_of_config(config, spacing, lattice_side)

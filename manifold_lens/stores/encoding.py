@@ -18,7 +18,7 @@ import xarray as xr
 
 def as_strings(values) -> np.ndarray:
     """Any string array (numpy U, StringDType, object) as an array of Python ``str``, same shape."""
-    arr = np.asarray(values)
+    arr = np.asarray(values)  # StringDType cannot be cast to an unsized str dtype: convert element by element
     return np.array([str(v) for v in arr.ravel()], dtype=object).reshape(arr.shape).astype(str)
 
 

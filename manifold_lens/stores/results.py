@@ -60,26 +60,31 @@ def ensure_results_store(path: str | Path) -> zarr.Group:
     return g
 
 
-def group_exists(path: str | Path, kind: str, name: str) -> bool:
-    """Whether results store ``path`` holds group ``kind/name`` (False when the store does not exist yet)."""
-    p = Path(path)
-    if _is_new(p):
-        return False
-    g = check_results_store(p)
+def _holds(root: zarr.Group, kind: str, name: str) -> bool:
     try:
-        g[f"{kind}/{name}"]
+        root[f"{kind}/{name}"]
         return True
     except KeyError:
         return False
+
+
+def _taken(path, kind: str, name: str) -> StoreError:
+    return StoreError(f"{path}: results '{kind}/{name}' already exist; pass --replace to overwrite them "
+                      "or --name to keep both")
+
+
+def group_exists(path: str | Path, kind: str, name: str) -> bool:
+    """Whether results store ``path`` holds group ``kind/name`` (False when the store does not exist yet)."""
+    p = Path(path)
+    return not _is_new(p) and _holds(check_results_store(p), kind, name)
 
 
 def require_new_group(path: str | Path, kind: str, name: str, replace: bool = False) -> None:
     """Check, before any work, that ``kind/name`` can be written to ``path``: the path is a results store or new,
     and the group is absent unless ``replace``."""
     _check_kind(kind)
-    if group_exists(path, kind, name) and not replace:
-        raise StoreError(f"{path}: results '{kind}/{name}' already exist; pass --replace to overwrite them "
-                         "or --name to keep both")
+    if not replace and group_exists(path, kind, name):
+        raise _taken(path, kind, name)
 
 
 def write_results(path: str | Path, kind: str, name: str, ds: xr.Dataset, *, replace: bool = False) -> str:
@@ -87,8 +92,9 @@ def write_results(path: str | Path, kind: str, name: str, ds: xr.Dataset, *, rep
 
     Returns the group path. Other groups in the store are not touched.
     """
-    require_new_group(path, kind, name, replace)
-    ensure_results_store(path)
+    _check_kind(kind)
+    if not replace and _holds(ensure_results_store(path), kind, name):
+        raise _taken(path, kind, name)
     group = f"{kind}/{name}"
     write_group(path, group, ds)
     return group
