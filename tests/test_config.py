@@ -83,3 +83,10 @@ def test_config_file(tmp_path):
         load_config(config=p)
     with pytest.raises(ConfigError, match="no such file"):
         load_config(config=tmp_path / "missing.toml")
+
+
+def test_unknown_key_is_reported_before_other_errors():
+    with pytest.raises(ConfigError, match="unknown key 'train.nope': valid keys in section"):
+        load_config("quick", overrides=["data.family=mixture", "train.nope=1"])  # the mixture lacks data.mix too
+    with pytest.raises(ConfigError, match="data.sigma is a value, not a section"):
+        load_config("quick", overrides=["data.sigma.x=1"])

@@ -79,7 +79,3 @@ def test_factory_without_validate_leaves_params_unchanged(registry):
     got = validate_model_params("one-conv", params, 8)
     assert got == {"channels": 3, "anything": [1, 2]}
     assert got is not params and params == {"channels": 3, "anything": [1, 2]}  # a copy; the input is untouched
-
-
-def test_registration_is_forgotten_after_the_test():
-    assert "one-conv" not in available_models()

@@ -55,6 +55,8 @@ def test_evaluate_all_checkpoints_through_the_cli(tiny_run, tmp_path):
     assert list_results(out)["evaluation"] == ["ddim3_k1", "ddim5_k2"]
     tree = open_results(out)
     assert tree["evaluation/ddim3_k1"].ds["image"].dims == ("checkpoint", "condition", "sample", "row", "col")
+    attrs = tree["evaluation/ddim3_k1"].attrs  # decoded as read_results decodes them, not JSON strings
+    assert isinstance(attrs["config"], dict) and attrs["localizer"]["method"] == "known-width Gaussian fit"
 
 
 def test_same_name_is_refused_unless_replace(tiny_run, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from manifold_lens.config import RunConfig
 from manifold_lens.datasets import SyntheticDataset
-from manifold_lens.errors import ConfigError
+from manifold_lens.errors import ConfigError, ManifoldLensError
 from manifold_lens.percolation.overlap import lattice_overlap_1d
 from manifold_lens.percolation import (coverage_graph, dataset_percolation, largest_cluster, lattice_neighbourhood,
                                        lattice_percolation)
@@ -212,3 +212,27 @@ def test_results_round_trip_through_the_store(tmp_path):
     write_results(tmp_path / "r.zarr", "percolation", "default", ds)
     back = read_results(tmp_path / "r.zarr", "percolation", "default")
     xr.testing.assert_identical(back, ds)
+
+
+def test_lattice_of_config_and_percolate(tmp_path):
+    from manifold_lens import load_config
+    from manifold_lens.percolation import lattice_of_config, percolate
+
+    spec = lattice_of_config(load_config("quick", overrides=["data.spacing=2"]))
+    assert (spec.sigma_x, spec.spacing, spec.lattice, spec.periodic, spec.note) == (1.0, (2.0, 2.0), (8, 8), False, "")
+    torus = lattice_of_config(load_config("paper-torus"), lattice_side=16)
+    assert torus.periodic and torus.lattice == (16, 16) and "side 16 px" in torus.note
+    with pytest.raises(ConfigError, match="data.family = 'sos'"):
+        lattice_of_config(load_config("quick", overrides=["data.family=sos"]))
+    cfg = load_config("quick", overrides=["data.sigma=0.5"])
+    out = tmp_path / "r.zarr"
+    ds = percolate(config=cfg, trials=3, seed=1, source="quick", out=out, progress=False)
+    ref = lattice_percolation([0.5], 1.0, 0.005, 16, trials=3, seed=1, progress=False)
+    np.testing.assert_array_equal(ds.largest_cluster_ratio.values, ref.largest_cluster_ratio.values)
+    assert ds.attrs["config"]["data"]["sigma"] == 0.5 and ds.attrs["source"] == "quick"
+    with pytest.raises(ManifoldLensError, match="already exist; pass --replace"):
+        percolate(config=cfg, trials=3, out=out, progress=False)
+    over = percolate([0.3, 0.7], config=cfg, trials=2, progress=False)  # given widths override the config's
+    np.testing.assert_array_equal(over.sigma.values, [0.3, 0.7])
+    with pytest.raises(ConfigError, match="--sigma: give bump widths"):
+        percolate(progress=False)

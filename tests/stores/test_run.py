@@ -6,9 +6,11 @@ import torch
 import xarray as xr
 import zarr
 
-from manifold_lens import open_run
+from manifold_lens import load_config, open_run
 from manifold_lens.datasets import SyntheticDataset
 from manifold_lens.errors import StoreError
+from manifold_lens.stores import RunWriter
+from manifold_lens.stores.encoding import write_group
 from manifold_lens.stores.schema import RUN, VERSIONS
 from tests.builders import QUIET
 from trainers.train import checkpoint_schedule
@@ -35,6 +37,25 @@ def test_round_trip_of_dataset_and_attrs(tiny_run, tiny_config):
     xr.testing.assert_equal(stored_cond, expected)
     tr = run.train_set
     xr.testing.assert_equal(tr, d.train_dataset())
+
+
+def test_dataset_is_read_from_the_store_not_rebuilt(tmp_path):
+    cfg = load_config("quick", overrides=["data.image_size=16", "data.keep_fraction=0.5",
+                                          "data.holdout.kind=interior", "data.holdout.width=4"])
+    built = SyntheticDataset(cfg)
+    path = RunWriter.create(tmp_path / "r.zarr", cfg, built, param_names=[]).path
+    run = open_run(path)
+    ds = run.dataset
+    for name in ("x", "y", "family", "region", "train", "weight"):
+        np.testing.assert_array_equal(getattr(ds, name), getattr(built, name))
+    np.testing.assert_array_equal(ds.render_conditions(), built.render_conditions())  # held-out ones too
+    assert ds.train_dataset() is run.train_set  # the stored training set, not a new rendering
+    xr.testing.assert_equal(run.train_set, built.train_dataset())
+    # change what the store says: a reader that rebuilt from the config would not see it
+    cond = open_run(path).conditions
+    cond["region"].values[0] = "listed"
+    write_group(path, "dataset/conditions", cond)
+    assert open_run(path).dataset.region[0] == "listed" and built.region[0] != "listed"
 
 
 def test_steps_loss_and_models(tiny_run):

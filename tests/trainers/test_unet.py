@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from manifold_lens.config import load_config
-from manifold_lens.errors import ConfigError
+from manifold_lens.errors import ConfigError, ManifoldLensError
 from manifold_lens.models import available_models, build_model, validate_model_params
-from trainers.unet import ConditionalUNet, sinusoidal
+from trainers.unet import sinusoidal
 
 SHAPES_8 = {  # documented in the README (N = 8, base 8, mult [1, 2, 2])
     "embed": (2, 32),
@@ -94,5 +94,12 @@ def test_factory_validates_its_parameters():
 
 
 def test_layer_aliases_are_declared_by_the_model():
-    assert ConditionalUNet.layer_aliases == {"layer4": "encoder.2"}
-    assert tiny_model().default_layers == ("bottleneck",)
+    from manifold_lens.analysis import resolve_layers
+
+    model = tiny_model()
+    assert resolve_layers(model, "layer4") == ["encoder.2"] and resolve_layers(model) == ["bottleneck"]
+    other = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())  # a model without aliases
+    with pytest.raises(ManifoldLensError, match="unknown layer 'layer4'"):
+        resolve_layers(other, "layer4")
+    other.layer_aliases, other.default_layers = {"hidden": "0"}, ("1",)  # any model may declare its own
+    assert resolve_layers(other, "hidden") == ["0"] and resolve_layers(other) == ["1"]
