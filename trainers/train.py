@@ -117,8 +117,8 @@ def _resume_config(run, requested: RunConfig) -> RunConfig:
                     f"--resume: {full} differs from the stored run ({a[section].get(key)!r} vs "
                     f"{b[section].get(key)!r}); only {', '.join(sorted(RESUMABLE_KEYS))} may change when resuming"
                 )
-    config = stored.with_overrides({key: getattr(getattr(requested, key.split(".")[0]), key.split(".")[1])
-                                    for key in RESUMABLE_KEYS}).resolved()
+    config = stored.with_overrides({f"{sec}.{k}": v for sec in b for k, v in b[sec].items()
+                                    if f"{sec}.{k}" in RESUMABLE_KEYS}).resolved()
     if config.train.steps < (run.steps[-1] if run.steps else 0):
         raise ConfigError(f"train.steps = {config.train.steps} is below the last committed step "
                           f"{run.steps[-1]}; resume to at least that many steps")

@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 from ..devices import resolve_device
 from ..diffusion import NoiseSchedule, check_visited, ddim_timesteps, plan_sampler, run_sampler
 from ..errors import ManifoldLensError
+from ..stores import Run, open_run
 from .grid import condition_grid, render_grid
 from .hooks import LayerInfo, capture, hookable_names, list_layers, select_names
 
@@ -300,8 +301,6 @@ def extract_run(run, step: int | None = None, *, ema: bool | None = None, x=None
     instead (see :func:`~manifold_lens.analysis.grid.condition_grid`). The step
     is recorded as a ``checkpoint`` attribute.
     """
-    from ..stores import Run, open_run
-
     run = run if isinstance(run, Run) else open_run(run)
     conditions = condition_grid(run.dataset, x, y)
     images = render_grid(run.dataset, conditions) if mode == "noised" else None
@@ -320,8 +319,6 @@ def extract_run(run, step: int | None = None, *, ema: bool | None = None, x=None
 def run_layers(run, step: int | None = None) -> tuple[list[LayerInfo], dict[str, str], list[str]]:
     """The hookable layers of a run's model with their output shapes for one input (batch of 1),
     the model's layer aliases and its default layers."""
-    from ..stores import Run, open_run
-
     run = run if isinstance(run, Run) else open_run(run)
     model = run.load_model(step)
     ds = run.dataset

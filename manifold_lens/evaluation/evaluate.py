@@ -152,8 +152,6 @@ def score_model(model, schedule, conditions: xr.Dataset, settings: EvaluationSet
     return ds
 
 
-
-
 def evaluation_name(sampler: str = "ddim", steps: int | None = 50, eta: float = 0.0,
                     samples_per_condition: int = 4, conditions: str = "all", tolerance: float = 1.0,
                     seed: int = 0, timesteps: int = 1000) -> str:

@@ -29,6 +29,7 @@ from ..config import DataConfig, RunConfig
 from ..datasets import lattice as lattice_axis
 from ..devices import available_memory
 from ..errors import ConfigError
+from ..stores import require_new_group, write_results
 from ..versions import package_versions
 from .kernels import ESTIMATOR, binomial_weights, canonical, largest_jump, newman_ziff, summarize_trials
 from .overlap import check_method, check_threshold, connection_radius, continuum_overlap, lattice_overlap_1d
@@ -305,8 +306,6 @@ def percolate(sigma=(), *, spacing: float | None = None, lattice_side: int | Non
     ``name``, ``replace``: write ``percolation/<name>`` to that results store,
     refused before any work if it exists, unless ``replace``.
     """
-    from ..stores import require_new_group, write_results
-
     sig, sig_y, note = [float(v) for v in np.atleast_1d(sigma)], None, ""
     spacing_yx, side = (spacing or 1.0, spacing or 1.0), (lattice_side or 256, lattice_side or 256)
     if config is not None:

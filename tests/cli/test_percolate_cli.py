@@ -8,7 +8,8 @@ from manifold_lens.stores import list_results, open_results, read_results, write
 from tests.builders import QUIET, fake_evaluation, invoke, make_run
 
 
-@pytest.mark.parametrize("sigma_args", [["--sigma", "0.3", "1"], ["--sigma", "0.3,1"], ["--sigma", "0.3", "--sigma", "1"]])
+@pytest.mark.parametrize("sigma_args", [["--sigma", "0.3", "1"], ["--sigma", "0.3,1"],
+                                        ["--sigma", "0.3", "--sigma", "1"]])
 def test_sigma_lists_and_curves(tmp_path, sigma_args):
     out = tmp_path / "r.zarr"
     res = invoke("percolate", *sigma_args, "--lattice", 48, "--trials", 3, "--keep-fractions", "0.2", "0.6", "0.9",

@@ -34,7 +34,8 @@ def sweep(tmp_path_factory):
     for sigma, onset in TRUE_ONSET.items():
         for k, keep in enumerate(KEEP):
             run = make_run(root / f"s{sigma}_k{keep}.zarr", sigma, keep, seed=k)
-            write_results(store, "evaluation", f"s{sigma}_k{keep}", fake_evaluation(run, logistic(keep, 0.9, onset, 0.04)))
+            write_results(store, "evaluation", f"s{sigma}_k{keep}",
+                          fake_evaluation(run, logistic(keep, 0.9, onset, 0.04)))
             runs.append(run)
     return runs, store
 

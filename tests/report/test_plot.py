@@ -123,6 +123,8 @@ def test_pca_spectrum_and_top4(analysis):
     top4 = float(analysis.explained_variance_top4.isel(checkpoint=-1, timestep=0, layer=0))
     assert top4 > 0.99  # the final code is a Clifford torus: 4 directions
     assert f"{100 * top4:.1f}%" in left.texts[0].get_text()
+    np.testing.assert_allclose(right.get_lines()[0].get_ydata(),  # the top-4 share at every checkpoint
+                               analysis.explained_variance_top4.isel(timestep=0, layer=0).values)
     assert "bottleneck, t = 50" in fig._suptitle.get_text()
 
 

@@ -54,7 +54,6 @@ def dataset_preview(dataset, n_examples: int = 16, title: str = "dataset", seed:
     return fig
 
 
-
 def training_loss(loss, title: str | None = None, checkpoints=None) -> Figure:
     """Training loss per optimiser step (light) with its running mean (dark); checkpoints as ticks on top.
 
