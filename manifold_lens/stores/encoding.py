@@ -39,10 +39,11 @@ def prepare_for_zarr(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def write_group(path, group: str, ds: xr.Dataset, append_dim: str | None = None) -> None:
-    """Write ``ds`` as ``group`` of the Zarr v3 store at ``path`` (replacing it, or appending along ``append_dim``)."""
-    prepare_for_zarr(ds).to_zarr(str(path), group=group, mode="a" if append_dim else "w", append_dim=append_dim,
-                                 consolidated=False, zarr_format=3)
+def write_group(path, group: str, ds: xr.Dataset, append_dim: str | None = None, mode: str | None = None) -> None:
+    """Write ``ds`` as ``group`` of the Zarr v3 store at ``path``: replacing it, appending along ``append_dim``,
+    or with ``mode="a"`` adding its variables to the (existing, empty) group."""
+    prepare_for_zarr(ds).to_zarr(str(path), group=group, mode=mode or ("a" if append_dim else "w"),
+                                 append_dim=append_dim, consolidated=False, zarr_format=3)
 
 
 def normalise_strings(ds: xr.Dataset) -> xr.Dataset:
