@@ -27,7 +27,15 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..devices import resolve_device
-from ..stores import Run, append_results, open_run, read_results, require_new_group
+from ..stores import (
+    Run,
+    append_results,
+    check_result_name,
+    open_run,
+    open_stream,
+    read_results,
+    store_lock,
+)
 from ..versions import package_versions
 from .extract import ExtractionSettings, extract_checked, feature_attrs, resolve_layers
 from .geometry import check_embed_methods
@@ -80,7 +88,7 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
                 device: str = "auto", name: str | None = None, replace: bool = False, progress: bool = True,
                 x=None, y=None, seed: int = 0, pool: bool = False, batch_size: int = 256,
                 sampling_steps: int = 50, ema: bool | None = None,
-                keep_activations: bool = False) -> xr.Dataset:
+                keep_activations: bool = False, log=None) -> xr.Dataset:
     """Measure representations of a run's checkpoints; write ``analysis/<name>`` in ``out``.
 
     Args:
@@ -98,57 +106,69 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
         ema: use EMA weights (None = when the run has them).
         keep_activations: also store the mean activations (can be large:
             conditions x units x 4 bytes per checkpoint, timestep and layer).
+        log: called with the line saying an unfinished group is continued (default: printed to stderr).
+
+    The results store's lock is held for the whole call (a second writer is
+    refused in one line). An existing complete group is refused unless
+    ``replace``; an unfinished one written with the same settings is
+    continued from its last committed checkpoint (other settings: refused).
 
     Returns:
         The written results group, read back as an xr.Dataset.
     """
     run = run_or_path if isinstance(run_or_path, Run) else open_run(run_or_path)
-    name = name or DEFAULT_NAME
+    name = check_result_name(name or DEFAULT_NAME)
     embed = check_embed_methods(embed)
     steps = run.select_checkpoints(checkpoints)
     schedule = run.schedule
     settings = ExtractionSettings(mode, timesteps, int(noise_draws), int(seed), bool(pool), int(sampling_steps),
                                   int(batch_size)).validate(schedule)
-    conditions = condition_grid(run.dataset, x, y)
-    images = render_grid(run.dataset, conditions) if mode == "noised" else None
     dev = resolve_device(device)
-    require_new_group(out, "analysis", name, replace)
-    use_ema = run.has_ema if ema is None else bool(ema)
-    attrs = {
-        "title": "representation geometry, factorization and continuity over training",
-        "source_run": str(run.path),
-        "source_config": run.config.to_dict(),
-        "source_versions": run.versions,
-        "versions": package_versions(),
-        "layers_requested": list(layers) if isinstance(layers, (list, tuple)) else (layers or "default"),
-        "checkpoints": steps,
-        "embed": list(embed),
-        "ema": int(use_ema),
-        "conditions": "every candidate condition" if x is None and y is None else f"grid x={x}, y={y}",
-        **{f"extraction_{k}": v for k, v in settings.attrs().items()},
-    }
-    notes: dict[str, None] = {}
-    # names are the same at every checkpoint: check them before the progress bar starts
-    layer_names = resolve_layers(run.load_model(steps[0], ema=use_ema), layers)
-    attrs["layers"] = layer_names
-    bar = tqdm(steps, desc="analyze", unit="checkpoint", disable=not progress)
-    for i, step in enumerate(bar):
-        model = run.load_model(step, ema=use_ema, device=dev)
-        acts = extract_checked(model, conditions, images, schedule, settings, layer_names, device=dev)
-        for da in acts.values():
-            da.attrs.update(feature_attrs(run.dataset))
-        ds = _metrics_for_checkpoint(acts, embed, step, settings.seed, notes)
-        if keep_activations:
-            ds = ds.merge(_activations_vars(acts, step))
-        ds["checkpoint"].attrs.update({"long_name": "training step of the checkpoint", "units": "step"})
-        ds["timestep"].attrs.update({"long_name": "diffusion timestep t", "units": "step"})
-        ds["layer"].attrs.update({"long_name": "hooked module (dotted name)"})
-        if i == 0:  # measure's settings, then ours; every append rewrites the group attrs, so repeat them
-            attrs = {**{f"measure_{k}": v for k, v in ds.attrs.items() if k != "notes"}, **attrs}
-        ds.attrs = {**attrs, "measure_notes": "; ".join(notes)}
-        append_results(out, "analysis", name, ds, dim="checkpoint", replace=replace, first=(i == 0))
-        if "effective_dim" in ds and progress:
-            bar.set_postfix(effective_dim=f"{float(ds['effective_dim'].isel(timestep=0, layer=0).squeeze()):.2f}")
-        del model, acts, ds
-    bar.close()
+    with store_lock(out):  # one writer per results store, for the whole command
+        conditions = condition_grid(run.dataset, x, y)
+        images = render_grid(run.dataset, conditions) if mode == "noised" else None
+        use_ema = run.has_ema if ema is None else bool(ema)
+        # names are the same at every checkpoint: check them before the progress bar starts
+        layer_names = resolve_layers(run.load_model(steps[0], ema=use_ema), layers)
+        attrs = {
+            "title": "representation geometry, factorization and continuity over training",
+            "source_run": str(run.path),
+            "source_config": run.config.to_dict(),
+            "source_versions": run.versions,
+            "versions": package_versions(),
+            "layers_requested": list(layers) if isinstance(layers, (list, tuple)) else (layers or "default"),
+            "checkpoints": steps,
+            "embed": list(embed),
+            "ema": int(use_ema),
+            "conditions": "every candidate condition" if x is None and y is None else f"grid x={x}, y={y}",
+            **{f"extraction_{k}": v for k, v in settings.attrs().items()},
+            "layers": layer_names,
+        }
+        # what determines the values: a rerun continues an unfinished group only when these are the same
+        same = {**{k: attrs[k] for k in ("source_run", "checkpoints", "embed", "ema", "conditions", "layers")},
+                **{k: v for k, v in attrs.items() if k.startswith("extraction_")},
+                "keep_activations": bool(keep_activations)}
+        stream = open_stream(out, "analysis", name, same, planned=len(steps), replace=replace, log=log)
+        notes = dict.fromkeys(n for n in str(stream.attrs.get("measure_notes", "")).split("; ") if n)
+        bar = tqdm(steps, desc="analyze", unit="checkpoint", disable=not progress, initial=stream.committed)
+        for step in steps[stream.committed:]:
+            model = run.load_model(step, ema=use_ema, device=dev)
+            acts = extract_checked(model, conditions, images, schedule, settings, layer_names, device=dev)
+            for da in acts.values():
+                da.attrs.update(feature_attrs(run.dataset))
+            ds = _metrics_for_checkpoint(acts, embed, step, settings.seed, notes)
+            if keep_activations:
+                ds = ds.merge(_activations_vars(acts, step))
+            ds["checkpoint"].attrs.update({"long_name": "training step of the checkpoint", "units": "step"})
+            ds["timestep"].attrs.update({"long_name": "diffusion timestep t", "units": "step"})
+            ds["layer"].attrs.update({"long_name": "hooked module (dotted name)"})
+            # measure's settings (the same at every checkpoint), then ours; every append rewrites the group attrs
+            ds.attrs = {**{f"measure_{k}": v for k, v in ds.attrs.items() if k != "notes"}, **attrs,
+                        "measure_notes": "; ".join(notes)}
+            append_results(stream, ds)
+            bar.update(1)
+            if "effective_dim" in ds and progress:
+                bar.set_postfix(effective_dim=f"{float(ds['effective_dim'].isel(timestep=0, layer=0).squeeze()):.2f}")
+            del model, acts, ds
+        bar.close()
     return read_results(out, "analysis", name)

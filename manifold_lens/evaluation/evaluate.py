@@ -24,7 +24,16 @@ from tqdm.auto import tqdm
 from ..devices import resolve_device
 from ..diffusion import SamplerPlan, plan_sampler, run_sampler
 from ..errors import ManifoldLensError
-from ..stores import Run, as_strings, open_run, require_new_group, write_results
+from ..stores import (
+    Run,
+    append_results,
+    as_strings,
+    check_result_name,
+    open_run,
+    open_stream,
+    read_group,
+    store_lock,
+)
 from ..versions import package_versions
 from .scoring import PHASE_MEANINGS, aggregate, locate_samples, score, scored_axes
 
@@ -171,11 +180,37 @@ def evaluation_name(sampler: str = "ddim", steps: int | None = 50, eta: float = 
     return name
 
 
+def _checkpoint_results(run, step: int, cond: xr.Dataset, settings: EvaluationSettings, attrs: dict, *,
+                        device, keep_images: bool, progress: bool) -> xr.Dataset:
+    """Sample, locate, score and aggregate one checkpoint: the results of ``step`` along dim ``checkpoint``."""
+    cfg = run.config.resolved()
+    sigma = (float(cfg.data.sigma_x), float(cfg.data.sigma_y))
+    model = run.load_model(step, device=device)
+    part = score_model(model, run.schedule, cond, settings, image_size=cfg.data.image_size, sigma=sigma,
+                       device=device, keep_images=keep_images, progress=progress)
+    del model  # freed by reference counting: one model in memory at a time
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    ds = part.expand_dims(checkpoint=[int(step)])
+    for var in ("x_hat", "y_hat", "n_bumps", "correct", "phase"):
+        ds[var] = ds[var].transpose("checkpoint", "condition", "sample")
+    ds["checkpoint"].attrs.update({"long_name": "training step of the checkpoint", "units": "optimiser steps"})
+    ds.attrs.update(attrs)
+    ds = aggregate(ds)
+    recorded = {k: attrs[k] for k in RECORDED}
+    for var in ("accuracy", "accuracy_id", "accuracy_ood", "accuracy_region", "accuracy_condition"):
+        ds[var].attrs.update(recorded)
+    return ds
+
+
+RECORDED = ("sampler", "sampler_steps", "eta", "tolerance_px", "seed", "samples_per_condition", "ema")
+
+
 def evaluate_run(run, checkpoints="last", *, sampler: str = "ddim", steps: int | None = 50, eta: float = 0.0,
                  samples_per_condition: int = 4, conditions: str = "all", tolerance: float = 1.0, seed: int = 0,
                  keep_images: bool = False, device="auto", batch_size: int = 512, threshold: float = 0.5,
                  min_peak: float = 0.25, out=None, name: str | None = None, replace: bool = False,
-                 progress: bool = True) -> xr.Dataset:
+                 progress: bool = True, log=None) -> xr.Dataset:
     """Generation accuracy of a run's checkpoints (see the module docstring).
 
     Args:
@@ -191,11 +226,15 @@ def evaluate_run(run, checkpoints="last", *, sampler: str = "ddim", steps: int |
         threshold, min_peak: localizer settings (:func:`~manifold_lens.evaluation.localize.localize`).
         out, name, replace: also write the results to results store ``out`` as
             ``evaluation/<name>`` (default name from the settings,
-            :func:`evaluation_name`); an existing group is refused, before any
-            sampling, unless ``replace``.
+            :func:`evaluation_name`), one checkpoint at a time, holding the
+            store's lock. An existing complete group is refused, before any
+            sampling, unless ``replace``; an unfinished one written with the
+            same settings is continued from its last committed checkpoint.
+        log: called with the line saying an unfinished group is continued (default: printed to stderr).
 
     Checkpoints are loaded (EMA weights when the run has them) and evaluated
-    one at a time, so memory does not grow with their number.
+    one at a time, so memory does not grow with their number. With ``out`` the
+    returned Dataset is the group as stored (every committed checkpoint).
     """
     run = run if isinstance(run, Run) else open_run(run)
     settings, chosen = check_settings(run, checkpoints, sampler, steps, eta, tolerance, samples_per_condition, seed,
@@ -206,49 +245,38 @@ def evaluate_run(run, checkpoints="last", *, sampler: str = "ddim", steps: int |
         if Path(out).resolve() == run.path:
             raise ManifoldLensError(f"--out {out} is the run store itself; give a results store path, "
                                     "e.g. --out results.zarr")
-        name = name or evaluation_name(sampler, settings.sampler_steps, eta, samples_per_condition, conditions,
-                                       tolerance, seed, run.config.diffusion.timesteps)
-        require_new_group(out, "evaluation", name, replace)
-    steps, eta = settings.sampler_steps, settings.plan.eta
+        name = check_result_name(name or evaluation_name(sampler, settings.sampler_steps, eta, samples_per_condition,
+                                                         conditions, tolerance, seed, run.config.diffusion.timesteps))
     cfg = run.config.resolved()
-    n, sigma = cfg.data.image_size, (float(cfg.data.sigma_x), float(cfg.data.sigma_y))
-    parts = []
-    for step in tqdm(chosen, desc="checkpoints", disable=not progress or len(chosen) == 1, unit="ckpt"):
-        model = run.load_model(step, device=dev)
-        part = score_model(model, run.schedule, cond, settings, image_size=n, sigma=sigma, device=dev,
-                           keep_images=keep_images, progress=progress)
-        parts.append(part.expand_dims(checkpoint=[int(step)]))
-        del model  # freed by reference counting: one model in memory at a time
-        if dev.type == "cuda":
-            torch.cuda.empty_cache()
-    ds = xr.concat(parts, dim="checkpoint", data_vars="all", coords="minimal", compat="override", join="exact")
-    for var in ("x_hat", "y_hat", "n_bumps", "correct", "phase"):
-        ds[var] = ds[var].transpose("checkpoint", "condition", "sample")
-    ds["checkpoint"].attrs.update({"long_name": "training step of the checkpoint", "units": "optimiser steps"})
-    recorded = {
+    attrs = {
         "sampler": sampler,
-        "sampler_steps": int(steps),
-        "eta": float(eta) if sampler == "ddim" else 1.0,
+        "sampler_steps": int(settings.sampler_steps),
+        "eta": float(settings.plan.eta) if sampler == "ddim" else 1.0,
         "tolerance_px": float(tolerance),
         "seed": int(seed),
         "samples_per_condition": int(samples_per_condition),
         "ema": bool(run.has_ema),
-    }
-    ds.attrs.update({
-        **recorded,
         "conditions": conditions,
         "clip_x0": "true",
-        "localizer": {"threshold": threshold, "min_peak": min_peak, "sigma_x": sigma[0], "sigma_y": sigma[1],
-                      "method": "known-width Gaussian fit"},
+        "localizer": {"threshold": threshold, "min_peak": min_peak, "sigma_x": float(cfg.data.sigma_x),
+                      "sigma_y": float(cfg.data.sigma_y), "method": "known-width Gaussian fit"},
         "source_run": str(Path(run.path).resolve()),
         "config": cfg.to_dict(),  # dict attrs are stored as JSON by the results store
         "versions": package_versions(),
         "description": "generation accuracy: samples located and scored per condition, aggregated per checkpoint",
-    })
-    ds = aggregate(ds)
-    for var in ("accuracy", "accuracy_id", "accuracy_ood", "accuracy_region", "accuracy_condition"):
-        ds[var].attrs.update(recorded)
-    if out is not None:
-        ds.attrs["name"] = name
-        write_results(out, "evaluation", name, ds, replace=replace)
-    return ds
+    }
+    kw = {"device": dev, "keep_images": keep_images, "progress": progress}
+    bar = {"desc": "checkpoints", "disable": not progress or len(chosen) == 1, "unit": "ckpt"}
+    if out is None:
+        parts = [_checkpoint_results(run, step, cond, settings, attrs, **kw) for step in tqdm(chosen, **bar)]
+        return xr.concat(parts, dim="checkpoint", data_vars="minimal", coords="minimal", compat="override",
+                         join="exact", combine_attrs="override")
+    attrs["name"] = name
+    # what determines the values: a rerun continues an unfinished group only when these are the same
+    same = {**{k: attrs[k] for k in (*RECORDED, "conditions", "localizer", "source_run")}, "checkpoints": chosen,
+            "batch_size": int(batch_size), "keep_images": bool(keep_images)}
+    with store_lock(out):
+        stream = open_stream(out, "evaluation", name, same, planned=len(chosen), replace=replace, log=log)
+        for step in tqdm(chosen[stream.committed:], **bar):
+            append_results(stream, _checkpoint_results(run, step, cond, settings, attrs, **kw))
+    return read_group(out, "evaluation", name)
