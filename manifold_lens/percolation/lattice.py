@@ -29,10 +29,23 @@ from ..config import DataConfig, RunConfig
 from ..datasets import lattice as lattice_axis
 from ..devices import available_memory
 from ..errors import ConfigError
-from ..stores import require_new_group, write_results
+from ..stores import write_results, writing_results
 from ..versions import package_versions
-from .kernels import ESTIMATOR, binomial_weights, canonical, largest_jump, newman_ziff, summarize_trials
-from .overlap import check_method, check_threshold, connection_radius, continuum_overlap, lattice_overlap_1d
+from .kernels import (
+    ESTIMATOR,
+    binomial_weights,
+    canonical,
+    largest_jump,
+    newman_ziff,
+    summarize_trials,
+)
+from .overlap import (
+    check_method,
+    check_threshold,
+    connection_radius,
+    continuum_overlap,
+    lattice_overlap_1d,
+)
 
 DEFAULT_KEEP_FRACTIONS = np.round(np.arange(1, 101) / 100.0, 2)
 
@@ -303,8 +316,9 @@ def percolate(sigma=(), *, spacing: float | None = None, lattice_side: int | Non
     ``config`` (bump or periodic): its widths, spacing and frame
     (:func:`lattice_of_config`); given values override them; ``source``
     names where the config came from (a preset, a file). ``out``,
-    ``name``, ``replace``: write ``percolation/<name>`` to that results store,
-    refused before any work if it exists, unless ``replace``.
+    ``name``, ``replace``: write ``percolation/<name>`` to that results store
+    (holding its lock throughout), refused before any work if it exists,
+    unless ``replace``.
     """
     sig, sig_y, note = [float(v) for v in np.atleast_1d(sigma)], None, ""
     spacing_yx, side = (spacing or 1.0, spacing or 1.0), (lattice_side or 256, lattice_side or 256)
@@ -315,13 +329,12 @@ def percolate(sigma=(), *, spacing: float | None = None, lattice_side: int | Non
             sig, sig_y = [spec.sigma_x], [spec.sigma_y]
     elif not sig:
         raise ConfigError("--sigma: give bump widths in px, e.g. --sigma 0.5 1 2, or take them from --preset/--config")
-    if out is not None:
-        require_new_group(out, "percolation", name, replace)
-    ds = lattice_percolation(sig, spacing_yx, threshold, side, trials=trials, keep_fractions=keep_fractions,
-                             periodic=periodic, method=method, seed=seed, sigma_y=sig_y, progress=progress)
-    ds.attrs["lattice_note"] = note
-    if config is not None:
-        ds.attrs.update({"config": config.to_dict(), "source": source or "config"})
-    if out is not None:
-        write_results(out, "percolation", name, ds, replace=replace)
+    with writing_results(out, "percolation", name, replace):  # the store's lock, held for the whole command
+        ds = lattice_percolation(sig, spacing_yx, threshold, side, trials=trials, keep_fractions=keep_fractions,
+                                 periodic=periodic, method=method, seed=seed, sigma_y=sig_y, progress=progress)
+        ds.attrs["lattice_note"] = note
+        if config is not None:
+            ds.attrs.update({"config": config.to_dict(), "source": source or "config"})
+        if out is not None:
+            write_results(out, "percolation", name, ds, replace=replace)
     return ds

@@ -31,7 +31,15 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ConfigError, StoreError
-from ..stores import check_results_store, list_results, open_run, require_new_group, write_results
+from ..stores import (
+    check_results_store,
+    group_status,
+    list_results,
+    open_run,
+    read_group,
+    write_results,
+    writing_results,
+)
 from ..versions import package_versions
 from .graph import dataset_percolation
 from .kernels import ESTIMATOR
@@ -130,13 +138,18 @@ def find_evaluation(run_path, store, evaluation: str | None = None) -> str:
 
 
 def terminal_accuracy(store, name: str, metric: str = "accuracy") -> tuple[float, int]:
-    """(accuracy, step) at the last evaluated checkpoint of ``evaluation/<name>``."""
-    with xr.open_zarr(str(store), group=f"evaluation/{name}", consolidated=False) as ds:
-        if metric not in ds:
-            raise StoreError(f"{store}: evaluation/{name} has no variable {metric!r}")
-        steps = ds["checkpoint"].values
-        last = int(np.argmax(steps))
-        return float(ds[metric].isel(checkpoint=last).values), int(steps[last])
+    """(accuracy, step) at the last evaluated checkpoint of ``evaluation/<name>``; an unfinished evaluation is
+    refused (its last committed checkpoint is not the terminal one)."""
+    status = group_status(store, "evaluation", name)
+    if not status.complete:
+        raise StoreError(f"{store}: evaluation/{name} is {status.text}; rerun its evaluate command to finish it, "
+                         "or name a finished one with --evaluation-name")
+    ds = read_group(store, "evaluation", name, drop_prefixes=("image",))
+    if metric not in ds:
+        raise StoreError(f"{store}: evaluation/{name} has no variable {metric!r}")
+    steps = ds["checkpoint"].values
+    last = int(np.argmax(steps))
+    return float(ds[metric].isel(checkpoint=last).values), int(steps[last])
 
 
 def _pair_stores(runs, evaluations) -> list[Path]:
@@ -185,8 +198,16 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
         raise ConfigError(f"metric = {metric!r}: must be one of {', '.join(METRICS)}")
     check_threshold(threshold)
     check_method(method)
-    if out is not None:
-        require_new_group(out, "comparison", name, replace)
+    with writing_results(out, "comparison", name, replace):  # the store's lock, held for the whole command
+        ds = _compare(runs, evaluations, evaluation, metric, threshold, method, trials, keep_fractions, seed, progress)
+        if out is not None:
+            write_results(out, "comparison", name, ds, replace=replace)
+    return ds
+
+
+def _compare(runs, evaluations, evaluation, metric, threshold, method, trials, keep_fractions, seed,
+             progress) -> xr.Dataset:
+    """:func:`percolation_vs_accuracy` on checked settings, without writing."""
     runs = [Path(r) for r in ([runs] if isinstance(runs, (str, Path)) else runs)]
     if not runs:
         raise ConfigError("runs: give at least one run store")
@@ -288,6 +309,4 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
             "versions": package_versions(),
         },
     )
-    if out is not None:
-        write_results(out, "comparison", name, ds, replace=replace)
     return ds
