@@ -33,9 +33,9 @@ def run_lines(run) -> list[str]:
 
 def evaluation_lines(ds: xr.Dataset) -> list[str]:
     """Accuracy (overall, ID, OOD) and phases per checkpoint, regions at the last one."""
-    lines = [f"{ds.attrs.get('sampler')}-{ds.attrs.get('sampler_steps')}, "
+    lines = [(f"{ds.attrs.get('sampler')}-{ds.attrs.get('sampler_steps')}, "
              f"{ds.attrs.get('samples_per_condition')} samples x {ds.sizes['condition']} conditions, "
-             f"tolerance {ds.attrs.get('tolerance_px')} px, {'EMA' if ds.attrs.get('ema') else 'raw'} weights",
+             f"tolerance {ds.attrs.get('tolerance_px')} px, {'EMA' if ds.attrs.get('ema') else 'raw'} weights"),
              f"  {'step':>8s} {'accuracy':>9s} {'ID':>7s} {'OOD':>7s}   phases A / B / C"]
     for step in ds["checkpoint"].values:
         d = ds.sel(checkpoint=step)
@@ -68,9 +68,9 @@ def percolation_lines(ds: xr.Dataset) -> list[str]:
     """Lattice percolation: the setting, then each sigma's neighbourhood and threshold."""
     a = ds.attrs
     lattice = a.get("lattice", ["?", "?"])
-    lines = [f"  {ds.sizes['sigma']} sigma x {ds.sizes['keep_fraction']} keep fractions x {a.get('trials')} trials "
+    lines = [(f"  {ds.sizes['sigma']} sigma x {ds.sizes['keep_fraction']} keep fractions x {a.get('trials')} trials "
              f"on a {lattice[0]} x {lattice[1]} lattice{' (periodic)' if int(a.get('periodic', 0)) else ''}, "
-             f"threshold {a.get('threshold'):g}, {a.get('method')}"]
+             f"threshold {a.get('threshold'):g}, {a.get('method')}")]
     for s in ds.sigma.values:
         row = ds.sel(sigma=s)
         if bool(row.isolated):
@@ -90,13 +90,16 @@ def comparison_lines(ds: xr.Dataset) -> list[str]:
         r = ds.sel(sigma=s)
         pred = f"{float(r.lambda_c_predicted):.3f} +- {float(r.lambda_c_predicted_stderr):.3f}"
         meas = f"{float(r.lambda_c_measured):.3f} +- {float(r.lambda_c_measured_stderr):.3f}"
-        lines.append(f"  {s:6g}  {int(r.n_runs):4d}  {pred:>20s}  {meas:>20s}  {str(r.fit_status.values)}")
+        lines.append(f"  {s:6g}  {int(r.n_runs):4d}  {pred:>20s}  {meas:>20s}  {r.fit_status.values!s}")
     return lines
 
 
 def report_lines(report) -> list[str]:
-    """Each skipped figure with its reason, the key numbers, where the page is."""
-    lines = [f"  skipped {f.title}: {f.skipped}" for f in report.skipped]
+    """Unfinished and left-out results, each skipped figure with its reason, the key numbers, where the page is."""
+    lines = [f"  {where}: {status} (not final; rerun the same command to finish it)"
+             for where, status in report.unfinished.items()]
+    lines += [f"  left out {where}: {why}" for where, why in report.skipped_results.items()]
+    lines += [f"  skipped {f.title}: {f.skipped}" for f in report.skipped]
     lines += [f"  {k.quantity}: {k.value}  ({k.source})" for k in report.key_numbers]
     lines.append(f"wrote {len(report.rendered)} figures (PNG and PDF) to {report.out}; "
                  f"{len(report.skipped)} skipped")

@@ -1,4 +1,8 @@
-"""The report's key numbers: headline values read from the results at their last checkpoint (never recomputed)."""
+"""The report's key numbers: headline values read from the results at their last checkpoint (never recomputed).
+
+An unfinished group (a killed evaluate or analyze) is quoted at its last
+committed checkpoint and says so, never as final.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +34,10 @@ def key_numbers(sources: Sources) -> list[KeyNumber]:
     for g in sources.of_kind("evaluation"):
         last = g.ds.isel(checkpoint=-1)
         where = f"{g.label(several)}, step {int(last['checkpoint'])}"
-        for name, what in (("accuracy", "final accuracy, overall"), ("accuracy_id", "final accuracy, in-distribution"),
-                           ("accuracy_ood", "final accuracy, out-of-distribution")):
+        when = "final" if g.complete else "latest (unfinished)"
+        for name, what in (("accuracy", f"{when} accuracy, overall"),
+                           ("accuracy_id", f"{when} accuracy, in-distribution"),
+                           ("accuracy_ood", f"{when} accuracy, out-of-distribution")):
             if name in last:
                 value = _fmt(last[name], pct=True)
                 if value == "n/a" and name == "accuracy_ood":
@@ -44,7 +50,8 @@ def key_numbers(sources: Sources) -> list[KeyNumber]:
                 where = f"{g.label(several)}, {layer}, t = {t}, step {int(last['checkpoint'])}"
                 for name in ("effective_dim", "factorization_score", "continuity_index"):
                     if name in last:
-                        rows.append(KeyNumber(name, _fmt(last[name].sel(layer=layer, timestep=t)), where))
+                        rows.append(KeyNumber(name + ("" if g.complete else " (unfinished)"),
+                                              _fmt(last[name].sel(layer=layer, timestep=t)), where))
     for g in sources.of_kind("percolation"):
         if "lambda_c" not in g.ds:
             continue

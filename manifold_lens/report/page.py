@@ -64,13 +64,19 @@ figcaption{font-size:0.92em;color:#333;margin-top:0.4em} .skipped{color:#8a4b00}
 def index_html(report, sources: Sources, paths) -> str:
     """The index page: key numbers, then each section's figures with captions (or skip reasons), all escaped."""
     e = html.escape
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>manifold-lens report</title>"
-             f"<style>{_CSS}</style></head><body>",
+    parts = [(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>manifold-lens report</title>"
+              f"<style>{_CSS}</style></head><body>"),
              "<h1>manifold-lens report</h1>",
              f"<p class='meta'>Created {e(now())} from "
              + ", ".join(f"<code>{e(str(p))}</code>" for p in as_list(paths))
              + ("; runs: " + ", ".join(f"<code>{e(r)}</code>" for r in sorted(sources.runs)) if sources.runs else "")
              + f". {len(report.rendered)} figures, {len(report.skipped)} skipped. Click a figure for its PDF.</p>"]
+    if sources.unfinished or sources.skipped_groups:
+        parts.append("<h2>Unfinished results</h2><ul class='skipped'>" + "".join(
+            f"<li><code>{e(g.label(len(sources.stores) > 1))}</code>: drawn from its committed checkpoints only, "
+            "not final; rerun the same command to finish it</li>" for g in sources.unfinished) + "".join(
+            f"<li><code>{e(where)}</code>: left out, {e(why)}</li>" for where, why in sources.skipped_groups.items())
+            + "</ul>")
     parts.append("<h2>Key numbers</h2>")
     if report.key_numbers:
         parts.append("<table><tr><th>quantity</th><th>value</th><th>from</th></tr>" + "".join(

@@ -14,7 +14,10 @@ closed form and a few pixel sums (:func:`manifold_lens.neighbour_overlap_curve`)
 at the group's sigmas.
 
 A figure the inputs cannot support is skipped with a one-line reason, listed
-in the output and on the page. ``DIR`` must be new, empty or an earlier
+in the output and on the page. Results of an interrupted evaluate or analyze
+are drawn from their committed checkpoints and flagged as unfinished (page,
+titles, key numbers); a group with nothing committed is left out with the
+reason, never failing the report. ``DIR`` must be new, empty or an earlier
 report (its ``report.json`` lists its files, which are replaced); a directory
 holding anything else is refused unless ``overwrite`` (other files are then
 left alone, same-named ones replaced).
@@ -24,7 +27,7 @@ left alone, same-named ones replaced).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -46,6 +49,8 @@ class Report:
     index: Path
     figures: list[FigureEntry]
     key_numbers: list[KeyNumber]
+    unfinished: dict = field(default_factory=dict)       # "kind/name in store" -> "unfinished: 3 of 5 checkpoints"
+    skipped_results: dict = field(default_factory=dict)  # "kind/name in store" -> why it is left out
 
     @property
     def rendered(self) -> list[FigureEntry]:
@@ -92,7 +97,7 @@ def render_report(paths, out, *, overwrite: bool = False, dpi: int = 110, format
         except plot.FigureDataError as err:
             e.skipped = str(err)
             continue
-        except Exception as err:  # a figure must never take the report down; say what broke
+        except Exception as err:  # noqa: BLE001 -- a figure must never take the report down; say what broke
             e.skipped = f"could not be drawn ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
             continue
         for k, fmt in enumerate(formats):
@@ -104,10 +109,13 @@ def render_report(paths, out, *, overwrite: bool = False, dpi: int = 110, format
         e.size_px = _png_size(out / e.files["png"])
     numbers = key_numbers(sources)
     entries = [j.entry for j in jobs]
-    report = Report(out, out / INDEX, entries, numbers)
+    report = Report(out, out / INDEX, entries, numbers,
+                    {f"{g.kind}/{g.name} in {g.store}": g.status for g in sources.unfinished},
+                    dict(sources.skipped_groups))
     (out / MANIFEST).write_text(json.dumps({
         "schema": REPORT_SCHEMA, "created": now(), "inputs": [str(Path(p)) for p in as_list(paths)],
         "runs": sorted(sources.runs), "figures": [asdict(e) for e in entries],
+        "unfinished": report.unfinished, "skipped_results": report.skipped_results,
         "key_numbers": [asdict(k) for k in numbers], "versions": package_versions(),
     }, indent=1, default=str))
     report.index.write_text(index_html(report, sources, paths))

@@ -83,8 +83,10 @@ def source_label(ds) -> str:
 
 
 def figure_title(what: str, ds, extra: str = "") -> str:
+    """``what: run`` over ``extra``; results of an interrupted command say so ("unfinished: 3 of 5 checkpoints")."""
     src = source_label(ds)
-    return what + (f": {src}" if src else "") + (f"\n{extra}" if extra else "")
+    unfinished = f" [{ds.attrs.get('status', 'unfinished')}]" if int(ds.attrs.get("complete", 1)) == 0 else ""
+    return what + (f": {src}" if src else "") + unfinished + (f"\n{extra}" if extra else "")
 
 
 def require(ds, names, figure: str, hint: str) -> None:
