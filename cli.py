@@ -108,6 +108,8 @@ def datasets_preview(
     from manifold_lens.datasets import SyntheticDataset
     from manifold_lens.plot import dataset_preview
 
+    if examples < 1:
+        fail(f"--examples {examples}: must be >= 1 (number of gallery images)")
     cfg = load_config(preset, config, set_)
     ds = SyntheticDataset(cfg.data)
     fig = dataset_preview(ds, n_examples=examples, title=f"{preset or config or 'quick'}: {cfg.data.family}")

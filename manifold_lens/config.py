@@ -38,10 +38,14 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 PX = "pixels"
 
 
-class Section(BaseModel):
-    """A config section: unknown keys are errors, values are checked when the section is built."""
+SEED_MAX = 2**63 - 1  # seeds are 64-bit: torch and numpy take any non-negative value below 2^63
 
-    model_config = ConfigDict(extra="forbid")
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors, every number must be finite (no nan or inf), values are
+    checked when the section is built."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class HoldoutConfig(Section):
@@ -93,7 +97,7 @@ class DataConfig(Section):
     keep_fraction: float = 1.0  # lambda: the fraction of trainable lattice sites kept
     keep_fractions: dict[RenderedFamily, float] = {}  # per-family keep_fraction of a mixture
     mix: dict[RenderedFamily, float] = {}  # mixture: family -> proportion of training draws
-    seed: int = 0  # seed of the subsampling (independent of train.seed)
+    seed: int = Field(0, ge=0, le=SEED_MAX, description="a non-negative integer below 2^63")  # of subsampling
     holdout: HoldoutConfig = HoldoutConfig()
 
     @model_validator(mode="after")
@@ -178,9 +182,10 @@ class TrainConfig(Section):
     warmup_steps: int = Field(100, ge=0)  # independent of steps, so resuming to more reproduces a longer run
     grad_clip: float = Field(1.0, ge=0, description="0 disables clipping")  # max global gradient norm
     ema_decay: float = Field(0.999, ge=0, lt=1, description="0 disables EMA")
-    seed: int = 0  # initial weights, batches, timesteps and noise
+    # initial weights, batches, timesteps and noise (the batch generator is seeded with seed + 1)
+    seed: int = Field(0, ge=0, le=SEED_MAX - 1, description="a non-negative integer below 2^63")
     checkpoint_every: int = Field(0, ge=0)  # regular interval; 0 = steps // 10
-    early_checkpoints: int = Field(8, ge=0)  # log-spaced ones before the first regular one
+    early_checkpoints: int = Field(8, ge=0, le=1000)  # log-spaced ones before the first regular one
     log_every: int = Field(10, ge=1)
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     channels_last: bool = True  # channels-last memory format (faster convolutions)
@@ -249,10 +254,11 @@ _MESSAGES = {  # pydantic error type -> our wording (others keep pydantic's mess
     "greater_than": "must be > {gt}", "greater_than_equal": "must be >= {ge}", "less_than": "must be < {lt}",
     "less_than_equal": "must be <= {le}", "literal_error": "must be one of {expected}",
     **dict.fromkeys(("int_parsing", "int_type", "int_from_float"), "expected an integer"),
+    "int_parsing_size": "too large an integer",
     **dict.fromkeys(("float_parsing", "float_type"), "expected a number"),
     **dict.fromkeys(("bool_parsing", "bool_type"), "expected true or false"), "string_type": "expected a string",
     "list_type": "expected a list, e.g. [1, 2]", "dict_type": "expected a table, e.g. {bump = 0.5, stripes = 0.5}",
-    "model_type": "expected a table of keys",
+    "model_type": "expected a table of keys", "finite_number": "must be a finite number (not nan or inf)",
 }
 
 
@@ -331,9 +337,19 @@ def load_config_file(path: str | Path) -> RunConfig:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"--config {p}: no such file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {p}: not a text file (not UTF-8); give a TOML or JSON config") from None
     if p.suffix == ".json":
-        return RunConfig.from_dict(json.loads(p.read_text()))
-    return _from_toml_text(p.read_text(), str(p))
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"--config {p}: not valid JSON ({e}); fix the file or give a TOML config") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"--config {p}: a JSON config must be an object of sections, e.g. {{\"train\": {{}}}}")
+        return RunConfig.from_dict(d)
+    return _from_toml_text(text, f"--config {p}")
 
 
 def load_config(preset: str | None = None, config: str | Path | None = None,

@@ -28,6 +28,7 @@ import xarray as xr
 
 from ..config import DataConfig, RunConfig
 from ..errors import ConfigError
+from ..memory import check_dataset_memory
 from .render import lattice, render_many
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class SyntheticDataset:
 
     def __init__(self, config: DataConfig | RunConfig):
         self._configure(config)
+        check_dataset_memory(self.config)  # before the lattice is built: a one-line error, not a MemoryError
         c, n = self.config, self.image_size
         xs_f = lattice(0, n - 1, c.spacing_x)
         ys_f = lattice(0, n - 1, c.spacing_y)

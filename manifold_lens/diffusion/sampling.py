@@ -27,6 +27,8 @@ noise of a whole step is drawn at once.
 
 from __future__ import annotations
 
+import math
+
 from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
@@ -74,9 +76,9 @@ def sampler_timesteps(sampler: str, steps: int | None, timesteps: int) -> list[i
 
 
 def check_eta(eta: float) -> float:
-    """DDIM's eta must be a number >= 0."""
-    if not float(eta) >= 0:
-        raise ManifoldLensError(f"--eta {eta}: must be >= 0")
+    """DDIM's eta must be a finite number >= 0."""
+    if not (float(eta) >= 0 and math.isfinite(float(eta))):
+        raise ManifoldLensError(f"--eta {eta}: must be a finite number >= 0 (0 deterministic, 1 DDPM-like)")
     return float(eta)
 
 

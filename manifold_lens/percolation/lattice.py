@@ -73,9 +73,9 @@ def lattice_of_config(config: RunConfig | DataConfig, spacing: float | None = No
     if d.family not in ("bump", "periodic"):
         raise ConfigError(f"data.family = {d.family!r}: lattice percolation models bump overlaps; use a bump or "
                           "periodic config, or manifold_lens.coverage_graph for other families")
-    dy, dx = (spacing, spacing) if spacing else (float(d.spacing_y), float(d.spacing_x))
+    dy, dx = (spacing, spacing) if spacing is not None else (float(d.spacing_y), float(d.spacing_x))
     n = d.image_size
-    side = ((lattice_side, lattice_side) if lattice_side else
+    side = ((lattice_side, lattice_side) if lattice_side is not None else
             (len(lattice_axis(0, n - 1, dy)), len(lattice_axis(0, n - 1, dx))))
     periodic = d.family == "periodic"
     note = (f"note: the torus has side {side[1] * dx:g} px (L x d), not the {n} px frame"
@@ -119,11 +119,13 @@ def check_lattice_inputs(sigma, spacing, threshold, lattice, method="continuum",
     sig = np.atleast_1d(np.asarray(sigma, dtype=np.float64))
     if sig.size == 0:
         raise ConfigError("sigma: give at least one bump width (pixels)")
-    if not (sig > 0).all():
-        raise ConfigError(f"sigma = {sig[~(sig > 0)][0]}: must be > 0 (pixels)")
+    bad = ~((sig > 0) & np.isfinite(sig))
+    if bad.any():
+        raise ConfigError(f"sigma = {sig[bad][0]}: must be a finite number > 0 (pixels)")
     dy, dx = _pair(spacing, "spacing")
-    if not (dx > 0 and dy > 0):
-        raise ConfigError(f"spacing = {spacing}: must be > 0 (pixels)")
+    if not (dx > 0 and dy > 0 and np.isfinite(dx) and np.isfinite(dy)):
+        shown = f"{dx:g}" if dx == dy or np.isnan(dx) and np.isnan(dy) else f"{dy:g} x {dx:g}"
+        raise ConfigError(f"spacing = {shown}: must be a finite number > 0 (pixels)")
     ly, lx = (int(v) for v in _pair(lattice, "lattice"))
     if ly < 2 or lx < 2:
         raise ConfigError(f"lattice = {min(ly, lx)}: needs at least 2 sites per side")
@@ -321,7 +323,9 @@ def percolate(sigma=(), *, spacing: float | None = None, lattice_side: int | Non
     unless ``replace``.
     """
     sig, sig_y, note = [float(v) for v in np.atleast_1d(sigma)], None, ""
-    spacing_yx, side = (spacing or 1.0, spacing or 1.0), (lattice_side or 256, lattice_side or 256)
+    d = 1.0 if spacing is None else spacing
+    side = (256, 256) if lattice_side is None else (lattice_side, lattice_side)
+    spacing_yx = (d, d)
     if config is not None:
         spec = lattice_of_config(config, spacing, lattice_side)
         spacing_yx, side, note, periodic = spec.spacing, spec.lattice, spec.note, periodic or spec.periodic
