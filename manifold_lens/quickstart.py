@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +30,11 @@ from .config import load_config
 from .devices import resolve_device
 from .errors import ManifoldLensError
 from .evaluation import evaluate_run, evaluation_settings
+from .memory import check_run_resources
 from .percolation import connection_radius, dataset_percolation, neighbour_overlap_curve, percolate
 from .report import render_report
 from .stores import RESULTS, RUN, store_schema, write_results
+from .stores.lock import store_lock
 from .summary import report_lines
 from .training import train_run
 
@@ -51,20 +54,30 @@ class QuickstartResult:
 
 
 def check_out_dir(out: Path, overwrite: bool) -> None:
-    """OUT must be new or empty; with ``overwrite`` an earlier quickstart's outputs are replaced."""
+    """OUT must be new or empty; with ``overwrite`` it may hold an earlier quickstart's outputs (and only those)."""
     if out.exists() and not out.is_dir():
         raise ManifoldLensError(f"OUT {out}: is a file; give a directory for the quickstart outputs")
-    if not out.exists() or not any(out.iterdir()):
+    own = {RUN_STORE, RESULTS_STORE, REPORT}
+    present = {p.name for p in out.iterdir() if not p.name.endswith(".lock")} if out.exists() else set()
+    if not present:
         return
     if not overwrite:
         raise ManifoldLensError(f"OUT {out}: already holds files; give a new directory or pass --overwrite to "
                                 f"replace its {RUN_STORE}, {RESULTS_STORE} and {REPORT}/")
     for name, schema in ((RUN_STORE, RUN), (RESULTS_STORE, RESULTS)):
-        p = out / name
-        if p.exists():
-            if store_schema(p) != schema:
-                raise ManifoldLensError(f"OUT {out}: {name} is not a manifold-lens store; move it away first")
-            shutil.rmtree(p)
+        if name in present and store_schema(out / name) != schema:
+            raise ManifoldLensError(f"OUT {out}: {name} is not a manifold-lens {schema.split('.')[-1]} store; "
+                                    "--overwrite replaces only the quickstart's own outputs: move it away first")
+    if present - own:
+        raise ManifoldLensError(f"OUT {out}: holds {', '.join(sorted(present - own))}, which the quickstart did "
+                                "not write; --overwrite replaces only its own outputs: give a new directory")
+
+
+def remove_previous(out: Path) -> None:
+    """Delete an earlier quickstart's stores in OUT (checked by :func:`check_out_dir`; their locks are held)."""
+    for name in (RUN_STORE, RESULTS_STORE):
+        if (out / name).exists():
+            shutil.rmtree(out / name)
 
 
 def percolation_of(config, trials: int = 20, threshold: float = THRESHOLD, seed: int = 0,
@@ -116,33 +129,38 @@ def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_ste
     resolve_device(device)  # fail before training on a bad device or evaluation setting
     evaluation_settings("ddim", sampler_steps, timesteps=cfg.diffusion.timesteps,
                         samples_per_condition=samples_per_condition)
-    check_out_dir(out, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
     run_path, results, report_dir = out / RUN_STORE, out / RESULTS_STORE, out / REPORT
-    d, tc = cfg.data, cfg.train
+    check_run_resources(cfg, run_path, resolve_device(device))
+    check_out_dir(out, overwrite)
+    with ExitStack() as held:  # both stores' writer locks, before anything is replaced, until the report is done
+        for store in (run_path, results):
+            held.enter_context(store_lock(store))
+        remove_previous(out)
+        out.mkdir(parents=True, exist_ok=True)
+        d, tc = cfg.data, cfg.train
 
-    log(f"[1/5] training the quick preset ({d.family}, {d.image_size}x{d.image_size} px, {tc.steps} steps) "
-        f"into {run_path}")
-    run = train_run(cfg, run_path, device=None if device == "auto" else device, progress=progress, log=log)
-    chosen = run.select_checkpoints(checkpoints)
+        log(f"[1/5] training the quick preset ({d.family}, {d.image_size}x{d.image_size} px, {tc.steps} steps) "
+            f"into {run_path}")
+        run = train_run(cfg, run_path, device=None if device == "auto" else device, progress=progress, log=log)
+        chosen = run.select_checkpoints(checkpoints)
 
-    log(f"[2/5] evaluating {len(chosen)} checkpoint(s): DDIM-{sampler_steps}, {samples_per_condition} "
-        f"sample(s) x {run.conditions.sizes['condition']} conditions")
-    evaluate_run(run, chosen, sampler="ddim", steps=sampler_steps, samples_per_condition=samples_per_condition,
-                 device=device, out=results, name="default", progress=progress)
+        log(f"[2/5] evaluating {len(chosen)} checkpoint(s): DDIM-{sampler_steps}, {samples_per_condition} "
+            f"sample(s) x {run.conditions.sizes['condition']} conditions")
+        evaluate_run(run, chosen, sampler="ddim", steps=sampler_steps, samples_per_condition=samples_per_condition,
+                     device=device, out=results, name="default", progress=progress)
 
-    log(f"[3/5] analysing the representations of {len(chosen)} checkpoint(s)")
-    analyze_run(run, results, checkpoints=chosen, embed=embed, noise_draws=noise_draws, device=device,
-                progress=progress)
+        log(f"[3/5] analysing the representations of {len(chosen)} checkpoint(s)")
+        analyze_run(run, results, checkpoints=chosen, embed=embed, noise_draws=noise_draws, device=device,
+                    progress=progress)
 
-    log(f"[4/5] percolation of the training lattice (sigma {d.sigma_x:g} px, spacing {d.spacing_x:g} px, "
-        f"{trials} trials)")
-    perc = percolation_of(cfg, trials=trials, progress=progress)
-    perc.attrs["source_run"] = str(run.path)  # its lattice is this run's training lattice
-    write_results(results, "percolation", "default", perc)
+        log(f"[4/5] percolation of the training lattice (sigma {d.sigma_x:g} px, spacing {d.spacing_x:g} px, "
+            f"{trials} trials)")
+        perc = percolation_of(cfg, trials=trials, progress=progress)
+        perc.attrs["source_run"] = str(run.path)  # its lattice is this run's training lattice
+        write_results(results, "percolation", "default", perc)
 
-    log(f"[5/5] rendering the report into {report_dir}")
-    report = render_report([results], report_dir, overwrite=overwrite, progress=progress)
-    for line in report_lines(report)[:-2]:
-        log(line)
-    return QuickstartResult(run_path, results, report_dir, report.index, time.perf_counter() - t0)
+        log(f"[5/5] rendering the report into {report_dir}")
+        report = render_report([results], report_dir, overwrite=overwrite, progress=progress)
+        for line in report_lines(report)[:-2]:
+            log(line)
+        return QuickstartResult(run_path, results, report_dir, report.index, time.perf_counter() - t0)

@@ -13,8 +13,11 @@ from pathlib import Path
 from .config import RunConfig, load_config
 from .devices import resolve_device
 from .errors import ManifoldLensError
+from .memory import check_run_resources
 from .models import get_trainer
 from .stores import Run, open_run
+from .stores.lock import store_lock
+from .stores.writer import check_replaceable
 
 
 def training_config(out, preset: str | None = None, config: str | Path | None = None, overrides=(),
@@ -35,17 +38,21 @@ def train_run(config: RunConfig, out, *, resume: bool = False, overwrite: bool =
 
     ``resume`` continues ``out`` from its last committed checkpoint (only
     ``train.steps`` and the checkpointing keys may differ from the stored
-    config); ``overwrite`` replaces an existing run store. ``device`` (auto,
-    cpu, cuda, cuda:N) overrides ``train.device``.
+    config); ``overwrite`` replaces an existing run store (and nothing else).
+    ``device`` (auto, cpu, cuda, cuda:N) overrides ``train.device``. Before
+    anything is allocated the run's memory and disk needs are checked
+    (:mod:`manifold_lens.memory`); the store's writer lock is held throughout.
     """
     out = Path(out)
     if resume and overwrite:
         raise ManifoldLensError("give either --resume or --overwrite, not both")
     if resume and not out.exists():
         raise ManifoldLensError(f"--resume: {out} does not exist; drop --resume to start a new run")
-    if out.exists() and not (resume or overwrite):
-        raise ManifoldLensError(f"{out} already exists: pass --resume to continue it or --overwrite to replace it")
-    resolve_device(device or config.train.device)  # fail before any work on an unavailable device
+    if not resume:
+        check_replaceable(out, overwrite)  # --overwrite replaces a run store and nothing else
+    dev = resolve_device(device or config.train.device)  # fail before any work on an unavailable device
     trainer = get_trainer(config.train.trainer)
-    path = trainer(config, out, resume=resume, overwrite=overwrite, device=device, progress=progress, log=log)
+    with store_lock(out):  # one writer: a second train/resume/overwrite of this store is refused
+        check_run_resources(config, out, dev)
+        path = trainer(config, out, resume=resume, overwrite=overwrite, device=device, progress=progress, log=log)
     return open_run(path)

@@ -16,6 +16,13 @@ their evaluations follow the evaluation contract (group ``evaluation/<name>``,
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +61,14 @@ def set_args(overrides) -> list[str]:
     return [a for o in overrides for a in ("--set", o)]
 
 
+# -- stores on disk --------------------------------------------------------------------
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (relative path -> SHA-1 of its bytes): equal before and after = nothing written."""
+    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 # -- the CLI ----------------------------------------------------------------------------
 
 runner = CliRunner()
@@ -62,6 +77,39 @@ runner = CliRunner()
 def invoke(*args):
     """Run ``manifold-lens`` with ``args`` (each turned into a string) through typer's test runner."""
     return runner.invoke(app, [str(a) for a in args])
+
+
+def kill_after_commit(args, group: Path, timeout: float = 120.0) -> int:
+    """Run ``manifold-lens ARGS`` in a child process and SIGKILL it once results group ``group`` (a folder in
+    a results store) has committed a checkpoint; returns the committed count the kill left."""
+    meta = Path(group) / "zarr.json"
+
+    def committed() -> int:
+        try:
+            return int(json.loads(meta.read_text())["attributes"].get("committed", 0))
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    proc = subprocess.Popen([sys.executable, "-c", "from cli import app; app()", *map(str, args)],
+                            cwd=Path(__file__).resolve().parents[1], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while committed() < 1:
+            if proc.poll() is not None:
+                raise AssertionError(f"exited ({proc.returncode}) before a commit: {proc.stderr.read()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no checkpoint committed within {timeout:g} s")
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, "finished before it could be killed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    return committed()
 
 
 # -- run stores and evaluations for the comparison --------------------------------------

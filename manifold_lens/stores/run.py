@@ -9,6 +9,8 @@ Layout of ``RUN.zarr`` (schema ``manifold-lens.run``)::
     checkpoints/step, checkpoints/epoch           (checkpoint,)
     checkpoints/params/<param name>               (checkpoint, *shape) raw weights
     checkpoints/ema/<param name>                  (checkpoint, *shape) EMA weights, if enabled
+    checkpoints/checksum/params, checksum/ema     (checkpoint, parameter) BLAKE2b of each row,
+                                                  in param_names order (schema version 2)
     loss/step, loss/loss                          per optimiser step
     resume/slot0, resume/slot1                    optimizer + RNG state of the last
                                                   two commits (double-buffered)
@@ -17,8 +19,11 @@ Appending a checkpoint writes its data first and then raises the ``committed``
 count in the root attrs (an atomic file replace). Arrays grow in blocks, so
 they may hold spare rows past ``committed``. Readers only see committed
 checkpoints; anything beyond is a half-written checkpoint from a killed run
-and is never loaded. The resume state is written to the slot the previous
-commit did not use, so a crash can never destroy the state of the last commit.
+and is never loaded. Every weight row is verified against its checksum when
+it is loaded, so a damaged or deleted chunk (which Zarr would read back as
+zeros) is an error naming the parameter and step, never a silent model.
+The resume state is written to the slot the previous commit did not use, so
+a crash can never destroy the state of the last commit.
 Parameter names are the model's ``state_dict`` keys with "." replaced by "/".
 
 The store is the one source of truth about its run: the dataset, training
@@ -39,26 +44,61 @@ import xarray as xr
 from ..config import RunConfig
 from ..datasets import SyntheticDataset
 from ..diffusion import NoiseSchedule
-from ..errors import ManifoldLensError, StoreError
+from ..errors import ConfigError, ManifoldLensError, StoreError
+from ..memory import check_model_memory
 from ..models import build_model
 from .encoding import decode
-from .schema import RUN, check_store, param_key
+from .schema import RUN, check_store, checksum, param_key
 
 
 class Run:
     """A read-only view of a run store. Obtain with :func:`open_run`."""
 
     def __init__(self, path: str | Path):
+        self._root = check_store(path, RUN)
         self.path = Path(path).resolve()
-        self._root = check_store(self.path, RUN)
         attrs = self._root.attrs.asdict()
         self.attrs = attrs
-        self.config = RunConfig.from_dict(attrs["config"])
+        self.config = _stored_config(self.path, attrs)
         self.model_name = self.config.model.name
-        self.committed = int(attrs["committed"])
-        steps = self._root["checkpoints/step"][: self.committed] if self.committed else np.zeros(0, np.int64)
-        self.steps: list[int] = [int(s) for s in steps]
+        self.committed = attrs["committed"]
+        try:
+            self.steps: list[int] = self._committed_steps()
+        except StoreError as e:
+            if self.committed:
+                raise
+            raise StoreError(f"{e}; it holds no committed checkpoint (creation was interrupted): start it again "
+                             "with train --overwrite") from None
         self.has_ema = "ema" in self._root["checkpoints"] and self.config.train.ema_decay > 0
+
+    def _damaged(self, what: str) -> StoreError:
+        return StoreError(f"{self.path}: damaged run store: {what}")
+
+    def _committed_steps(self) -> list[int]:
+        """The committed checkpoints' steps, checked: the arrays exist, hold every committed row, and the steps
+        increase from 0."""
+        for group in GROUPS:
+            if group not in self._root:
+                raise self._damaged(f"group {group} is missing")
+        n = self.committed
+        arr = self._root["checkpoints/step"]
+        if n > arr.shape[0]:
+            raise self._damaged(f"committed = {n} but only {arr.shape[0]} checkpoint rows exist")
+        steps = [int(s) for s in self._read(lambda: arr[:n], "checkpoints/step")] if n else []
+        if steps and (steps[0] < 0 or any(b <= a for a, b in zip(steps, steps[1:]))):
+            raise self._damaged(f"checkpoint steps {_fmt_steps(steps)} are not increasing from 0 "
+                                "(rows beyond the written ones are committed)")
+        return steps
+
+    def _read(self, fn, what: str):
+        """``fn()`` (a read from the store), with any failure turned into one line naming ``what``."""
+        try:
+            return fn()
+        except ManifoldLensError:
+            raise
+        except Exception as e:  # zarr / codec errors of a missing or damaged chunk
+            text = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise self._damaged(f"{what} cannot be read ({type(e).__name__}: {text[:120]})") from None
 
     def __repr__(self) -> str:
         return (f"Run({str(self.path)!r}, family={self.config.data.family!r}, "
@@ -92,15 +132,18 @@ class Run:
         return self._group("dataset/train")
 
     def _group(self, group: str) -> xr.Dataset:
-        with xr.open_zarr(str(self.path), group=group, consolidated=False) as ds:
-            return decode(ds.load())
+        def load():
+            with xr.open_zarr(str(self.path), group=group, consolidated=False) as ds:
+                return decode(ds.load())
+
+        return self._read(load, f"group {group}")
 
     @property
     def loss(self) -> xr.Dataset:
         """Training loss per optimiser step (committed part only)."""
         n = int(self.attrs.get("loss_committed", 0))
-        steps = self._root["loss/step"][:n]
-        loss = self._root["loss/loss"][:n]
+        steps = self._read(lambda: self._root["loss/step"][:n], "loss/step")
+        loss = self._read(lambda: self._root["loss/loss"][:n], "loss/loss")
         return xr.Dataset({"loss": ("step", loss, {"long_name": "training loss (MSE on noise)"})},
                           coords={"step": ("step", steps, {"long_name": "optimiser step"})})
 
@@ -122,16 +165,43 @@ class Run:
         raise StoreError(f"{self.path}: no checkpoint at step {step}; committed steps: {_fmt_steps(self.steps)}")
 
     def state_dict(self, step: int | None = None, ema: bool | None = None) -> dict[str, torch.Tensor]:
-        """Weights of one committed checkpoint as a torch state dict (EMA when ``ema``)."""
+        """Weights of one committed checkpoint as a torch state dict (EMA when ``ema``).
+
+        Every row is checked against the checksum recorded at commit: a missing
+        or altered chunk is a one-line StoreError naming the parameter and step.
+        """
         i = self._index(step)
         use_ema = self.has_ema if ema is None else ema
         if use_ema and not self.has_ema:
             raise StoreError(f"{self.path}: this run has no EMA weights (train.ema_decay = 0)")
-        group = self._root["checkpoints/ema" if use_ema else "checkpoints/params"]
+        kind = "ema" if use_ema else "params"
+        names = self._param_names()
+        sums = self._checksums(kind, i, len(names))
+        at = f"checkpoint at step {self.steps[i]}"
         out = {}
-        for name in self._param_names():
-            out[name] = torch.from_numpy(np.ascontiguousarray(group[param_key(name)][i]))
+        for j, name in enumerate(names):
+            key = f"checkpoints/{kind}/{param_key(name)}"
+            if key not in self._root:
+                raise self._damaged(f"parameter {name} ({kind}) has no array in the store")
+            value = self._read(lambda key=key: np.ascontiguousarray(self._root[key][i]),
+                               f"{at}: parameter {name} ({kind})")
+            if sums is not None and checksum(value) != sums[j]:
+                raise self._damaged(f"{at}: parameter {name} ({kind}) does not match the checksum recorded at "
+                                    "commit (a chunk is missing or altered)")
+            out[name] = torch.from_numpy(value)
         return out
+
+    def _checksums(self, kind: str, i: int, n: int) -> np.ndarray | None:
+        """Checksums of row ``i`` of ``kind`` (None for a version-1 store, written before checksums)."""
+        if int(self.attrs.get("schema_version", 1)) < 2:
+            return None
+        key = f"checkpoints/checksum/{kind}"
+        if key not in self._root:
+            raise self._damaged(f"{key} is missing (version-2 stores record a checksum of every checkpoint row)")
+        sums = self._read(lambda: np.asarray(self._root[key][i]), key)
+        if sums.shape != (n,):
+            raise self._damaged(f"{key} holds {sums.size} checksums per checkpoint for {n} parameters")
+        return sums
 
     def _param_names(self) -> list[str]:
         return list(self.attrs["param_names"])
@@ -140,9 +210,16 @@ class Run:
         """A ready ``torch.nn.Module`` (eval mode) with a committed checkpoint's weights.
 
         step: training step (None = last committed); ema: use EMA weights
-        (None = when the run has them).
+        (None = when the run has them). The stored model's size is checked
+        against the memory available before it is built.
         """
+        check_model_memory(self.config, what=f"{self.path}: the stored model")
         model = build_model(self.model_name, self.config.model.params, self.config.data.image_size)
+        expected, stored = list(model.state_dict()), self._param_names()
+        if set(expected) != set(stored):
+            extra, missing = sorted(set(stored) - set(expected)), sorted(set(expected) - set(stored))
+            raise self._damaged(f"its parameters do not match model {self.model_name!r} built from its config (extra: "
+                                f"{', '.join(extra[:3]) or 'none'}; missing: {', '.join(missing[:3]) or 'none'})")
         model.load_state_dict(self.state_dict(step, ema))
         return model.to(device).eval()
 
@@ -151,9 +228,32 @@ class Run:
         slot = int(self.attrs["resume_slot"])
         if slot < 0:
             raise StoreError(f"{self.path}: has no committed checkpoint to resume from; use --overwrite to start again")
-        sg = self._root[f"resume/slot{slot}"]
-        arrays = {k: np.asarray(sg[k][...]) for k in sg.array_keys()}
+        sg = self._read(lambda: self._root[f"resume/slot{slot}"], f"resume/slot{slot}")
+        arrays = {k: self._read(lambda k=k: np.asarray(sg[k][...]), f"resume/slot{slot}/{k}") for k in sg.array_keys()}
         return arrays, json.loads(sg.attrs["meta"]), int(sg.attrs["step"])
+
+
+GROUPS = ("dataset/conditions", "dataset/train", "checkpoints", "checkpoints/step", "loss", "resume")
+ATTRS = {"config": dict, "committed": int, "last_step": int, "resume_slot": int, "loss_committed": int,
+         "param_names": list}
+
+
+def _stored_config(path: Path, attrs: dict) -> RunConfig:
+    """The store's config, checked as strictly as ``train`` checks a new one; a damaged store is a StoreError."""
+    for key, kind in ATTRS.items():
+        if key not in attrs:
+            raise StoreError(f"{path}: damaged run store: root attribute {key!r} is missing")
+        if not isinstance(attrs[key], kind) or isinstance(attrs[key], bool):
+            raise StoreError(f"{path}: damaged run store: root attribute {key} = {attrs[key]!r} is not a "
+                             f"{kind.__name__}")
+    if attrs["committed"] < 0 or not all(isinstance(n, str) for n in attrs["param_names"]):
+        raise StoreError(f"{path}: damaged run store: committed < 0 or param_names not a list of names")
+    try:
+        config = RunConfig.from_dict(attrs["config"])
+        config.validate()
+    except ConfigError as e:
+        raise StoreError(f"{path}: the stored config is invalid ({e}); the store is damaged") from None
+    return config
 
 
 def _fmt_steps(steps: list[int]) -> str:
@@ -195,5 +295,5 @@ def select_checkpoints(checkpoints, available: list[int], where: str) -> list[in
 
 
 def open_run(path: str | Path) -> Run:
-    """Open a run store read-only (see :class:`Run`)."""
+    """Open a run store read-only (see :class:`Run`); a damaged store is a one-line StoreError."""
     return Run(path)

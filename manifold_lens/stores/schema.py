@@ -9,15 +9,17 @@ newer schema) and what to do.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import numpy as np
 import zarr
 
 from ..errors import StoreError
 
 RUN = "manifold-lens.run"
 RESULTS = "manifold-lens.results"
-VERSIONS = {RUN: 1, RESULTS: 1}
+VERSIONS = {RUN: 2, RESULTS: 1}  # run v2: checkpoint rows carry checksums
 _WHAT = {RUN: "run store", RESULTS: "results store"}
 _MISSING_HINT = {RUN: "train one with `manifold-lens train --out {p}`",
                  RESULTS: "write one with evaluate, analyze or percolate --out {p}"}
@@ -28,6 +30,12 @@ _WRONG_HINT = {RUN: "give a run store (RUN.zarr)",
 def param_key(name: str) -> str:
     """The array name of a model parameter in a run store: its state_dict key with "." replaced by "/"."""
     return name.replace(".", "/")
+
+
+def checksum(value: np.ndarray) -> int:
+    """A 63-bit BLAKE2b digest of an array's bytes (C order): a checkpoint row's fingerprint, never 0."""
+    digest = hashlib.blake2b(np.ascontiguousarray(value).tobytes(), digest_size=8).digest()
+    return (int.from_bytes(digest, "little") >> 1) or 1
 
 
 def open_group(path: str | Path, mode: str = "r") -> zarr.Group:
@@ -45,6 +53,8 @@ def store_schema(path: str | Path) -> str | None:
 
 def check_store(path: str | Path, schema: str) -> zarr.Group:
     """Open the store at ``path`` read-only if it has ``schema`` at a version this code reads; else StoreError."""
+    if not isinstance(path, (str, Path)):
+        raise StoreError(f"expected the path of a {_WHAT[schema]}, got {path!r}")
     p = Path(path)
     what = _WHAT[schema]
     if not p.exists():
@@ -57,7 +67,9 @@ def check_store(path: str | Path, schema: str) -> zarr.Group:
     if found != schema:
         kind = f"a {found} store" if found else f"a Zarr store without the {schema} schema"
         raise StoreError(f"{p}: not a manifold-lens {what} ({kind}); {_WRONG_HINT[schema]}")
-    version = int(g.attrs.get("schema_version", 0))
+    version = g.attrs.get("schema_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise StoreError(f"{p}: damaged {what}: schema_version = {version!r} is not a version number")
     if version > VERSIONS[schema]:
         raise StoreError(f"{p}: {what} schema version {version} is newer than this manifold-lens supports "
                          f"({VERSIONS[schema]}); upgrade manifold-lens to read it")

@@ -10,6 +10,7 @@ half-written checkpoint to readers.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +24,28 @@ from ..datasets import SyntheticDataset
 from ..errors import StoreError
 from ..versions import package_versions
 from .encoding import write_group
-from .schema import RUN, VERSIONS, check_store, open_group, param_key
+from .schema import RUN, VERSIONS, check_store, checksum, open_group, param_key, store_schema
+
+
+def check_replaceable(path: Path, overwrite: bool) -> None:
+    """A new run store may go to ``path``: it is absent, or ``overwrite`` and it is a run store (or empty folder).
+
+    Anything else (a results store, another Zarr store, a folder of files, a
+    file) is refused with what it is: ``--overwrite`` never deletes data that
+    is not a run.
+    """
+    if not path.exists():
+        return
+    if not overwrite:
+        raise StoreError(f"{path} already exists: pass --resume to continue it or --overwrite to replace it")
+    if path.is_dir() and not any(path.iterdir()):
+        return
+    schema = store_schema(path)
+    if schema == RUN:
+        return
+    what = ("a file" if not path.is_dir() else f"a {schema} store" if schema else
+            "a Zarr store that is not a run" if (path / "zarr.json").exists() else "a folder of other files")
+    raise StoreError(f"{path} is {what}; --overwrite replaces only a run store: choose another --out")
 
 
 class RunWriter:
@@ -40,17 +62,19 @@ class RunWriter:
     @classmethod
     def create(cls, path: str | Path, config: RunConfig, dataset: SyntheticDataset,
                param_names: list[str], overwrite: bool = False) -> "RunWriter":
+        """Create the store at ``path`` (replacing a run store there when ``overwrite``).
+
+        The store is built in a hidden folder beside ``path`` and renamed into
+        place when complete, so a kill during creation leaves no half-made
+        store at ``path``. Callers hold the store's lock
+        (:func:`~manifold_lens.stores.lock.store_lock`).
+        """
         p = Path(path)
-        if p.exists():
-            if not overwrite:
-                raise StoreError(f"{p} already exists: pass --resume to continue it or --overwrite to replace it")
-            if p.is_dir():
-                if any(p.iterdir()) and not (p / "zarr.json").exists():
-                    raise StoreError(f"{p} exists and is not a Zarr store; refusing to delete it, choose another --out")
-                shutil.rmtree(p)
-            else:
-                raise StoreError(f"{p} exists and is a file; choose another --out")
-        root = open_group(p, "w")
+        check_replaceable(p, overwrite)
+        for stale in p.parent.glob(f".{p.name}.creating-*"):  # left by a killed creation (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = p.with_name(f".{p.name}.creating-{os.getpid()}")
+        root = open_group(tmp, "w")
         root.update_attributes({
             "schema": RUN,
             "schema_version": VERSIONS[RUN],
@@ -65,9 +89,9 @@ class RunWriter:
             "loss_committed": 0,
             "param_names": list(param_names),
         })
-        write_group(p, "dataset/conditions", dataset.conditions_dataset())
-        write_group(p, "dataset/train", dataset.train_dataset())
-        root = open_group(p, "r+")
+        write_group(tmp, "dataset/conditions", dataset.conditions_dataset())
+        write_group(tmp, "dataset/train", dataset.train_dataset())
+        root = open_group(tmp, "r+")
         loss = root.create_group("loss")
         loss.create_array("step", shape=(0,), chunks=(4096,), dtype="int64")
         loss.create_array("loss", shape=(0,), chunks=(4096,), dtype="float32")
@@ -76,12 +100,32 @@ class RunWriter:
         ck.create_array("epoch", shape=(0,), chunks=(1024,), dtype="float64")
         root.create_group("resume")
         root.attrs["status"] = "running"
-        return cls(p, root)
+        old = p.with_name(f".{p.name}.replaced-{os.getpid()}") if p.exists() else None
+        if old is not None:
+            os.rename(p, old)
+        os.rename(tmp, p)
+        if old is not None:
+            shutil.rmtree(old)
+        return cls(p, open_group(p, "r+"))
 
     @classmethod
     def open_for_resume(cls, path: str | Path) -> "RunWriter":
+        """Open a run store to append checkpoints; a store written before checksums gets them for its rows."""
         check_store(path, RUN)
-        return cls(path, open_group(path, "r+"))
+        writer = cls(path, open_group(path, "r+"))
+        if int(writer.root.attrs.get("schema_version", 1)) < 2:
+            writer._add_checksums()
+        return writer
+
+    def _add_checksums(self) -> None:
+        """Fingerprint the committed rows of a version-1 store (they had none) and mark it version 2."""
+        names, ck = list(self.root.attrs["param_names"]), self.root["checkpoints"]
+        for group_name in ("params", "ema"):
+            if group_name in ck:
+                for i in range(self.committed):
+                    row = [checksum(ck[group_name][param_key(n)][i]) for n in names]
+                    self._write_row(self._checksum_array(group_name, len(names)), i, np.asarray(row, np.int64))
+        self.root.attrs["schema_version"] = VERSIONS[RUN]
 
     # -- appending --------------------------------------------------------
     @property
@@ -99,6 +143,10 @@ class RunWriter:
                                                        dtype=like.dtype, fill_value=-1 if like.dtype.kind == "i"
                                                        else 0)
         return self._arrays[key]
+
+    def _checksum_array(self, group_name: str, n: int) -> zarr.Array:
+        g = self.root["checkpoints"].require_group("checksum")
+        return self._array(g, group_name, np.zeros(n, np.int64))
 
     def _write_row(self, arr: zarr.Array, index: int, value: np.ndarray) -> None:
         # Grow in blocks so most commits rewrite no array metadata; rows beyond
@@ -119,6 +167,8 @@ class RunWriter:
                 continue
             g = self._groups.get(group_name) or self._groups.setdefault(group_name, ck.require_group(group_name))
             rows += [(g, param_key(name), np.asarray(v)) for name, v in values.items()]
+            sums = np.asarray([checksum(np.asarray(v)) for v in values.values()], np.int64)
+            rows.append((ck.require_group("checksum"), group_name, sums))
         jobs = [(self._array(g, name, v), v) for g, name, v in rows]
         list(self._pool.map(lambda job: self._write_row(job[0], k, job[1]), jobs))
         # resume state into the slot the last commit did not use
