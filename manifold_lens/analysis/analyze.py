@@ -3,9 +3,10 @@
 For each chosen checkpoint (a progress bar runs over them), timestep and
 layer, :func:`analyze_run` extracts the mean activations over the condition
 grid (:mod:`manifold_lens.analysis.extract`), applies :func:`manifold_lens.measure`
-and appends the metrics to ``RESULTS.zarr`` group ``analysis/<name>`` before
-loading the next checkpoint, so memory does not grow with the number of
-checkpoints. Every metric carries the dims ``checkpoint`` (training step),
+and appends the metrics to ``RESULTS.zarr`` group ``analysis/<name>`` (data,
+then the commit mark) before loading the next checkpoint, so memory does not
+grow with the number of checkpoints and a killed analysis keeps what it
+committed: the same command run again continues from there. Every metric carries the dims ``checkpoint`` (training step),
 ``timestep`` and ``layer`` in front of its own, so learning dynamics are one
 selection away::
 

@@ -8,7 +8,10 @@ A/B/C, and the accuracy aggregates per checkpoint).
 
 The initial noise is the same at every checkpoint (one seed), so differences
 between checkpoints are not sampling noise of the generator. Settings are
-checked once, before any sampling (:func:`check_settings`).
+checked once, before any sampling (:func:`check_settings`). With a results
+store, each checkpoint is committed to it as soon as it is scored, so a
+killed evaluation keeps what it committed and the same command run again
+continues from there.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import xarray as xr
 import zarr
 
 from manifold_lens.errors import StoreError
+from manifold_lens.percolation.onset import terminal_accuracy
 from manifold_lens.stores import (
     append_results,
     check_result_name,
@@ -201,6 +202,15 @@ def test_other_settings_or_replace(tmp_path):
     np.testing.assert_array_equal(ds.score.values, row(3).score.values)
 
 
+def test_the_comparison_refuses_an_unfinished_evaluation(tmp_path):
+    out = tmp_path / "r.zarr"
+    stream(out, 4, name="done")
+    stream(out, 2, name="killed")
+    assert terminal_accuracy(out, "done") == (0.75, 30)
+    with pytest.raises(StoreError, match=r"evaluation/killed is unfinished: 2 of 4 checkpoints; rerun its evaluate"):
+        terminal_accuracy(out, "killed")
+
+
 @pytest.mark.parametrize("name", ["a/b", "<b>x</b>", "../../x", "..", ".", "", "a b", "x\n", "é"])
 def test_bad_names_are_refused_before_anything_is_written(tmp_path, name):
     out = tmp_path / "r.zarr"
@@ -233,6 +243,7 @@ _WRITER = """
 import sys, time
 import xarray as xr
 from manifold_lens.errors import StoreError
+from manifold_lens.percolation.onset import terminal_accuracy
 from manifold_lens.stores import write_results
 start, out, name = float(sys.argv[1]), sys.argv[2], sys.argv[3]
 time.sleep(max(0.0, start - time.time()))
