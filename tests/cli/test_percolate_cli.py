@@ -57,8 +57,8 @@ def test_preset_gives_sigma_spacing_and_lattice(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--sigma", 1, "--threshold", 0], "threshold = 0.0: must be in (0, 1)"),
     (["--sigma", 1, "--threshold", 1.2], "threshold = 1.2: must be in (0, 1)"),
-    (["--sigma", 1, -2], "sigma = -2.0: must be > 0"),
-    (["--sigma", 0], "sigma = 0.0: must be > 0"),
+    (["--sigma", 1, -2], "sigma = -2.0: must be a finite number > 0"),
+    (["--sigma", 0], "sigma = 0.0: must be a finite number > 0"),
     (["--sigma", 1, "--lattice", 1], "lattice = 1: needs at least 2 sites"),
     (["--sigma", 1, "--lattice", 10**6], "use a smaller --lattice"),
     (["--sigma", "abc"], "--sigma 'abc': give numbers"),

@@ -76,8 +76,10 @@ def test_out_checks(tmp_path):
     with pytest.raises(ManifoldLensError, match="already holds files.*--overwrite"):
         check_out_dir(tmp_path / "a", overwrite=False)
     (tmp_path / "b" / "run.zarr").mkdir(parents=True)
-    with pytest.raises(ManifoldLensError, match="run.zarr is not a manifold-lens store"):
+    with pytest.raises(ManifoldLensError, match="run.zarr is not a manifold-lens run store"):
         check_out_dir(tmp_path / "b", overwrite=True)
+    with pytest.raises(ManifoldLensError, match="holds x.txt, which the quickstart did not write"):
+        check_out_dir(tmp_path / "a", overwrite=True)  # --overwrite replaces only the quickstart's own outputs
     (tmp_path / "c").write_text("")
     with pytest.raises(ManifoldLensError, match="is a file"):
         check_out_dir(tmp_path / "c", overwrite=False)
