@@ -211,6 +211,7 @@ def test_results_round_trip_through_the_store(tmp_path):
     ds = lattice_percolation([0.1, 0.5], 1.0, 0.005, 16, trials=2, keep_fractions=[0.5, 1.0], progress=False)
     write_results(tmp_path / "r.zarr", "percolation", "default", ds)
     back = read_results(tmp_path / "r.zarr", "percolation", "default")
+    assert (back.attrs.pop("complete"), back.attrs.pop("status")) == (1, "complete")  # the commit mark, read back
     xr.testing.assert_identical(back, ds)
 
 
