@@ -5,6 +5,11 @@ activations ``X`` (conditions x units, ``Xc`` = X minus its mean over
 conditions). Its non-zero eigenvalues ``w`` are those of ``Xc^T Xc``, so the
 covariance eigenvalues are ``lambda = w / (n - 1)``; working with G costs
 O(n^2 d) once and keeps later steps independent of the number of units d.
+With K independent noise draws per condition, X is the draw mean here (the
+spectrum, effective dimension and embeddings describe the noise-averaged
+activations; the noise left in the mean, variance / K, still adds a floor to
+the spectrum); the noise-robust statistics elsewhere use the cross-draw Gram
+of :func:`draw_grams`, which leaves each draw's product with itself out.
 
 Definitions (units: activation^2 for variances):
 
@@ -55,6 +60,38 @@ def centered_gram(activations: np.ndarray) -> np.ndarray:
     x = np.asarray(activations, dtype=np.float64)
     xc = x - x.mean(axis=0, keepdims=True)
     return xc @ xc.T
+
+
+def draw_grams(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(mean Gram, cross-draw Gram) of activations with independent noise draws (K, n, d).
+
+    Each draw ``H_k`` is centred over conditions. The *mean Gram* is
+    ``Hbar Hbar^T`` of the draw mean ``Hbar = mean_k H_k`` (the centred Gram of
+    the mean activations, as :func:`centered_gram`); independent noise adds
+    ``noise variance / K`` to its diagonal. The *cross-draw Gram*
+    ``G_cross = sum_{k != l} H_k H_l^T / (K (K - 1))`` leaves out the products
+    of a draw with itself, so independent zero-mean noise cancels in
+    expectation: it estimates the Gram of the noiseless (noise-averaged) code
+    without bias. It is symmetric but not positive semi-definite (squared
+    lengths of short differences can come out <= 0). None when K < 2.
+    Cost: K + 1 products (n x d) (d x n); one draw at a time is held in float64.
+    """
+    x = np.asarray(draws)
+    k_draws = x.shape[0]
+    total = np.zeros((x.shape[1], x.shape[2]), dtype=np.float64)
+    own = np.zeros((x.shape[1], x.shape[1]), dtype=np.float64) if k_draws >= 2 else None
+    for k in range(k_draws):
+        xk = np.asarray(x[k], dtype=np.float64)
+        xk = xk - xk.mean(axis=0, keepdims=True)
+        total += xk
+        if own is not None:
+            own += xk @ xk.T
+    both = total @ total.T  # = sum over all (k, l), own products included
+    mean_gram = both / k_draws**2
+    if own is None:
+        return mean_gram, None
+    cross = (both - own) / (k_draws * (k_draws - 1))
+    return mean_gram, (cross + cross.T) / 2
 
 
 def top_eigenpairs(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
