@@ -4,12 +4,23 @@ Definitions (h = activations of one condition-grid cell, distances Euclidean,
 feature distances in lattice steps of that feature, wrapped around the period
 for periodic runs):
 
-- **Similarity by distance** (``x_similarity_by_distance``): the mean cosine
-  similarity between the x-marginal codes a(x1), a(x2) (the mean over y of h
-  minus the grand mean, from the additive fit) of all pairs of x values that
-  are k steps apart, for k = 1, 2, ...; likewise for y. A smooth code decays
-  gradually with k; a "hyper-factorized" code (mutually orthogonal values) is
-  flat near 0 from k = 1 on.
+- **Similarity by distance** (``x_similarity_by_distance``): one minus the
+  normalised squared distance between the x-marginal codes a(x) (the mean
+  over y of h minus the grand mean, from the additive fit)::
+
+      S_x(k) = 1 - mean |a(x1) - a(x2)|^2 over pairs of x values k steps apart
+                   -----------------------------------------------------------
+                   mean |a(x1) - a(x2)|^2 over all pairs of distinct x values
+
+  for k = 1, 2, ...; likewise for y. 1 = identical codes, 0 = as far apart
+  as a typical pair of values, negative = farther apart than typical. It
+  depends on distances only, so any code whose distance grows with the value
+  distance gives a non-increasing curve: a linear code a(x) = x gives
+  1 - k^2 / mean k^2, a Gaussian bump code decays like its overlap, and a
+  "hyper-factorized" code (mutually orthogonal values of equal norm) is flat
+  at 0 from k = 1 on. (The cosine of centred codes used before swung from +1
+  to -1 along a straight line: centring puts the two ends on opposite sides.)
+  S_x(1) is the continuity index (below) of the marginal code.
 - **continuity_index** (the number quoted in the README)::
 
       C_x = 1 - mean |h(x, y) - h(x', y)|^2 over pairs of adjacent x values (1 step apart)
@@ -38,6 +49,10 @@ for periodic runs):
   by condition-space distance. 1 means no false neighbours. The reverse
   measure (condition space judged from representation space) is reported as
   ``neighbourhood_continuity``. Condition-space distances wrap for periodic runs.
+  Ties (equal distances, common on a lattice of conditions) are broken in a
+  seeded random order, not by index order (which would favour conditions
+  that happen to come first in the grid); distances equal to within 1e-9 of
+  the largest count as ties.
 """
 
 from __future__ import annotations
@@ -51,25 +66,26 @@ NEIGHBORS = 8
 
 def similarity_by_distance(code_gram: np.ndarray, distance_steps: np.ndarray,
                            max_distance: int) -> np.ndarray:
-    """Mean cosine similarity of codes k = 1..max_distance steps apart (NaN where no pair).
+    """``S(k) = 1 - mean d^2 (k apart) / mean d^2 (all distinct pairs)`` for k = 1..max_distance.
 
-    ``code_gram`` is the Gram matrix of the codes (values x values),
-    ``distance_steps`` their distances in lattice steps (rounded to integers).
+    ``code_gram`` is the Gram matrix of the codes (values x values; the
+    cross-draw Gram is fine: squared distances from it are unbiased and may be
+    slightly negative), ``distance_steps`` their distances in lattice steps
+    (rounded to integers). NaN where no pair is k steps apart, everywhere when
+    the codes do not vary.
     """
     d = np.diag(code_gram)
-    norm = np.sqrt(np.clip(d, 0.0, None))
-    tol = 1e-10 * max(float(d.max()) if len(d) else 0.0, 1e-300)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cos = code_gram / (norm[:, None] * norm[None, :])
-    usable = (d[:, None] > tol) & (d[None, :] > tol)
-    k = np.rint(distance_steps).astype(np.int64)
+    sq = d[:, None] + d[None, :] - 2.0 * code_gram
     iu = np.triu_indices(len(d), 1)
-    k, c, ok = k[iu], cos[iu], usable[iu]
+    k, sq = np.rint(distance_steps[iu]).astype(np.int64), sq[iu]
     out = np.full(max_distance, np.nan)
+    ref = float(np.mean(sq)) if len(sq) else 0.0
+    if not ref > 1e-12 * max(float(np.mean(np.abs(d))) if len(d) else 0.0, 1e-300):
+        return out
     for step in range(1, max_distance + 1):
-        sel = ok & (k == step)
+        sel = k == step
         if sel.any():
-            out[step - 1] = float(np.mean(c[sel]))
+            out[step - 1] = 1.0 - float(np.mean(sq[sel])) / ref
     return out
 
 
@@ -104,11 +120,21 @@ def condition_distances(grid: ConditionGrid) -> np.ndarray:
     return np.sqrt(dx**2 + dy**2)
 
 
-def trustworthiness(d_original: np.ndarray, d_embedded: np.ndarray, n_neighbors: int = NEIGHBORS) -> float:
-    """Trustworthiness of an embedding given both distance matrices (same as scikit-learn's).
+def _order_with_random_ties(dist: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per row, column indices by increasing distance; ties (to 1e-9 of the largest) in random order."""
+    finite = dist[np.isfinite(dist)]
+    scale = float(np.max(np.abs(finite))) if finite.size else 1.0
+    key = np.round(dist / (scale if scale > 0 else 1.0), 9)
+    return np.lexsort((rng.random(dist.shape), key), axis=1)
 
-    Ties are broken by index order (stable sort), as in
-    ``sklearn.manifold.trustworthiness``; ``n_neighbors`` must be < n / 2.
+
+def trustworthiness(d_original: np.ndarray, d_embedded: np.ndarray, n_neighbors: int = NEIGHBORS,
+                    seed: int = 0) -> float:
+    """Trustworthiness of an embedding given both distance matrices (scikit-learn's formula).
+
+    Without ties the value is ``sklearn.manifold.trustworthiness``'s; ties are
+    broken in a random order seeded by ``seed`` (scikit-learn: index order).
+    ``n_neighbors`` must be < n / 2.
     """
     n = d_original.shape[0]
     k = int(n_neighbors)
@@ -118,10 +144,11 @@ def trustworthiness(d_original: np.ndarray, d_embedded: np.ndarray, n_neighbors:
     de = np.array(d_embedded, dtype=np.float64)
     np.fill_diagonal(do, np.inf)
     np.fill_diagonal(de, np.inf)
-    order = np.argsort(do, axis=1, kind="stable")
+    rng = np.random.default_rng(seed)
+    order = _order_with_random_ties(do, rng)
     rank = np.empty((n, n), dtype=np.int64)
     rank[np.arange(n)[:, None], order] = np.arange(1, n + 1)[None, :]
-    nn_emb = np.argsort(de, axis=1, kind="stable")[:, :k]
+    nn_emb = _order_with_random_ties(de, rng)[:, :k]
     r = rank[np.arange(n)[:, None], nn_emb] - k
     t = float(np.sum(r[r > 0]))
     return 1.0 - t * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)))
