@@ -42,22 +42,32 @@ from .extract import ExtractionSettings, extract_checked, feature_attrs, resolve
 from .geometry import check_embed_methods
 from .grid import condition_grid, render_grid
 from .measure import measure
+from .references import (REFERENCES, SHUFFLE_SEED_OFFSET, ideal_codes, learned, pixel_code, shuffled_code,
+                         stack_references)
 
 DEFAULT_NAME = "default"
 
 
 def _metrics_for_checkpoint(acts: dict[str, xr.DataArray], embed, step: int, seed: int,
-                            notes: dict[str, None]) -> xr.Dataset:
+                            notes: dict[str, None], fixed: dict | None = None) -> xr.Dataset:
     """Measure every (timestep, layer) and stack to dims (checkpoint, timestep, layer, ...).
 
     ``notes`` collects measure's notes (skipped parts) across calls, in order.
+    ``fixed`` maps (timestep, layer) to the measured references that do not
+    change with the checkpoint (pixels, init, ideal codes); with it, the
+    summary metrics gain the ``reference`` dim, the shuffled null measured
+    here from this checkpoint's code (:mod:`manifold_lens.analysis.references`).
     """
     per_t = []
     for t in next(iter(acts.values()))["timestep"].values:
         per_layer = []
         for name, da in acts.items():
-            m = measure(da.sel(timestep=t, drop=True), embed=embed, seed=seed)
+            code = da.sel(timestep=t, drop=True)
+            m = measure(code, embed=embed, seed=seed)
             notes.update(dict.fromkeys(n for n in m.attrs.get("notes", "").split("; ") if n))
+            if fixed is not None:
+                shuffled = measure(shuffled_code(code, seed + SHUFFLE_SEED_OFFSET), embed=(), seed=seed)
+                m = stack_references(m, {**fixed[(int(t), name)], "shuffled": shuffled})
             m["n_units"] = xr.Variable((), da.sizes["unit"], {"long_name": "units of the layer",
                                                                "description": "activations measured per condition",
                                                                "units": "units"})
@@ -71,6 +81,29 @@ def _metrics_for_checkpoint(acts: dict[str, xr.DataArray], embed, step: int, see
         if name not in ds.dims and {"timestep", "layer"} & set(c.dims):
             ds = ds.assign_coords({name: c.isel(timestep=0, layer=0, missing_dims="ignore", drop=True)})
     return ds.expand_dims(checkpoint=[int(step)])
+
+
+def fixed_references(acts: dict[str, xr.DataArray], acts0: dict[str, xr.DataArray] | None, images, seed: int,
+                     notes: dict[str, None]) -> dict:
+    """The references that do not change with the checkpoint, measured once: {(timestep, layer): {name: ds}}.
+
+    ``acts``: any checkpoint's activations (their conditions, coordinates and
+    attrs are copied); ``acts0``: the step-0 checkpoint's (None when the run
+    has none: ``init`` is NaN, with a note); ``images``: the ground-truth
+    images of the conditions (``pixels``). The ideal codes come from
+    :func:`~manifold_lens.analysis.references.ideal_codes`.
+    """
+    template = next(iter(acts.values())).isel(timestep=0, drop=True)
+    once = {"pixels": measure(pixel_code(images, template), embed=(), seed=seed),
+            **{k: measure(v, embed=(), seed=seed) for k, v in ideal_codes(template).items()}}
+    if acts0 is None:
+        notes["init reference is NaN: the run has no step-0 checkpoint"] = None
+    out = {}
+    for layer, da in acts.items():
+        for t in da["timestep"].values:
+            init = None if acts0 is None else measure(acts0[layer].sel(timestep=t, drop=True), embed=(), seed=seed)
+            out[(int(t), layer)] = {**once, "init": init}
+    return out
 
 
 def _activations_vars(acts: dict[str, xr.DataArray], step: int) -> xr.Dataset:
@@ -89,7 +122,7 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
                 device: str = "auto", name: str | None = None, replace: bool = False, progress: bool = True,
                 x=None, y=None, seed: int = 0, pool: bool = False, batch_size: int = 256,
                 sampling_steps: int = 50, ema: bool | None = None,
-                keep_activations: bool = False, log=None) -> xr.Dataset:
+                keep_activations: bool = False, references: bool = True, log=None) -> xr.Dataset:
     """Measure representations of a run's checkpoints; write ``analysis/<name>`` in ``out``.
 
     Args:
@@ -107,6 +140,11 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
         ema: use EMA weights (None = when the run has them).
         keep_activations: also store the mean activations (can be large:
             conditions x units x 4 bytes per checkpoint, timestep and layer).
+        references: also measure the references (pixels, init, shuffled and
+            the ideal torus3d, clifford, plane; :mod:`~manifold_lens.analysis.references`)
+            on the same grid, layer and timestep: summary metrics gain the dim
+            ``reference`` (learned first). Costs one more extraction (step 0)
+            and a second ``measure`` per checkpoint (the shuffled null).
         log: called with the line saying an unfinished group is continued (default: printed to stderr).
 
     The results store's lock is held for the whole call (a second writer is
@@ -127,7 +165,8 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
     dev = resolve_device(device)
     with store_lock(out):  # one writer per results store, for the whole command
         conditions = condition_grid(run.dataset, x, y)
-        images = render_grid(run.dataset, conditions) if mode == "noised" else None
+        truth = render_grid(run.dataset, conditions) if mode == "noised" or references else None
+        images = truth if mode == "noised" else None
         use_ema = run.has_ema if ema is None else bool(ema)
         # names are the same at every checkpoint: check them before the progress bar starts
         layer_names = resolve_layers(run.load_model(steps[0], ema=use_ema), layers)
@@ -144,20 +183,32 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
             "conditions": "every candidate condition" if x is None and y is None else f"grid x={x}, y={y}",
             **{f"extraction_{k}": v for k, v in settings.attrs().items()},
             "layers": layer_names,
+            "references": list(REFERENCES) if references else ["learned"],
+            "shuffle_seed": int(settings.seed + SHUFFLE_SEED_OFFSET),
         }
         # what determines the values: a rerun continues an unfinished group only when these are the same
         same = {**{k: attrs[k] for k in ("source_run", "checkpoints", "embed", "ema", "conditions", "layers")},
                 **{k: v for k, v in attrs.items() if k.startswith("extraction_")},
-                "keep_activations": bool(keep_activations)}
+                "keep_activations": bool(keep_activations), "references": attrs["references"]}
         stream = open_stream(out, "analysis", name, same, planned=len(steps), replace=replace, log=log)
         notes = dict.fromkeys(n for n in str(stream.attrs.get("measure_notes", "")).split("; ") if n)
         bar = tqdm(steps, desc="analyze", unit="checkpoint", disable=not progress, initial=stream.committed)
-        for step in steps[stream.committed:]:
+        fixed = None
+
+        def activations(step):
             model = run.load_model(step, ema=use_ema, device=dev)
             acts = extract_checked(model, conditions, images, schedule, settings, layer_names, device=dev)
             for da in acts.values():
                 da.attrs.update(feature_attrs(run.dataset))
-            ds = _metrics_for_checkpoint(acts, embed, step, settings.seed, notes)
+            return acts
+
+        for step in steps[stream.committed:]:
+            acts = activations(step)
+            if references and fixed is None:  # once: pixels, ideal codes and the untrained network (step 0)
+                acts0 = None if 0 not in run.steps else acts if step == 0 else activations(0)
+                fixed = fixed_references(acts, acts0, truth, settings.seed, notes)
+                del acts0
+            ds = _metrics_for_checkpoint(acts, embed, step, settings.seed, notes, fixed)
             if keep_activations:
                 ds = ds.merge(_activations_vars(acts, step))
             ds["checkpoint"].attrs.update({"long_name": "training step of the checkpoint", "units": "step"})
@@ -169,7 +220,8 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
             append_results(stream, ds)
             bar.update(1)
             if "effective_dim" in ds and progress:
-                bar.set_postfix(effective_dim=f"{float(ds['effective_dim'].isel(timestep=0, layer=0).squeeze()):.2f}")
-            del model, acts, ds
+                value = learned(ds["effective_dim"]).isel(timestep=0, layer=0).squeeze()
+                bar.set_postfix(effective_dim=f"{float(value):.2f}")
+            del acts, ds
         bar.close()
     return read_results(out, "analysis", name)

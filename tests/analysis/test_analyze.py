@@ -29,11 +29,12 @@ def test_dims_variables_and_attrs(tiny_run, analysed):
     assert list(ds.checkpoint.values) == run.steps
     assert list(ds.timestep.values) == [0, 200]
     assert list(ds.layer.values) == ["bottleneck", "encoder.2"]
+    assert list(ds.reference.values) == ["learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane"]
     for v in HEADLINE:
-        assert ds[v].dims == ("checkpoint", "timestep", "layer")
+        assert ds[v].dims == ("checkpoint", "timestep", "layer", "reference")
         assert ds[v].attrs["long_name"] and ds[v].attrs["description"]
         assert np.isfinite(ds[v].values).all()
-    assert ds["explained_variance_ratio"].dims == ("checkpoint", "timestep", "layer", "component")
+    assert ds["explained_variance_ratio"].dims == ("checkpoint", "timestep", "layer", "reference", "component")
     assert ds.x.dims == ("condition",) and "region" in ds.coords
     assert ds.attrs["source_run"] == str(run.path)
     assert ds.attrs["layers"] == ["bottleneck", "encoder.2"]
@@ -53,13 +54,13 @@ def test_streamed_values_equal_direct_measurement(tiny_run, analysed):
     for step in (run.steps[1], run.steps[-1]):
         acts = extract_run(run, step, layers="layer4", timesteps=[200], noise_draws=2, device="cpu")
         direct = measure(acts["encoder.2"].sel(timestep=200), embed=("pca",))
-        got = ds.sel(checkpoint=step, timestep=200, layer="encoder.2")
+        got = ds.sel(checkpoint=step, timestep=200, layer="encoder.2", reference="learned")
         for v in HEADLINE + ("explained_variance_top4",):
             np.testing.assert_allclose(float(got[v]), float(direct[v]), rtol=1e-5, err_msg=v)
         np.testing.assert_allclose(got["activations_encoder.2"].values, acts["encoder.2"].sel(timestep=200).values,
                                    rtol=1e-6)
     # the dynamics are one selection away, and checkpoints differ (the weights changed)
-    dyn = ds.effective_dim.sel(layer="bottleneck", timestep=0)
+    dyn = ds.effective_dim.sel(layer="bottleneck", timestep=0, reference="learned")
     assert dyn.dims == ("checkpoint",) and len(np.unique(dyn.values)) > 1
 
 
@@ -94,3 +95,21 @@ def test_bad_embed_and_layer_fail_before_writing(tiny_run, tmp_path):
     with pytest.raises(ManifoldLensError, match="unknown layer 'mid'.*available layers are"):
         analyze_run(tiny_run, out, layers=["mid"], progress=False, device="cpu")
     assert not out.exists() or "analysis" not in list_results(out)
+
+
+def test_references_beside_the_learned_code(tiny_run, analysed):
+    """init is the step-0 network measured the same way: at checkpoint 0 it equals the learned code exactly;
+    pixels and the ideal codes do not change over training; the shuffled null does."""
+    _, ds = analysed
+    sel = ds.sel(timestep=200, layer="encoder.2")
+    for v in HEADLINE + ("x_on_x_orthogonality", "x_decoding_r2"):
+        np.testing.assert_allclose(sel[v].sel(checkpoint=0, reference="init"),
+                                   sel[v].sel(checkpoint=0, reference="learned"), rtol=1e-6, err_msg=v)
+        for ref in ("pixels", "init", "torus3d", "clifford", "plane"):
+            assert np.ptp(sel[v].sel(reference=ref).values) == 0, (v, ref)
+    assert np.ptp(sel.factorization_score.sel(reference="shuffled").values) > 0
+    ideal = sel.isel(checkpoint=-1)
+    assert float(ideal.factorization_score.sel(reference="clifford")) == pytest.approx(1.0, abs=1e-9)
+    assert float(ideal.effective_dim.sel(reference="plane")) == pytest.approx(2.0, abs=1e-9)  # an 8 x 8 square
+    assert ds.attrs["references"][0] == "learned" and ds.attrs["shuffle_seed"] == 7919
+    assert ds.embedding_pca.dims == ("checkpoint", "timestep", "layer", "condition", "embed_dim")  # learned only

@@ -1,0 +1,112 @@
+"""Empirical and ideal references: what a metric of the learned code is compared with (SCIENCE.md section 6).
+
+A representation metric means little alone: the pixels and an untrained
+network already look "factorized" by some measures. Every analysis measures,
+on the same condition grid, layer and timestep, the learned code and:
+
+- ``pixels``: the ground-truth images themselves (one unit per pixel);
+- ``init``: the same layer of the untrained network (the run's step-0
+  checkpoint), extracted with the same settings;
+- ``shuffled``: the learned code with its condition labels permuted (seeded):
+  the null of a code that carries no (x, y) structure but the same spectrum;
+- ``torus3d``, ``clifford``: the ideal 3-D ring torus (x and y coupled) and the
+  Clifford torus ``(cos ax, sin ax, cos ay, sin ay)/sqrt 2`` (x and y in
+  orthogonal planes), the ideal references of periodic data;
+- ``plane``: a flat sheet ``(x, y)``, the ideal reference of non-periodic data.
+
+:func:`stack_references` puts the summary metrics (every variable without a
+``condition`` dim) of all of them along a ``reference`` dim, learned first;
+per-condition variables (embeddings) stay those of the learned code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from . import factorization as fact
+
+REFERENCES = ("learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane")
+DESCRIPTIONS = {
+    "learned": "the activations of the analysed checkpoint",
+    "pixels": "the ground-truth images (one unit per pixel)",
+    "init": "the same layer of the untrained network (step-0 checkpoint), same extraction",
+    "shuffled": "the learned code with condition labels permuted (seeded null)",
+    "torus3d": "ideal 3-D ring torus on the same grid (x and y coupled)",
+    "clifford": "ideal Clifford torus (cos ax, sin ax, cos ay, sin ay)/sqrt 2 on the same grid",
+    "plane": "ideal flat sheet (x, y) on the same grid: the ideal code of non-periodic data",
+}
+SHUFFLE_SEED_OFFSET = 7919  # the shuffle's seed is the analysis seed plus this (recorded in attrs)
+
+
+def _like(values: np.ndarray, template: xr.DataArray, unit: str = "unit") -> xr.DataArray:
+    """A (condition, unit) DataArray holding ``values`` with the template's condition coordinates and attrs."""
+    coords = {k: v.variable for k, v in template.coords.items() if v.dims == ("condition",)}
+    return xr.DataArray(np.asarray(values, dtype=np.float64), dims=("condition", unit), coords=coords,
+                        attrs=dict(template.attrs))
+
+
+def ideal_codes(template: xr.DataArray) -> dict[str, xr.DataArray]:
+    """The ideal codes (torus3d, clifford, plane) of the template's conditions, angles as ``measure`` sets them.
+
+    ``template`` is any activations DataArray with ``x``, ``y`` on ``condition``
+    and the ``periodic`` / ``period`` attrs measure reads.
+    """
+    x = np.asarray(template["x"].values, dtype=np.float64)
+    y = np.asarray(template["y"].values, dtype=np.float64)
+    periodic = bool(template.attrs.get("periodic", False))
+    grid = fact.ConditionGrid.from_coords(x, y, periodic=periodic, period=template.attrs.get("period"))
+    tx, ty = grid.angles(of_cells=False)
+    return {
+        "torus3d": _like(fact.torus3d(tx, ty), template),
+        "clifford": _like(fact.clifford_torus(tx, ty), template),
+        "plane": _like(np.column_stack([x - x.mean(), y - y.mean()]), template),
+    }
+
+
+def pixel_code(images: np.ndarray, template: xr.DataArray) -> xr.DataArray:
+    """The ground-truth images (condition, row, col) as a code with one unit per pixel."""
+    images = np.asarray(images, dtype=np.float64)
+    return _like(images.reshape(len(images), -1), template)
+
+
+def shuffled_code(activations: xr.DataArray, seed: int) -> xr.DataArray:
+    """``activations`` with their condition labels permuted (the same permutation for every draw and timestep)."""
+    perm = np.random.default_rng(seed).permutation(activations.sizes["condition"])
+    axis = activations.get_axis_num("condition")
+    return activations.copy(data=np.take(activations.values, perm, axis=axis))
+
+
+def learned(obj):
+    """The learned code's values of a Dataset or DataArray with a ``reference`` dim (unchanged without one)."""
+    return obj.sel(reference="learned", drop=True) if "reference" in obj.dims else obj
+
+
+def summary_variables(ds: xr.Dataset) -> list[str]:
+    """The variables that carry the ``reference`` dim: every one without a ``condition`` dim."""
+    return [str(v) for v in ds.data_vars if "condition" not in ds[v].dims]
+
+
+def stack_references(learned: xr.Dataset, others: dict[str, xr.Dataset | None]) -> xr.Dataset:
+    """``learned`` with its summary metrics extended along ``reference`` (learned first, then ``others``).
+
+    A reference that is None, or lacks a variable, is NaN there.
+    """
+    order = {n: i for i, n in enumerate(REFERENCES)}
+    names = ["learned", *sorted(others, key=lambda n: order.get(n, len(order)))]
+    out = learned.copy()
+    for var in summary_variables(learned):
+        base = learned[var]
+        parts = []
+        for name in names:
+            ds = learned if name == "learned" else others[name]
+            if ds is not None and var in ds and ds[var].dims == base.dims:
+                parts.append(ds[var].variable.astype(np.float64) if base.dtype.kind in "iub" else ds[var].variable)
+            else:
+                parts.append(xr.full_like(base, np.nan, dtype=np.float64).variable)
+        stacked = xr.Variable.concat(parts, dim="reference")
+        out[var] = xr.Variable(stacked.dims, stacked.values, base.attrs)
+    out = out.assign_coords(reference=xr.Variable(("reference",), np.array(names), {
+        "long_name": "code measured",
+        "description": "; ".join(f"{n}: {DESCRIPTIONS.get(n, n)}" for n in names)}))
+    return out

@@ -1,0 +1,57 @@
+"""References of a representation metric: ideal codes with known values, the shuffled null, stacking."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from manifold_lens.analysis import measure
+from manifold_lens.analysis.references import ideal_codes, learned, pixel_code, shuffled_code, stack_references
+
+
+def lattice_code(n=10, periodic=False, draws=0, seed=0):
+    """A smooth code of an n x n lattice (a Clifford torus in 40 random dims), with coords and attrs."""
+    x, y = (v.ravel().astype(float) for v in np.meshgrid(np.arange(n), np.arange(n)))
+    ax, ay = 2 * np.pi * x / n, 2 * np.pi * y / n
+    base = np.column_stack([np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay)])
+    values = base @ np.random.default_rng(seed).normal(size=(4, 40))
+    attrs = {"periodic": int(periodic), **({"period": [n, n]} if periodic else {})}
+    da = xr.DataArray(values, dims=("condition", "unit"), coords={"x": ("condition", x), "y": ("condition", y)},
+                      attrs=attrs)
+    if draws:
+        da = da.expand_dims(draw=draws).transpose("condition", "draw", "unit").copy()
+    return da
+
+
+def test_ideal_codes_have_their_known_metrics():
+    codes = ideal_codes(lattice_code(periodic=True))
+    assert {k: v.sizes["unit"] for k, v in codes.items()} == {"torus3d": 3, "clifford": 4, "plane": 2}
+    m = {k: measure(v, embed=()) for k, v in codes.items()}
+    assert float(m["clifford"].effective_dim) == pytest.approx(4.0, abs=1e-9)  # four equal-variance directions
+    assert float(m["clifford"].factorization_score) == pytest.approx(1.0, abs=1e-9)  # additive in (x, y)
+    assert float(m["plane"].effective_dim) == pytest.approx(2.0, abs=1e-9)
+    assert float(m["plane"].factorization_score) == pytest.approx(1.0, abs=1e-9)
+    assert float(m["torus3d"].factorization_score) < 0.99  # the ring couples x and y
+
+
+def test_shuffled_code_destroys_the_structure_not_the_spectrum():
+    code = lattice_code(periodic=True, draws=3)
+    sh = shuffled_code(code, seed=1)
+    perm = [int(np.flatnonzero((code.values[:, 0] == row).all(1))[0]) for row in sh.values[:, 0]]
+    for d in range(3):  # one permutation for every draw
+        np.testing.assert_array_equal(sh.values[:, d], code.values[perm, d])
+    np.testing.assert_array_equal(sh.x, code.x)  # the labels stay, the codes move
+    a, b = measure(code.isel(draw=0), embed=()), measure(sh.isel(draw=0), embed=())
+    assert float(b.effective_dim) == pytest.approx(float(a.effective_dim))  # same points, same spectrum
+    assert float(a.continuity_index) > 0.75 and abs(float(b.continuity_index)) < 0.2  # 1 - (2 - 2 cos 36deg) / 2
+
+
+def test_stack_references_puts_summaries_along_reference():
+    code = lattice_code()
+    m = measure(code, embed=("pca",))
+    pix = measure(pixel_code(np.random.default_rng(0).normal(size=(100, 4, 4)), code), embed=())
+    ds = stack_references(m, {"shuffled": measure(shuffled_code(code, 0), embed=()), "pixels": pix, "init": None})
+    assert list(ds.reference.values) == ["learned", "pixels", "init", "shuffled"]  # the canonical order
+    assert ds.effective_dim.dims == ("reference",) and np.isnan(float(ds.effective_dim.sel(reference="init")))
+    assert ds.explained_variance_ratio.dims == ("reference", "component")
+    assert ds.embedding_pca.dims == ("condition", "embed_dim")  # per-condition: learned only
+    xr.testing.assert_identical(learned(ds).effective_dim, m.effective_dim)
