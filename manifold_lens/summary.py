@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .analysis.references import learned
 from .evaluation import PHASES
 
 
@@ -49,7 +50,8 @@ def evaluation_lines(ds: xr.Dataset) -> list[str]:
 
 
 def analysis_lines(ds: xr.Dataset, variables=("effective_dim", "factorization_score", "continuity_index")) -> list[str]:
-    """The size of an analysis and its headline metrics at the first and last checkpoint."""
+    """The size of an analysis and its headline metrics at the first and last checkpoint, then the references'
+    at the last checkpoint (same grid, layer and timestep)."""
     counts = " x ".join(_plural(ds.sizes[d], d) for d in ("checkpoint", "timestep", "layer"))
     lines = [f"  {counts}, {ds.sizes.get('condition', 0)} conditions"]
     present = [v for v in variables if v in ds]
@@ -57,10 +59,15 @@ def analysis_lines(ds: xr.Dataset, variables=("effective_dim", "factorization_sc
     for t in ds["timestep"].values:
         for layer in ds["layer"].values:
             sel = ds[present].sel(timestep=t, layer=layer)
-            first, last = sel.isel(checkpoint=0), sel.isel(checkpoint=-1)
+            first, last = learned(sel.isel(checkpoint=0)), learned(sel.isel(checkpoint=-1))
             vals = ", ".join(f"{v} {float(first[v]):.3g}" + (f" -> {float(last[v]):.3g}" if several else "")
                              for v in present)
             lines.append(f"  {layer} @ t={int(t)}: {vals}")
+            if "reference" in sel.dims:
+                end = sel.isel(checkpoint=-1)
+                for r in [str(r) for r in end["reference"].values if str(r) != "learned"]:
+                    lines.append(f"    {r:>9}: " + ", ".join(f"{v} {float(end[v].sel(reference=r)):.3g}"
+                                                            for v in present))
     return lines
 
 
@@ -100,7 +107,8 @@ def report_lines(report) -> list[str]:
              for where, status in report.unfinished.items()]
     lines += [f"  left out {where}: {why}" for where, why in report.skipped_results.items()]
     lines += [f"  skipped {f.title}: {f.skipped}" for f in report.skipped]
-    lines += [f"  {k.quantity}: {k.value}  ({k.source})" for k in report.key_numbers]
+    lines += [f"  {k.quantity}: {k.value}" + (f" [{k.references}]" if k.references else "") + f"  ({k.source})"
+              for k in report.key_numbers]
     lines.append(f"wrote {len(report.rendered)} figures (PNG and PDF) to {report.out}; "
                  f"{len(report.skipped)} skipped")
     lines.append(f"open {report.index}")

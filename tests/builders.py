@@ -31,6 +31,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from manifold_lens.analysis.measure import measure
+from manifold_lens.analysis.references import ideal_codes, pixel_code, shuffled_code, stack_references
+from manifold_lens.datasets.render import bump_intensity
 from manifold_lens.config import load_config
 from manifold_lens.datasets import SyntheticDataset
 from manifold_lens.evaluation import aggregate
@@ -181,7 +183,9 @@ def synthetic_evaluation(dataset: SyntheticDataset | None = None, steps=STEPS, s
 
 def synthetic_analysis(n: int = 10, steps=STEPS, units: int = 24, embed=("pca",), seed: int = 0,
                        source_run: str | None = None) -> xr.Dataset:
-    """``measure`` at each step of a code that turns from random into a Clifford torus, stacked like analyze.
+    """``measure`` at each step of a code that turns from random into a Clifford torus, stacked like analyze,
+    with the references analyze measures beside it (pixels: the rendered periodic bumps; init: the step-0
+    code; shuffled; the ideal codes). The features are periodic (period n).
 
     The last step is exactly a (rotated) Clifford torus.
     """
@@ -192,13 +196,19 @@ def synthetic_analysis(n: int = 10, steps=STEPS, units: int = 24, embed=("pca",)
     basis = np.linalg.qr(rng.normal(size=(units, 4)))[0]  # orthonormal: an isometric copy of the torus
     torus = np.column_stack([np.cos(a), np.sin(a), np.cos(b), np.sin(b)]) @ basis.T
     noise = rng.normal(size=(n * n, units))
-    parts = []
+    parts, fixed = [], None
     for k, step in enumerate(steps):
         w = k / (len(steps) - 1)
         acts = xr.DataArray(w * torus + (1 - w) * noise, dims=("condition", "unit"),
                             coords={"x": ("condition", x), "y": ("condition", y),
-                                    "in_train": ("condition", ~((x == 2) & (y == 3)))})
+                                    "in_train": ("condition", ~((x == 2) & (y == 3)))},
+                            attrs={"periodic": 1, "period": [n, n]})
         m = measure(acts, embed=embed, seed=0, progress=False)
+        if fixed is None:  # step 0 is the "untrained" code
+            pixels = bump_intensity(x, y, n, 1.0, periodic=True)
+            fixed = {"pixels": measure(pixel_code(pixels, acts), embed=()), "init": measure(acts, embed=()),
+                     **{r: measure(c, embed=()) for r, c in ideal_codes(acts).items()}}
+        m = stack_references(m, {**fixed, "shuffled": measure(shuffled_code(acts, 7919), embed=())})
         parts.append(m.expand_dims(layer=["bottleneck"]).expand_dims(timestep=[50]).expand_dims(checkpoint=[step]))
     ds = xr.concat(parts, "checkpoint", coords="minimal", compat="override", combine_attrs="override")
     ds.attrs["source_config"] = load_config("quick").to_dict()

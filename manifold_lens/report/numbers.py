@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..analysis.references import learned
 from .sources import Sources
 
 
@@ -18,6 +19,7 @@ class KeyNumber:
     quantity: str
     value: str
     source: str
+    references: str = ""  # the same quantity of the references (analysis: pixels, init, shuffled, ideal)
 
 
 def _fmt(v, pct=False) -> str:
@@ -25,6 +27,20 @@ def _fmt(v, pct=False) -> str:
     if not np.isfinite(v):
         return "n/a"
     return f"{100 * v:.1f}%" if pct else f"{v:.4g}"
+
+
+ANALYSIS_NUMBERS = ("effective_dim", "factorization_score", "continuity_index", "x_on_x_orthogonality",
+                    "x_on_y_orthogonality", "x_decoding_r2", "betti_1")
+
+
+def _references(value, attrs: dict) -> str:
+    """'pixels 11.5 · init 2.98 · ...' for a value with a reference dim (the ideal code that suits the data)."""
+    if "reference" not in value.dims:
+        return ""
+    periodic = int(attrs.get("measure_periodic", 0))
+    shown = ["pixels", "init", "shuffled", *(("torus3d", "clifford") if periodic else ("plane",))]
+    present = [str(r) for r in value["reference"].values]
+    return " · ".join(f"{r} {_fmt(value.sel(reference=r))}" for r in shown if r in present)
 
 
 def key_numbers(sources: Sources) -> list[KeyNumber]:
@@ -48,10 +64,11 @@ def key_numbers(sources: Sources) -> list[KeyNumber]:
         for layer in [str(v) for v in last["layer"].values]:
             for t in [int(v) for v in last["timestep"].values]:
                 where = f"{g.label(several)}, {layer}, t = {t}, step {int(last['checkpoint'])}"
-                for name in ("effective_dim", "factorization_score", "continuity_index"):
-                    if name in last:
+                for name in ANALYSIS_NUMBERS:
+                    value = last[name].sel(layer=layer, timestep=t) if name in last else None
+                    if value is not None and learned(value).ndim == 0:  # a scalar per layer and timestep
                         rows.append(KeyNumber(name + ("" if g.complete else " (unfinished)"),
-                                              _fmt(last[name].sel(layer=layer, timestep=t)), where))
+                                              _fmt(learned(value)), where, _references(value, g.ds.attrs)))
     for g in sources.of_kind("percolation"):
         if "lambda_c" not in g.ds:
             continue

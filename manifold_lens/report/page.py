@@ -79,8 +79,11 @@ def index_html(report, sources: Sources, paths) -> str:
             + "</ul>")
     parts.append("<h2>Key numbers</h2>")
     if report.key_numbers:
-        parts.append("<table><tr><th>quantity</th><th>value</th><th>from</th></tr>" + "".join(
-            f"<tr><td>{e(k.quantity)}</td><td><b>{e(k.value)}</b></td><td>{e(k.source)}</td></tr>"
+        refs = any(k.references for k in report.key_numbers)
+        head = "<th>quantity</th><th>value</th>" + ("<th>references (same grid, layer, t)</th>" if refs else "")
+        parts.append(f"<table><tr>{head}<th>from</th></tr>" + "".join(
+            f"<tr><td>{e(k.quantity)}</td><td><b>{e(k.value)}</b></td>"
+            + (f"<td>{e(k.references)}</td>" if refs else "") + f"<td>{e(k.source)}</td></tr>"
             for k in report.key_numbers) + "</table>")
     else:
         parts.append("<p class='skipped'>No evaluation, analysis or percolation results given.</p>")

@@ -45,14 +45,15 @@ def test_analyze_end_to_end(cli_run, tmp_path):
     assert list(ds.layer.values) == ["bottleneck", "encoder.2"]
     assert ds.embedding_isomap.dims == ("checkpoint", "timestep", "layer", "condition", "embed_dim")
     # ranges that hold for any representation, so a tiny model can be checked honestly
-    eff = ds.effective_dim.values
+    eff = ds.effective_dim.sel(reference="learned").values
     assert (eff >= 1).all() and (eff <= ds.n_units.values).all()
+    assert "pixels: effective_dim" in res.output.replace("   ", "")  # the references, printed after the learned
     fs = ds.factorization_score.values
     assert ((fs >= 0) & (fs <= 1)).all()
     # the stored numbers are the library's numbers for that checkpoint
     acts = extract_run(run, run.steps[-1], layers="bottleneck", timesteps=[100], noise_draws=2, device="cpu")
     direct = measure(acts["bottleneck"].sel(timestep=100), embed=("pca", "isomap"))
-    got = ds.sel(checkpoint=run.steps[-1], timestep=100, layer="bottleneck")
+    got = ds.sel(checkpoint=run.steps[-1], timestep=100, layer="bottleneck", reference="learned")
     for v in ("effective_dim", "factorization_score", "continuity_index"):
         np.testing.assert_allclose(float(got[v]), float(direct[v]), rtol=1e-5)
 

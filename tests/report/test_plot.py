@@ -58,10 +58,10 @@ def assert_renders(fig: Figure) -> None:
 
 
 def texts(fig: Figure) -> str:
-    """Every title, label and legend text of a figure, joined."""
+    """Every title, label, text box and legend text of a figure, joined."""
     out = [fig._suptitle.get_text() if fig._suptitle else ""]
     for ax in fig.axes:
-        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel(), *(t.get_text() for t in ax.texts)]
         if ax.get_legend():
             out += [t.get_text() for t in ax.get_legend().get_texts()]
     return "\n".join(out)
@@ -117,21 +117,32 @@ def test_pca_spectrum_and_top4(analysis):
     fig = plot.pca_spectrum(analysis)
     assert_renders(fig)
     left, right = fig.axes[0], fig.axes[1]
-    assert len(left.get_lines()) == len(STEPS)
-    np.testing.assert_allclose(left.get_lines()[-1].get_ydata(),
-                               analysis.explained_variance_ratio.isel(checkpoint=-1, timestep=0, layer=0).values)
-    top4 = float(analysis.explained_variance_top4.isel(checkpoint=-1, timestep=0, layer=0))
+    final = analysis.isel(checkpoint=-1, timestep=0, layer=0)
+    lines = left.get_lines()
+    assert len(lines) == len(STEPS) + 4  # one per checkpoint, then pixels, init, 3-D torus, Clifford (final step)
+    np.testing.assert_allclose(lines[len(STEPS) - 1].get_ydata(),
+                               final.explained_variance_ratio.sel(reference="learned").values)
+    assert [ln.get_label() for ln in lines[len(STEPS):]] == ["pixels (ground truth)", "untrained network (init)",
+                                                           "ideal 3-D torus", "ideal Clifford torus"]
+    np.testing.assert_allclose(lines[-1].get_ydata(), final.explained_variance_ratio.sel(reference="clifford"))
+    top4 = float(final.explained_variance_top4.sel(reference="learned"))
     assert top4 > 0.99  # the final code is a Clifford torus: 4 directions
     assert f"{100 * top4:.1f}%" in left.texts[0].get_text()
     np.testing.assert_allclose(right.get_lines()[0].get_ydata(),  # the top-4 share at every checkpoint
-                               analysis.explained_variance_top4.isel(timestep=0, layer=0).values)
+                               analysis.explained_variance_top4.isel(timestep=0, layer=0).sel(reference="learned"))
     assert "bottleneck, t = 50" in fig._suptitle.get_text()
 
 
 def test_effective_dim_and_metrics_curves(analysis):
     fig = plot.effective_dim_curve(analysis)
     assert_renders(fig)
-    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), analysis.effective_dim[:, 0, 0].values)
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(),
+                               analysis.effective_dim[:, 0, 0].sel(reference="learned").values)
+    panel = fig.axes[1]  # the final step's learned value beside each reference
+    points = {ln.get_label(): ln.get_xdata()[0] for ln in panel.get_lines()}
+    final = analysis.effective_dim.isel(checkpoint=-1, timestep=0, layer=0)
+    for ref, label in (("learned", "learned"), ("pixels", "pixels (ground truth)"), ("clifford", "ideal Clifford torus")):
+        assert points[label] == pytest.approx(float(final.sel(reference=ref)))
     assert "participation ratio" in fig.axes[0].get_ylabel()
     fig = plot.metrics_curve(analysis)
     assert_renders(fig)
@@ -169,11 +180,15 @@ def test_chord_histograms_learned_vs_ideal(analysis):
     x_on_y = fig.axes[0]
     # the final code is a Clifford torus: its summary equals the ideal Clifford torus's
     last = analysis.isel(checkpoint=-1, timestep=0, layer=0)
-    learned, clifford = (float(last.x_on_y_orthogonality.sel(manifold=m)) for m in ("learned", "clifford"))
+    learned, clifford = (float(last.x_on_y_orthogonality.sel(reference=m)) for m in ("learned", "clifford"))
     assert learned == pytest.approx(clifford, abs=0.05)
     assert "x-on-y orthogonality" in x_on_y.get_title()
     assert fig.axes[1].title.get_color() == plot.X_COLOR and fig.axes[2].title.get_color() == plot.Y_COLOR
-    assert {"learned", "ideal 3-D torus", "ideal Clifford torus"} <= set(texts(fig).split("\n"))
+    legend = set(texts(fig).split("\n"))
+    assert {"learned", "pixels (ground truth)", "untrained network (init)", "labels shuffled (null)",
+            "ideal 3-D torus", "ideal Clifford torus"} <= legend  # periodic data: the tori are its ideal codes
+    assert "ideal flat sheet" not in legend
+    assert f"learned: {learned:.2f}" in texts(fig) and f"clifford: {clifford:.2f}" in texts(fig)
 
 
 def test_similarity_curves_x_blue_y_red(analysis):
@@ -181,7 +196,7 @@ def test_similarity_curves_x_blue_y_red(analysis):
     assert_renders(fig)
     lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines() if not ln.get_label().startswith("_")}
     assert lines["x, step 1000"].get_color() == plot.X_COLOR and lines["y, step 1000"].get_color() == plot.Y_COLOR
-    sim = analysis.x_similarity_by_distance.isel(checkpoint=-1, timestep=0, layer=0).values
+    sim = analysis.x_similarity_by_distance.isel(checkpoint=-1, timestep=0, layer=0).sel(reference="learned").values
     np.testing.assert_allclose(lines["x, step 1000"].get_ydata(), sim[np.isfinite(sim)])
     assert "(px)" in fig.axes[0].get_xlabel()
 

@@ -93,7 +93,12 @@ def test_full_report(full_store, tmp_path):
                             "final accuracy, out-of-distribution", "effective_dim", "factorization_score",
                             "continuity_index", "lambda_c (percolation threshold)", "lambda_c predicted / measured"}
     an = synthetic_analysis(embed=("pca", "isomap"))
-    assert numbers["factorization_score"] == f"{float(an.factorization_score[-1, 0, 0]):.4g}"
+    final = an.factorization_score[-1, 0, 0]
+    assert numbers["factorization_score"] == f"{float(final.sel(reference='learned')):.4g}"
+    refs = {k.quantity: k.references for k in rep.key_numbers}["factorization_score"]
+    assert refs.startswith(f"pixels {float(final.sel(reference='pixels')):.4g} · init ")
+    assert "clifford 1 " not in refs and refs.endswith("clifford 1")  # periodic data: the tori are the ideals
+    assert "references (same grid, layer, t)" in text
     assert "<table>" in text and "Key numbers" in text
 
 

@@ -1,5 +1,11 @@
 """Figures of the representations: PCA spectrum, effective dimension, metrics over training,
-3-D embeddings, chord histograms, similarity vs feature distance."""
+3-D embeddings, chord histograms, similarity vs feature distance.
+
+Results with a ``reference`` dim (every analysis since references exist) are
+drawn as the learned code beside its references: the empirical ones (pixels,
+init, shuffled) and the ideal code of the data (the tori for periodic data,
+the flat sheet otherwise); older results draw the learned code alone.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +17,20 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .style import (CHORD_PANELS, MANIFOLD_COLORS, MANIFOLD_LABELS, X_CMAP, X_COLOR, Y_CMAP, Y_COLOR, analysis_slice,
-                    checkpoint_colors, figure_title, new_figure, representative_checkpoints, require, results_config,
-                    step_axis)
+from .style import (CHORD_PANELS, REFERENCE_COLORS, REFERENCE_LABELS, REFERENCE_MARKERS, X_CMAP, X_COLOR, Y_CMAP,
+                    Y_COLOR, analysis_slice, checkpoint_colors, figure_title, learned_and_references, new_figure,
+                    representative_checkpoints, require, results_config, step_axis)
 
 
 _ANALYZE_HINT = "run manifold-lens analyze"
 
 
 def pca_spectrum(analysis: xr.Dataset, layer=None, timestep=None, title: str | None = None) -> Figure:
-    """Explained-variance spectrum at every checkpoint (colour = step), top-4 share annotated; right: the
-    top-4 explained variance vs step."""
+    """Explained-variance spectrum at every checkpoint (colour = step), top-4 share annotated, the references'
+    final spectra dashed; right: the top-4 explained variance vs step beside the references'."""
     require(analysis, ["explained_variance_ratio", "explained_variance_top4"], "PCA spectrum", _ANALYZE_HINT)
-    a, where = analysis_slice(analysis, layer, timestep)
+    sliced, where = analysis_slice(analysis, layer, timestep)
+    a, refs, names = learned_and_references(sliced)
     steps = a["checkpoint"].values
     comp = a["component"].values
     colors, cmap = checkpoint_colors(steps)
@@ -32,6 +39,12 @@ def pca_spectrum(analysis: xr.Dataset, layer=None, timestep=None, title: str | N
     for i, s in enumerate(steps):
         ratio = a["explained_variance_ratio"].isel(checkpoint=i).values
         left.plot(comp, ratio, "o-", ms=3, lw=1.2, color=colors[i])
+    for r in names:  # the references at the final step (shuffled has the learned spectrum: not drawn)
+        if r != "shuffled":
+            left.plot(comp, refs["explained_variance_ratio"].sel(reference=r).isel(checkpoint=-1), ls="--", lw=1.2,
+                      marker=REFERENCE_MARKERS[r], ms=3, color=REFERENCE_COLORS[r], label=REFERENCE_LABELS[r])
+    if names:
+        left.legend(fontsize=7, frameon=False, loc="lower left")
     left.axvspan(comp[0] - 0.5, min(4, comp[-1]) + 0.5, color="#f0e442", alpha=0.25, lw=0)
     final = float(a["explained_variance_top4"].isel(checkpoint=-1))
     left.text(0.98, 0.95, f"top 4 components (shaded):\n{100 * final:.1f}% of the variance\nat the final "
@@ -50,13 +63,22 @@ def pca_spectrum(analysis: xr.Dataset, layer=None, timestep=None, title: str | N
     ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 10)).round().astype(int))
     cb = fig.colorbar(_mappable(sm, norm), ax=left, label="checkpoint (training step)", ticks=ticks)
     cb.ax.set_yticklabels([str(int(steps[i])) for i in ticks], fontsize=7)
-    right.plot(steps, a["explained_variance_top4"], "o-", color="k")
+    right.plot(steps, a["explained_variance_top4"], "o-", color="k", label="learned")
+    _reference_lines(right, refs, names, "explained_variance_top4", steps)
     right.set_ylim(0, 1.02)
     right.set_ylabel("explained variance of the top 4 (fraction)")
     right.grid(alpha=0.3)
     step_axis(right, steps)
     fig.suptitle(title or figure_title("PCA spectrum over training", analysis, where), fontsize=10)
     return fig
+
+
+def _reference_lines(ax, refs, names, var: str, steps) -> None:
+    """Each reference's value of ``var`` over the steps, dashed (constant ones are flat lines)."""
+    for r in names:
+        v = refs[var].sel(reference=r).values
+        if np.isfinite(v).any():
+            ax.plot(steps, v, ls="--", lw=1.0, color=REFERENCE_COLORS[r], label=REFERENCE_LABELS[r])
 
 
 def _mappable(cmap, norm):
@@ -68,16 +90,18 @@ def _mappable(cmap, norm):
 
 
 def _lines_over_steps(analysis, variables, colors, labels, ylabel, what, ylim=None, title=None) -> Figure:
-    """One line per (variable, layer, timestep) vs checkpoint step."""
+    """One line per (variable, layer, timestep) vs checkpoint step; with references, a right panel compares the
+    final step's learned value of each variable with the references' (same grid, layer and timestep)."""
     require(analysis, list(variables), what, _ANALYZE_HINT)
+    learned_ds, refs, names = learned_and_references(analysis)
     steps = analysis["checkpoint"].values
     combos = [(str(la), int(t)) for la in analysis.layer.values for t in analysis.timestep.values]
     styles = ["-", "--", ":", "-."]
-    fig = new_figure(7.5, 4.5)
-    ax = fig.add_subplot()
+    fig = new_figure(11.5 if names else 7.5, 4.5)
+    ax, panel = (fig.subplots(1, 2, width_ratios=[3, 2]) if names else (fig.add_subplot(), None))
     by_combo = len(variables) == 1 and len(combos) > 1  # one variable: a colour per layer and timestep
     for k, (layer, t) in enumerate(combos):
-        a = analysis.sel(layer=layer, timestep=t)
+        a = learned_ds.sel(layer=layer, timestep=t)
         for v, c, lab in zip(variables, colors, labels):
             suffix = f" ({layer}, t = {t})" if len(combos) > 1 else ""
             ax.plot(steps, a[v], marker="o", ms=3, ls="-" if by_combo else styles[k % len(styles)],
@@ -87,10 +111,36 @@ def _lines_over_steps(analysis, variables, colors, labels, ylabel, what, ylim=No
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     step_axis(ax, steps)
-    ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.legend(fontsize=8, frameon=False, loc="best" if names else "center left",
+              bbox_to_anchor=None if names else (1.01, 0.5))
+    if panel is not None:
+        _reference_panel(panel, refs.isel(checkpoint=-1), names, variables, labels, combos, ylim)
     where = "" if len(combos) > 1 else f"{combos[0][0]}, t = {combos[0][1]}"
     ax.set_title(title or figure_title(what, analysis, where), fontsize=10)
     return fig
+
+
+def _reference_panel(ax, final, names, variables, labels, combos, xlim=None) -> None:
+    """A dot plot: one row per (variable, layer, timestep), the learned value (black) beside each reference."""
+    rows = [(v, lab, la, t) for v, lab in zip(variables, labels) for la, t in combos]
+    shown = np.array([float(final[v].sel(layer=la, timestep=t, reference=r)) for v, _, la, t in rows
+                      for r in ["learned", *names]])
+    for i, (v, lab, la, t) in enumerate(rows):
+        vals = final[v].sel(layer=la, timestep=t)
+        for r in ["learned", *names]:
+            value = float(vals.sel(reference=r))
+            ax.plot(value, -i, marker=REFERENCE_MARKERS[r], ms=9 if r == "learned" else 6, ls="",
+                    color=REFERENCE_COLORS[r], mfc=REFERENCE_COLORS[r] if r != "init" else "none",
+                    label=REFERENCE_LABELS[r] if i == 0 else None)
+    ax.set_yticks(-np.arange(len(rows)))
+    ax.set_yticklabels([lab + (f"\n({la}, t = {t})" if len(combos) > 1 else "") for _, lab, la, t in rows],
+                       fontsize=8)
+    if xlim and np.isfinite(shown).any():  # the usual range, widened to show every value (a negative R^2)
+        ax.set_xlim(min(xlim[0], np.nanmin(shown) - 0.05), max(xlim[1], np.nanmax(shown) + 0.05))
+    ax.set_ylim(-len(rows) + 0.5, 0.5)
+    ax.grid(alpha=0.3, axis="x")
+    ax.set_title(f"final step {int(final['checkpoint'])}: learned vs references", fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2)
 
 
 def effective_dim_curve(analysis: xr.Dataset, title: str | None = None) -> Figure:
@@ -153,13 +203,21 @@ def embedding_views(analysis: xr.Dataset, method: str = "pca", layer=None, times
 
 def chord_histograms(analysis: xr.Dataset, checkpoint: int | None = None, layer=None, timestep=None,
                      title: str | None = None) -> Figure:
-    """Orthogonality and parallelism histograms of chord cosines: learned vs ideal 3-D torus vs Clifford torus."""
+    """Orthogonality and parallelism histograms of chord cosines: the learned code (filled) against its
+    references (pixels, init, shuffled and the ideal code of the data), each panel listing the summaries."""
     names = [f"{p}_cos_hist" for p, _, _ in CHORD_PANELS]
     require(analysis, names, "orthogonality and parallelism histograms", _ANALYZE_HINT)
     a, where = analysis_slice(analysis, layer, timestep)
     steps = [int(s) for s in a["checkpoint"].values]
     step = steps[-1] if checkpoint is None else representative_checkpoints(steps, [checkpoint])[0]
     a = a.sel(checkpoint=step)
+    dim = "reference" if "reference" in a.dims else "manifold" if "manifold" in a.dims else None
+    if dim == "reference":
+        shown = ["learned", *learned_and_references(a)[2]]
+    elif dim == "manifold":  # results written before references existed
+        shown = [str(m) for m in a["manifold"].values]
+    else:
+        shown = ["learned"]
     lower = a["cos_bin_lower"].values if "cos_bin_lower" in a.coords else None
     upper = a["cos_bin_upper"].values if "cos_bin_upper" in a.coords else None
     centres = a["cos_bin"].values
@@ -167,35 +225,38 @@ def chord_histograms(analysis: xr.Dataset, checkpoint: int | None = None, layer=
         half = np.diff(centres).mean() / 2
         lower, upper = centres - half, centres + half
     edges = np.append(lower, upper[-1])
-    fig = new_figure(15.0, 3.9)
+    fig = new_figure(15.0, 4.2)
     axes = fig.subplots(1, len(CHORD_PANELS), sharey=True)
     for ax, (stat, label, color) in zip(axes, CHORD_PANELS):
         hist = a[f"{stat}_cos_hist"]
         summary_name = stat if stat.endswith("parallelism") else f"{stat}_orthogonality"
-        parts = []
-        for m in [str(v) for v in hist["manifold"].values]:
-            h = hist.sel(manifold=m).values
+        lines = []
+        for m in shown:
+            h = hist.sel({dim: m}).values if dim else hist.values
             if not np.isfinite(h).any():
                 continue
-            lw = 2.0 if m == "learned" else 1.4
-            ax.stairs(h, edges, color=MANIFOLD_COLORS.get(m, "#777"), lw=lw, fill=(m == "learned"),
-                      alpha=0.25 if m == "learned" else 1.0)
+            c = REFERENCE_COLORS.get(m, "#777")
             if m == "learned":
-                ax.stairs(h, edges, color=MANIFOLD_COLORS[m], lw=lw)
+                ax.stairs(h, edges, color=c, lw=2.0, fill=True, alpha=0.25)
+            ax.stairs(h, edges, color=c, lw=2.0 if m == "learned" else 1.2)
             if summary_name in a:
-                parts.append(f"{float(a[summary_name].sel(manifold=m)):.2f}")
-        ax.set_title(f"{label}\n(summary: {' / '.join(parts)})" if parts else label, color=color, fontsize=9)
+                value = a[summary_name].sel({dim: m}) if dim else a[summary_name]
+                lines.append(f"{m}: {float(value):.2f}")
+        if lines:
+            ax.text(0.03, 0.97, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize=7,
+                    family="monospace", bbox=dict(fc="w", ec="#bbb", alpha=0.85))
+        ax.set_title(label, color=color, fontsize=9)
         ax.set_xlabel("cos between chords" if "parallelism" in stat else "cos between chords (signed)")
         ax.set_xlim(-1, 1)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("fraction of chord pairs")
-    handles = [Patch(fc=MANIFOLD_COLORS["learned"], alpha=0.35, ec=MANIFOLD_COLORS["learned"], label="learned")]
-    handles += [Line2D([], [], color=MANIFOLD_COLORS[m], lw=1.4, label=MANIFOLD_LABELS[m])
-                for m in ("torus3d", "clifford")]
+    handles = [Patch(fc=REFERENCE_COLORS["learned"], alpha=0.35, ec=REFERENCE_COLORS["learned"], label="learned")]
+    handles += [Line2D([], [], color=REFERENCE_COLORS.get(m, "#777"), lw=1.2, label=REFERENCE_LABELS.get(m, m))
+                for m in shown if m != "learned"]
     axes[-1].legend(handles=handles, fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle(title or figure_title(f"chord statistics at step {step}", analysis,
-                                 f"{where}; summaries: learned / 3-D torus / Clifford (mean |cos|, parallelism: "
-                                 "mean cos)"), fontsize=10)
+                                       f"{where}; summaries: mean |cos| (orthogonality), mean cos (parallelism)"),
+                 fontsize=10)
     return fig
 
 
@@ -207,17 +268,19 @@ def _spacing(analysis, axis: str):
 def similarity_curves(analysis: xr.Dataset, layer=None, timestep=None, checkpoints=None,
                       title: str | None = None) -> Figure:
     """Similarity of the x-codes (blue) and y-codes (red) vs feature-value distance at early, middle and
-    final checkpoints (lighter = earlier)."""
+    final checkpoints (lighter = earlier); with references, a right panel compares the final step's curves
+    (mean of x and y) with the references'."""
     require(analysis, ["x_similarity_by_distance", "y_similarity_by_distance"], "similarity vs distance",
-             _ANALYZE_HINT)
-    a, where = analysis_slice(analysis, layer, timestep)
+            _ANALYZE_HINT)
+    sliced, where = analysis_slice(analysis, layer, timestep)
+    a, refs, names = learned_and_references(sliced)
     chosen = representative_checkpoints(a["checkpoint"].values, checkpoints)
     dist = a["distance"].values.astype(np.float64)
     sx, sy = _spacing(analysis, "x"), _spacing(analysis, "y")
     same = sx is not None and sx == sy
     scale = float(sx) if same else 1.0
-    fig = new_figure(7.5, 4.5)
-    ax = fig.add_subplot()
+    fig = new_figure(12.0 if names else 7.5, 4.5)
+    ax, panel = (fig.subplots(1, 2, width_ratios=[3, 2], sharey=True) if names else (fig.add_subplot(), None))
     alphas = np.linspace(0.35, 1.0, len(chosen))
     last_finite = 0
     for k, step in enumerate(chosen):
@@ -228,12 +291,24 @@ def similarity_curves(analysis: xr.Dataset, layer=None, timestep=None, checkpoin
                 last_finite = max(last_finite, int(np.flatnonzero(ok)[-1]))
             ax.plot(dist[ok] * scale, v[ok], "o-" if k == len(chosen) - 1 else "--", ms=3, color=color,
                     alpha=alphas[k], lw=1.8 if k == len(chosen) - 1 else 1.0, label=f"{axis}, step {step}")
-    ax.axhline(0, color="#999", lw=0.8)
-    ax.set_xlim(0, (dist[last_finite] + 0.5) * scale)
-    ax.set_xlabel("feature-value distance |v1 - v2| (px)" if same else "feature-value distance (lattice steps)")
-    ax.set_ylabel("mean cosine similarity of the codes")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5), ncol=1)
+    xlabel = "feature-value distance |v1 - v2| (px)" if same else "feature-value distance (lattice steps)"
+    for axes in (ax, panel) if panel is not None else (ax,):
+        axes.axhline(0, color="#999", lw=0.8)
+        axes.set_xlim(0, (dist[last_finite] + 0.5) * scale)
+        axes.set_xlabel(xlabel)
+        axes.grid(alpha=0.3)
+    ax.set_ylabel("mean similarity of the codes")
+    ax.legend(fontsize=8, frameon=False, loc="best" if names else "center left",
+              bbox_to_anchor=None if names else (1.01, 0.5), ncol=1)
+    if panel is not None:
+        final = refs.isel(checkpoint=-1)
+        for r in ["learned", *names]:
+            v = (final["x_similarity_by_distance"] + final["y_similarity_by_distance"]).sel(reference=r).values / 2
+            ok = np.isfinite(v)
+            panel.plot(dist[ok] * scale, v[ok], marker=REFERENCE_MARKERS[r], ms=4, ls="-" if r == "learned" else "--",
+                       lw=2.0 if r == "learned" else 1.2, color=REFERENCE_COLORS[r], label=REFERENCE_LABELS[r])
+        panel.set_title(f"final step {int(final['checkpoint'])}: mean of x and y vs references", fontsize=9)
+        panel.legend(fontsize=7, frameon=False, loc="best")
     ax.set_title(title or figure_title("similarity vs feature-value distance", analysis,
-                                 f"{where}; x-code: y averaged out, and vice versa"), fontsize=10)
+                                       f"{where}; x-code: y averaged out, and vice versa"), fontsize=10)
     return fig

@@ -41,8 +41,14 @@ REGION_COLORS = {
 }
 PHASE_COLORS = {"A": "#a6a6a6", "B": "#f4a259", "C": "#2ca02c"}
 PHASE_LABELS = {"A": "A: not one bump", "B": "B: one bump, wrong place", "C": "C: correct"}
-MANIFOLD_COLORS = {"learned": "#222222", "torus3d": "#e69f00", "clifford": "#009e73"}
-MANIFOLD_LABELS = {"learned": "learned", "torus3d": "ideal 3-D torus", "clifford": "ideal Clifford torus"}
+REFERENCE_COLORS = {"learned": "#222222", "pixels": "#56b4e9", "init": "#999999", "shuffled": "#cc79a7",
+                    "torus3d": "#e69f00", "clifford": "#009e73", "plane": "#0072b2"}
+REFERENCE_LABELS = {"learned": "learned", "pixels": "pixels (ground truth)", "init": "untrained network (init)",
+                    "shuffled": "labels shuffled (null)", "torus3d": "ideal 3-D torus",
+                    "clifford": "ideal Clifford torus", "plane": "ideal flat sheet"}
+REFERENCE_MARKERS = {"learned": "o", "pixels": "s", "init": "D", "shuffled": "x", "torus3d": "^", "clifford": "v",
+                     "plane": "P"}
+MANIFOLD_COLORS, MANIFOLD_LABELS = REFERENCE_COLORS, REFERENCE_LABELS  # results written before the reference dim
 CHORD_PANELS = (
     ("x_on_y", "x-on-y orthogonality", "black"),
     ("x_on_x", "x-on-x orthogonality", X_COLOR),
@@ -137,6 +143,23 @@ def analysis_slice(analysis: xr.Dataset, layer=None, timestep=None) -> tuple[xr.
     if timestep not in times:
         raise FigureDataError(f"timestep {timestep}: not in these results; present: {', '.join(map(str, times))}")
     return analysis.sel(layer=layer, timestep=timestep), f"{layer}, t = {timestep}"
+
+
+def learned_and_references(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset | None, list[str]]:
+    """(the learned code's values, the references' values or None, the reference names to draw).
+
+    Results written before references existed have no ``reference`` dim: the
+    learned values are the data and there is nothing to compare with. The
+    names drawn are the empirical references and the ideal codes that suit
+    the data: the tori for periodic data, the flat sheet otherwise.
+    """
+    if "reference" not in ds.dims:
+        return ds, None, []
+    periodic = int(ds.attrs.get("measure_periodic", ds.attrs.get("periodic", 0)))
+    ideal = ("torus3d", "clifford") if periodic else ("plane",)
+    names = [str(r) for r in ds["reference"].values if str(r) != "learned"
+             and (str(r) in ("pixels", "init", "shuffled") or str(r) in ideal)]
+    return ds.sel(reference="learned", drop=True), ds, names
 
 
 def representative_checkpoints(steps, checkpoints=None) -> list[int]:
