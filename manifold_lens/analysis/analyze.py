@@ -110,6 +110,7 @@ def _activations_vars(acts: dict[str, xr.DataArray], step: int) -> xr.Dataset:
     """Mean activations as variables ``activations_<layer>`` (checkpoint, timestep, condition, unit_<layer>)."""
     out = {}
     for name, da in acts.items():
+        da = da.mean("draw", keep_attrs=True) if "draw" in da.dims else da  # measure got the draws themselves
         unit = f"unit_{name}"
         v = da.drop_vars([c for c in da.coords if c not in ("timestep",)]).rename(unit=unit)
         out[f"activations_{name}"] = v.expand_dims(checkpoint=[int(step)])
@@ -132,7 +133,7 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
         timesteps: diffusion timesteps in [0, T); default :func:`default_timesteps`.
         checkpoints: "all", "last", a step or a list of steps.
         mode: "noised" or "trajectory" (see :mod:`manifold_lens.analysis.extract`).
-        noise_draws: K, noise draws averaged per condition.
+        noise_draws: K, noise draws per condition; measure estimates inner products across draws.
         embed: embedding methods passed to ``measure`` (pca, isomap, umap).
         name: results group name (default "default"); ``replace`` overwrites it.
         x, y: condition grid (lists or 'lo:hi[:step]'); default every candidate condition.

@@ -1,9 +1,13 @@
-"""Extract mean activations of chosen layers over a grid of conditions.
+"""Extract activations of chosen layers over a grid of conditions, one per noise draw.
 
-For every condition (x, y), timestep t and layer, the activation is averaged
-over ``noise_draws`` noise draws with fixed seeds (SCIENCE.md section 3:
-"activations ... at chosen timesteps, averaged over noise"). Two ways to reach
-the state x_t the network sees:
+For every condition (x, y), timestep t, layer and each of ``noise_draws``
+noise draws with fixed seeds, one activation is kept (dim ``draw``). The study
+averages over noise (SCIENCE.md section 3); keeping the draws lets
+:func:`manifold_lens.measure` do better than measure the average: with two or
+more draws its inner products are taken across different draws, so
+independent noise cancels instead of biasing cosines toward 0 (SCIENCE.md
+section 6, "Noise"); ``.mean("draw")`` gives the plain average. Two ways to
+reach the state x_t the network sees:
 
 ``noised`` (default)
     the ground-truth image of the condition, forward-noised to t with
@@ -16,21 +20,22 @@ the state x_t the network sees:
     the sampler made there). Timesteps must be ones DDIM visits
     (:func:`manifold_lens.diffusion.ddim_timesteps`).
 
-Noise draw k uses seed ``seed + k``. In ``noised`` mode one noise field eps_k
-is shared by every condition ("common random numbers"): differences between
-conditions then come from the condition alone, not from different noise, so
-K = 4 draws already give a clean grid. In ``trajectory`` mode each condition
-starts from its own noise (the sampler draws one field per sample). The study
-only says "averaged over noise"; these are our documented defaults.
+Noise draw k uses seed ``seed + k`` and one noise field shared by every
+condition ("common random numbers"): in ``noised`` mode eps_k, in
+``trajectory`` mode the start noise x_T of every condition's trajectory.
+Differences between conditions within a draw then come from the condition
+alone, not from different noise (with a noise field per condition an
+untrained network looks like a code with no continuity at all).
 
 Spatial maps (B, C, H, W) are flattened to ``unit`` = C x H x W (channel
 slowest, then row, column), or averaged over space with ``pool=True`` (unit =
 channel). Other shapes are flattened after the batch dimension.
 
 The result is one ``xarray.DataArray`` per layer with dims
-(``timestep``, ``condition``, ``unit``) and coordinates x, y, region,
-in_train (and family) on ``condition``: ``acts[layer].sel(timestep=50)`` is
-ready for :func:`manifold_lens.measure`.
+(``timestep``, ``condition``, ``draw``, ``unit``) and coordinates x, y,
+region, in_train (and family) on ``condition``: ``acts[layer].sel(timestep=50)``
+is ready for :func:`manifold_lens.measure`. Memory grows with the draws:
+timesteps x conditions x draws x units x 4 bytes per layer.
 """
 
 from __future__ import annotations
@@ -138,7 +143,8 @@ class ExtractionSettings:
     def attrs(self) -> dict:
         d = asdict(self)
         d["pool"] = int(d["pool"])
-        d["noise"] = "one noise field per draw, shared by all conditions (seed + draw)"
+        d["noise"] = ("one noise field per draw, shared by all conditions (seed + draw): eps in noised mode, "
+                      "the start noise x_T in trajectory mode; draws kept (dim draw)")
         return d
 
 
@@ -191,7 +197,7 @@ def extract_activations(model: nn.Module, conditions: xr.Dataset, images: np.nda
                         mode: str = "noised", noise_draws: int = 4, seed: int = 0, pool: bool = False,
                         batch_size: int = 256, sampling_steps: int = 50, device: str | torch.device = "auto",
                         progress: bool = False) -> dict[str, xr.DataArray]:
-    """Mean activations {layer: DataArray(timestep, condition, unit)} of any model.
+    """Activations {layer: DataArray(timestep, condition, draw, unit)} of any model.
 
     Args:
         model: the ``nn.Module`` whose submodules are hooked (moved to ``device``
@@ -229,7 +235,7 @@ def extract_checked(model: nn.Module, conditions: xr.Dataset, images, schedule: 
     forward = model if forward is None else forward
     n = conditions.sizes["condition"]
     cond_all = torch.as_tensor(np.stack([conditions["x"].values, conditions["y"].values], 1), dtype=torch.float32)
-    sums: dict[str, np.ndarray] = {}
+    per_draw: dict[str, np.ndarray] = {}
     shapes: dict[str, tuple[int, ...]] = {}
     flatten = _flatten(settings.pool)
     batches = [slice(i, min(i + settings.batch_size, n)) for i in range(0, n, settings.batch_size)]
@@ -241,10 +247,11 @@ def extract_checked(model: nn.Module, conditions: xr.Dataset, images, schedule: 
             if mode == "noised":
                 eps = torch.randn((1, *img_shape), generator=gen)
                 states = None
-            else:
+            else:  # one start noise for every condition (the sampler's images have one channel)
+                start = torch.randn((1, 1, img_shape[-1], img_shape[-1]), generator=gen)
                 _, states = run_sampler(forward, schedule, cond_all, settings.sampler_plan(schedule),
                                         image_size=img_shape[-1], generator=gen, batch_size=settings.batch_size,
-                                        device=device, states_at=ts)
+                                        device=device, states_at=ts, start=start)
             for ti, t in enumerate(ts):
                 for sl in batches:
                     c = cond_all[sl].to(device)
@@ -262,9 +269,10 @@ def extract_checked(model: nn.Module, conditions: xr.Dataset, images, schedule: 
                         forward(x_t, tt, c)
                     for name in names:
                         a = cache[name].numpy()
-                        if name not in sums:
-                            sums[name] = np.zeros((len(ts), n, a.shape[1]), dtype=np.float64)
-                        sums[name][ti, sl] += a
+                        if name not in per_draw:
+                            per_draw[name] = np.zeros((len(ts), n, settings.noise_draws, a.shape[1]),
+                                                      dtype=np.float32)
+                        per_draw[name][ti, sl, k] = a
                     bar.update()
     bar.close()
 
@@ -272,16 +280,19 @@ def extract_checked(model: nn.Module, conditions: xr.Dataset, images, schedule: 
               for k in conditions.coords if conditions[k].dims == ("condition",)}
     out = {}
     for name in names:
-        if name not in sums:
+        if name not in per_draw:
             raise ManifoldLensError(f"layer {name!r} was not called by the forward pass (or returned no tensor)")
-        mean = (sums.pop(name) / settings.noise_draws).astype(np.float32)
         da = xr.DataArray(
-            mean, dims=("timestep", "condition", "unit"),
+            per_draw.pop(name), dims=("timestep", "condition", "draw", "unit"),
             coords={"timestep": ("timestep", np.asarray(ts), {"long_name": "diffusion timestep"}), **coords,
+                    "draw": ("draw", np.arange(settings.noise_draws),
+                             {"long_name": "noise draw", "description": "draw k: seed + k, one noise field "
+                              "shared by every condition"}),
                     **_unit_coords(shapes.get(name, ()), settings.pool)},
             name="activation",
-            attrs={"long_name": f"mean activation of {name}", "units": "activation",
-                   "description": f"output of module {name!r} averaged over {settings.noise_draws} noise draws",
+            attrs={"long_name": f"activation of {name}", "units": "activation",
+                   "description": f"output of module {name!r} for each of {settings.noise_draws} noise draws "
+                                  "(dim draw; .mean('draw') is the average over noise)",
                    "layer": name, "output_shape": list(shapes.get(name, ())), **settings.attrs()},
         )
         out[name] = da
@@ -293,7 +304,7 @@ def extract_run(run, step: int | None = None, *, ema: bool | None = None, x=None
                 mode: str = "noised", noise_draws: int = 4, seed: int = 0, pool: bool = False,
                 batch_size: int = 256, sampling_steps: int = 50, device: str | torch.device = "auto",
                 model: nn.Module | None = None, progress: bool = False) -> dict[str, xr.DataArray]:
-    """Mean activations of one checkpoint of a run (see :func:`extract_activations`).
+    """Activations of one checkpoint of a run, per noise draw (see :func:`extract_activations`).
 
     ``run`` is a :class:`~manifold_lens.stores.Run` or a path; ``step``
     None = the last committed checkpoint. Conditions default to every

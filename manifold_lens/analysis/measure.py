@@ -1,10 +1,27 @@
 """``measure``: every representation metric of one layer, one timestep, one checkpoint.
 
 Input is an ``xarray.DataArray`` of activations with dims (``condition``,
-``unit``) and coordinates ``x`` and ``y`` on ``condition``, from this toolkit
-or from any model. The output Dataset has only fixed-size dims, so results for
-many checkpoints, timesteps and layers stack with ``xr.concat``. See
-:mod:`~manifold_lens.analysis.geometry`, :mod:`~manifold_lens.analysis.factorization`,
+``unit``), or (``condition``, ``draw``, ``unit``) with independent noise draws
+of the same conditions, and coordinates ``x`` and ``y`` on ``condition``, from
+this toolkit or from any model. The output Dataset has only fixed-size dims,
+so results for many checkpoints, timesteps and layers stack with
+``xr.concat``.
+
+Noise. Independent noise in each condition's activations pulls cosines toward
+0 and continuity down: it mimics a "hyper-factorized" code. With two or more
+draws, every statistic built from inner products between conditions
+(factorization score and principal angles, chord statistics, similarity by
+distance, continuity index) uses the *cross-draw Gram*
+``sum_{k != l} H_k H_l^T / (K (K - 1))`` (:func:`~manifold_lens.analysis.geometry.draw_grams`),
+in which independent noise cancels in expectation; the PCA spectrum,
+effective dimension, embeddings, decoding, neighbourhood preservation and
+topology use the mean over draws (they need a positive semi-definite Gram or
+the points themselves). Each variable says which in its ``inner_products``
+attr; the global attrs ``draws`` and ``estimator`` ("cross-draw" or "plain")
+record what was possible. With one draw (no ``draw`` dim, or one of length 1)
+everything uses the plain Gram and a note says the estimate is noise-biased.
+
+See :mod:`~manifold_lens.analysis.geometry`, :mod:`~manifold_lens.analysis.factorization`,
 :mod:`~manifold_lens.analysis.continuity` and :mod:`~manifold_lens.analysis.topology` for the definitions.
 """
 
@@ -21,10 +38,24 @@ from . import factorization as fact
 from . import geometry as geom
 from . import topology as topo
 
-MANIFOLDS = ("learned", "torus3d", "clifford")
 COS_BIN_EDGES = np.linspace(-1.0, 1.0, 41)
 MIN_DISTINCT_VALUES = 3
 N_BARS = 8  # H1 bars stored
+
+ESTIMATOR_TEXT = (
+    "cross-draw: with K >= 2 noise draws H_k, variables with inner_products = 'cross-draw' use "
+    "G = sum_{k != l} H_k H_l^T / (K (K - 1)) (each draw centred over conditions), which estimates the Gram "
+    "of the noise-averaged code without the noise term; those with 'draw mean' use the mean over draws. "
+    "plain: one draw, every variable uses the plain Gram (noise-biased)")
+CROSS_DRAW_VARIABLES = frozenset(
+    ["factorization_score", "subspace_angles", "xy_subspace_mean_cos", "x_subspace_dim", "y_subspace_dim",
+     "x_similarity_by_distance", "y_similarity_by_distance", "x_continuity_index", "y_continuity_index",
+     "continuity_index"]
+    + [n if n.endswith("parallelism") else f"{n}_orthogonality" for n in fact.CHORD_STATISTICS]
+    + [f"{n}_cos_hist" for n in fact.CHORD_STATISTICS])
+MEAN_VARIABLES = frozenset(["explained_variance_ratio", "explained_variance", "explained_variance_top4",
+                            "effective_dim", "x_decoding_r2", "y_decoding_r2", "neighbourhood_trustworthiness",
+                            "neighbourhood_continuity"])
 
 _CHORD_TEXT = {
     "x_on_y": ("x-on-y orthogonality", "mean |cos| between random x-chords h(x2,y)-h(x1,y) and "
@@ -45,14 +76,16 @@ def _fail(msg: str):
 
 
 def _validate(activations) -> tuple[np.ndarray, np.ndarray, np.ndarray, xr.DataArray]:
-    """Check the input; return (values (n, d), x, y, the DataArray transposed to (condition, unit))."""
+    """Check the input; return (values (draw, n, d), x, y, the DataArray transposed to ([draw,] condition, unit))."""
     if not isinstance(activations, xr.DataArray):
         _fail(f"activations: expected an xarray.DataArray with dims ('condition', 'unit'), "
               f"got {type(activations).__name__}")
-    if set(activations.dims) != {"condition", "unit"} or activations.ndim != 2:
-        _fail(f"activations: dims must be ('condition', 'unit'), got {tuple(activations.dims)}; "
-              "select or average the other dims first (e.g. .mean('draw'))")
-    da = activations.transpose("condition", "unit")
+    if set(activations.dims) not in ({"condition", "unit"}, {"condition", "draw", "unit"}):
+        _fail(f"activations: dims must be ('condition', 'unit') or ('condition', 'draw', 'unit'), got "
+              f"{tuple(activations.dims)}; select or average the other dims first (e.g. .sel(timestep=50))")
+    if activations.sizes.get("draw", 1) < 1:
+        _fail("activations: no noise draws (dim 'draw' has size 0)")
+    da = activations.transpose(*(("draw",) if "draw" in activations.dims else ()), "condition", "unit")
     for c in ("x", "y"):
         if c not in da.coords:
             _fail(f"activations: missing coordinate {c!r} on 'condition'; "
@@ -67,11 +100,36 @@ def _validate(activations) -> tuple[np.ndarray, np.ndarray, np.ndarray, xr.DataA
                   f"need at least {MIN_DISTINCT_VALUES} to measure a manifold")
     if da.sizes["unit"] < 1:
         _fail("activations: no units (dim 'unit' has size 0)")
-    values = np.asarray(da.values, dtype=np.float64)
+    values = np.asarray(da.values)
+    values = values if np.issubdtype(values.dtype, np.floating) else values.astype(np.float64)
+    values = values if values.ndim == 3 else values[None]  # (draw, condition, unit); kept in its dtype
     bad = int(np.sum(~np.isfinite(values)))
     if bad:
         _fail(f"activations: {bad} NaN or infinite value(s); drop or fill them before measuring")
     return values, da.coords["x"].values, da.coords["y"].values, da
+
+
+def _draw_notes(da) -> list[str]:
+    """The note for activations with fewer than two noise draws (their statistics are noise-biased)."""
+    if "draw" not in da.dims:
+        return ["one noise draw (no 'draw' dim): statistics use plain inner products, which independent noise "
+                "biases toward 0 (hyper-factorized); give >= 2 draws (dim 'draw') for noise-robust estimates"]
+    if da.sizes["draw"] == 1:
+        return ["dim 'draw' has length 1: no cross-draw estimate; statistics use plain inner products of the one "
+                "draw, which independent noise biases toward 0 (hyper-factorized)"]
+    return []
+
+
+def _mark_inner_products(data) -> None:
+    """Say in each variable's attrs and description which Gram matrix it comes from."""
+    for name, var in data.items():
+        if name in CROSS_DRAW_VARIABLES:
+            var.attrs["inner_products"] = "cross-draw"
+            var.attrs["description"] += ("; from cross-draw inner products when there are >= 2 noise draws "
+                                         "(independent noise cancels in expectation), else plain ones")
+        elif name in MEAN_VARIABLES or name.startswith("embedding_"):
+            var.attrs["inner_products"] = "draw mean"
+            var.attrs["description"] += "; from the mean over noise draws"
 
 
 def _var(data, dims, long_name, description, units="1", **extra) -> xr.Variable:
@@ -157,28 +215,27 @@ def _factorization(grid, cell_gram, cfg, data, notes):
 
 
 def _chords(grid, cell_gram, cfg, data, notes):
-    """Chord statistics of the learned code and of the ideal tori, on the same chord pairs."""
+    """Chord statistics of the code whose cell Gram matrix is given (cross-draw when there are draws)."""
     pairs = fact.sample_chord_pairs(grid.index_grid(), cfg["n_chord_pairs"], seed=cfg["seed"])
-    tx, ty = grid.angles()
-    refs = {"torus3d": fact.torus3d(tx, ty), "clifford": fact.clifford_torus(tx, ty)}
-    grams = {"learned": cell_gram, **{k: p @ p.T for k, p in refs.items()}}
+    dropped = []
     for name in fact.CHORD_STATISTICS:
-        summary = np.full(len(MANIFOLDS), np.nan)
-        hist = np.full((len(MANIFOLDS), len(COS_BIN_EDGES) - 1), np.nan)
-        n_used = 0
-        for i, manifold in enumerate(MANIFOLDS):
-            cos = fact.chord_cosines(grams[manifold], pairs[name])
-            summary[i], hist[i] = fact.summarize_cosines(cos, name, COS_BIN_EDGES)
-            n_used = len(cos) if manifold == "learned" else n_used
+        cos = fact.chord_cosines(cell_gram, pairs[name])
+        summary, hist = fact.summarize_cosines(cos, name, COS_BIN_EDGES)
+        n_used, n_drawn = len(cos), pairs[name].shape[1]
         if n_used == 0:
             notes.append(f"{name}: no usable chord pairs (grid too small, or chords of zero length)")
+        elif n_used < n_drawn and cfg["cross_draw"]:
+            dropped.append(f"{name} {n_drawn - n_used} of {n_drawn}")
         long_name, description = _CHORD_TEXT[name]
         summary_name = name if name.endswith("parallelism") else f"{name}_orthogonality"
-        data[summary_name] = _var(summary, ("manifold",), long_name, description, n_pairs=n_used)
+        data[summary_name] = _var(summary, (), long_name, description, n_pairs=n_used)
         data[f"{name}_cos_hist"] = _var(
-            hist, ("manifold", "cos_bin"), f"{long_name}: cosine histogram",
+            hist, ("cos_bin",), f"{long_name}: cosine histogram",
             f"fraction of sampled chord pairs per bin of signed cos ({description.split(';')[0]})",
             n_pairs=n_used)
+    if dropped:
+        notes.append("chord pairs dropped where a chord's cross-draw squared length is <= 0 (chords shorter "
+                     f"than the noise): {', '.join(dropped)}")
 
 
 def _decoding(grid, gram, x, y, cfg, data, notes):
@@ -204,14 +261,16 @@ def _decoding(grid, gram, x, y, cfg, data, notes):
 
 
 def _continuity(grid, gram, cell_gram, gaa, gbb, cfg, data, notes):
-    """Similarity profiles, continuity index and neighbourhood preservation."""
+    """Similarity profiles and continuity index (from ``cell_gram``, ``gaa``, ``gbb``: cross-draw when there
+    are draws) and neighbourhood preservation (from ``gram``, the draw mean's)."""
     for axis, g in (("x", gaa), ("y", gbb)):
         other = "y" if axis == "x" else "x"
         data[f"{axis}_similarity_by_distance"] = _var(
             cont.similarity_by_distance(g, grid.distance_steps(axis), cfg["max_distance"]), ("distance",),
             f"similarity vs {axis} distance",
-            f"mean cosine similarity of the {axis}-marginal codes ({other} averaged out) of {axis} "
-            f"values k lattice steps apart; NaN where no pair is k steps apart")
+            f"1 - mean squared distance between the {axis}-marginal codes ({other} averaged out) of {axis} "
+            f"values k lattice steps apart / mean over all pairs of distinct {axis} values: 1 identical, "
+            f"0 as far apart as a typical pair, < 0 farther; NaN where no pair is k steps apart")
     cx = cont.axis_continuity_index(cell_gram, grid, "x")
     cy = cont.axis_continuity_index(cell_gram, grid, "y")
     text = ("1 - mean squared distance between codes of adjacent {a} values / mean over all pairs "
@@ -227,17 +286,20 @@ def _continuity(grid, gram, cell_gram, gaa, gbb, cfg, data, notes):
     trust = contin = np.nan
     if k >= 1:
         d_cond, d_rep = cont.condition_distances(grid), geom.distances_from_gram(gram)
-        trust, contin = cont.trustworthiness(d_cond, d_rep, k), cont.trustworthiness(d_rep, d_cond, k)
+        trust = cont.trustworthiness(d_cond, d_rep, k, seed=cfg["seed"])
+        contin = cont.trustworthiness(d_rep, d_cond, k, seed=cfg["seed"])
         if k < cfg["n_neighbors"]:
             notes.append(f"neighbourhood measures use k={k} (< n_neighbors={cfg['n_neighbors']}: few conditions)")
     data["neighbourhood_trustworthiness"] = _var(
         trust, (), "neighbourhood trustworthiness",
         f"trustworthiness (k={k}) of representation space w.r.t. condition space (x, y): 1 = every "
-        "representation-space neighbour is a condition-space neighbour", n_neighbors=k)
+        "representation-space neighbour is a condition-space neighbour; ties broken at random (seeded)",
+        n_neighbors=k)
     data["neighbourhood_continuity"] = _var(
         contin, (), "neighbourhood continuity",
         f"trustworthiness (k={k}) of condition space w.r.t. representation space: 1 = every "
-        "condition-space neighbour stays a neighbour in representation space", n_neighbors=k)
+        "condition-space neighbour stays a neighbour in representation space; ties broken at random (seeded)",
+        n_neighbors=k)
 
 
 def _homology(cell_gram, cfg, data, notes):
@@ -266,9 +328,6 @@ def _coords(da, data, cfg):
         "angle": np.arange(1, cfg["max_angles"] + 1),
         "distance": xr.Variable(("distance",), np.arange(1, cfg["max_distance"] + 1),
                                 {"long_name": "feature distance", "units": "lattice steps"}),
-        "manifold": xr.Variable(("manifold",), np.array(MANIFOLDS),
-                                {"description": "learned: the activations; torus3d, clifford: ideal "
-                                 "references sampled on the same condition grid"}),
         "cos_bin": xr.Variable(("cos_bin",), (COS_BIN_EDGES[:-1] + COS_BIN_EDGES[1:]) / 2,
                                {"long_name": "cosine (bin centre)", "units": "1"}),
         "cos_bin_lower": ("cos_bin", COS_BIN_EDGES[:-1]),
@@ -305,7 +364,9 @@ def measure(
 
     Parameters
     ----------
-    activations : DataArray (condition, unit) with coords ``x``, ``y`` on condition.
+    activations : DataArray (condition, unit) or (condition, draw, unit), any order, with coords
+        ``x``, ``y`` on condition; ``draw`` holds independent noise draws of the same conditions
+        (two or more give the cross-draw estimates of the module docstring).
     periodic : the features wrap around (periodic bumps). None: ``activations.attrs['periodic']``
         if present, else False. Periodic runs use cos/sin decoding targets, wrapped
         distances and, by default, persistent homology.
@@ -335,45 +396,51 @@ def measure(
     cfg = {"embed": geom.check_embed_methods(embed), "n_components": n_components, "n_chord_pairs": n_chord_pairs,
            "n_neighbors": n_neighbors, "subspace_energy": subspace_energy, "max_angles": max_angles,
            "max_distance": max_distance, "n_splits": n_splits, "homology_points": homology_points,
-           "betti_threshold": betti_threshold, "seed": seed, "periodic": periodic}
+           "betti_threshold": betti_threshold, "seed": seed, "periodic": periodic,
+           "cross_draw": values.shape[0] >= 2}
     grid = fact.ConditionGrid.from_coords(x, y, periodic=periodic, period=period)
     for axis, vals, p in (("x", grid.xs, grid.period_x), ("y", grid.ys, grid.period_y)):
         if periodic and not p > vals[-1] - vals[0]:
             _fail(f"period: the {axis} period {p:g} must exceed the range of {axis} values "
                   f"({vals[-1] - vals[0]:g}); give period=(px, py)")
-    notes: list[str] = []
+    notes: list[str] = _draw_notes(da)
     data: dict[str, xr.Variable] = {}
     stages = ["geometry", "factorization", "chords", "decoding", "continuity"] + (["homology"] if homology else [])
     with tqdm(total=len(stages) + 1, desc="measure", disable=not progress, leave=False) as bar:
-        gram = geom.centered_gram(values)  # the one large product: BLAS threads help here
+        # the large products (K + 1 of them with K draws): BLAS threads help here
+        gram, cross = geom.draw_grams(values)
+        cross = gram if cross is None else cross
         bar.update(1)
         # Everything else is many small LAPACK calls, which multithreaded BLAS slows down
         # badly on a busy machine (100x for a 200 x 200 Cholesky under oversubscription).
         with threadpool_limits(limits=1, user_api="blas"):
-            _geometry(gram, values.shape, cfg, data, notes)
+            _geometry(gram, values.shape[1:], cfg, data, notes)
             bar.update(1)
-            cell_gram = grid.cell_gram(gram)
-            gaa, gbb = _factorization(grid, cell_gram, cfg, data, notes)
+            cell_gram = grid.cell_gram(gram)  # of the draw mean
+            cell_cross = grid.cell_gram(cross) if cfg["cross_draw"] else cell_gram
+            gaa, gbb = _factorization(grid, cell_cross, cfg, data, notes)
             bar.update(1)
-            _chords(grid, cell_gram, cfg, data, notes)
+            _chords(grid, cell_cross, cfg, data, notes)
             bar.update(1)
             _decoding(grid, gram, x, y, cfg, data, notes)
             bar.update(1)
-            _continuity(grid, gram, cell_gram, gaa, gbb, cfg, data, notes)
+            _continuity(grid, gram, cell_cross, gaa, gbb, cfg, data, notes)
             bar.update(1)
             if homology:
                 _homology(cell_gram, cfg, data, notes)
                 bar.update(1)
+    _mark_inner_products(data)
     ds = xr.Dataset(data, coords=_coords(da, data, cfg))
-    n, d = values.shape
+    k_draws, n, d = values.shape
     ds.attrs.update({
-        "n_conditions": n, "n_units": d, "n_x_values": grid.nx, "n_y_values": grid.ny,
+        "n_conditions": n, "n_units": d, "draws": k_draws,
+        "estimator": "cross-draw" if cfg["cross_draw"] else "plain",
+        "estimator_description": ESTIMATOR_TEXT, "n_x_values": grid.nx, "n_y_values": grid.ny,
         "n_cells": grid.n_cells, "periodic": int(periodic),
         "period_x": grid.period_x, "period_y": grid.period_y,
         "embed": ",".join(cfg["embed"]), "n_chord_pairs": n_chord_pairs, "n_neighbors": n_neighbors,
         "subspace_energy": subspace_energy, "n_splits": n_splits, "homology": int(homology),
         "homology_points": homology_points, "betti_threshold": betti_threshold, "seed": seed,
-        "torus3d_radii": [fact.TORUS_MAJOR_RADIUS, fact.TORUS_MINOR_RADIUS],
         "cos_bin_edges": COS_BIN_EDGES.tolist(),
         "notes": "; ".join(notes),
     })

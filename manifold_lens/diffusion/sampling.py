@@ -171,8 +171,13 @@ def check_visited(plan: SamplerPlan, timesteps: Iterable[int], option: str = "--
 @torch.no_grad()
 def run_sampler(model, schedule: NoiseSchedule, cond, plan: SamplerPlan, *, image_size: int,
                 generator: torch.Generator, batch_size: int = 256, device: torch.device | None = None,
-                clip_x0: bool = True, states_at: Iterable[int] | None = None, progress: bool = False):
-    """The sampling loop of :func:`sample` on a checked :class:`SamplerPlan` (no input checks)."""
+                clip_x0: bool = True, states_at: Iterable[int] | None = None, progress: bool = False,
+                start: torch.Tensor | None = None):
+    """The sampling loop of :func:`sample` on a checked :class:`SamplerPlan` (no input checks).
+
+    ``start``: the initial noise x_T, any shape that broadcasts to (B, 1, N, N)
+    (e.g. one (1, 1, N, N) field shared by every sample); default drawn from ``generator``.
+    """
     sampler, ts, eta_eff = plan
     wanted = set(int(t) for t in (states_at or []))
     dev = device if device is not None else (_model_device(model) or torch.device("cpu"))
@@ -182,7 +187,8 @@ def run_sampler(model, schedule: NoiseSchedule, cond, plan: SamplerPlan, *, imag
     gen = generator
 
     abar = schedule.alphas_cumprod  # float64, CPU
-    x = torch.randn((B, 1, N, N), generator=gen, dtype=torch.float32).to(dev)
+    x = (torch.randn((B, 1, N, N), generator=gen, dtype=torch.float32) if start is None
+         else torch.as_tensor(start, dtype=torch.float32).expand(B, 1, N, N).clone()).to(dev)
     cond_d = cond.to(dev)
     states: dict[int, torch.Tensor] = {}
     # t_prev = -1 means "clean": abar_prev = 1.

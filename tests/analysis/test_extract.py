@@ -1,4 +1,4 @@
-"""Extraction: mean activations over conditions, timesteps and noise draws, checked against manual forwards."""
+"""Extraction: activations over conditions, timesteps and noise draws, checked against manual forwards."""
 
 import numpy as np
 import pytest
@@ -59,10 +59,10 @@ def test_noised_mode_matches_manual_recipe(model, small_grid):
     acts = extract_activations(model, conds, images, SCHEDULE, layers="bottleneck", timesteps=[0, 300],
                                noise_draws=3, device="cpu")
     da = acts["bottleneck"]
-    assert da.dims == ("timestep", "condition", "unit") and list(da.timestep.values) == [0, 300]
+    assert da.dims == ("timestep", "condition", "draw", "unit") and list(da.timestep.values) == [0, 300]
     for t in (0, 300):
-        np.testing.assert_allclose(da.sel(timestep=t).values, manual_mean(model, conds, images, "bottleneck", t, 3),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(da.sel(timestep=t).mean("draw").values,
+                                   manual_mean(model, conds, images, "bottleneck", t, 3), rtol=1e-5, atol=1e-5)
     assert list(da.x.values) == [0, 3, 6, 0, 3, 6] and list(da.y.values) == [1, 1, 1, 4, 4, 4]
     assert da.attrs["noise_draws"] == 3 and da.attrs["mode"] == "noised"
     assert hooks_left(model) == 0
@@ -77,7 +77,7 @@ def test_batching_and_pooling_do_not_change_values(model, small_grid):
     pooled = extract_activations(model, conds, images, SCHEDULE, pool=True, **kw)["encoder.1"]
     # unit coords say where each unpooled unit sits: averaging per channel must give the pooled value
     by_channel = big.groupby("channel").mean("unit")
-    np.testing.assert_allclose(pooled.values, by_channel.transpose("timestep", "condition", "channel").values,
+    np.testing.assert_allclose(pooled.values, by_channel.transpose("timestep", "condition", "draw", "channel").values,
                                rtol=1e-5, atol=1e-6)
     assert big.sizes["unit"] == 16 * 4 * 4 and pooled.sizes["unit"] == 16
 
@@ -89,7 +89,7 @@ def test_layer_alias_and_default(model):
 
 
 def test_trajectory_first_state_is_the_start_noise(model, small_grid):
-    """At t = T-1 the DDIM state is the seeded start noise: the activation is a forward at that noise."""
+    """At t = T-1 the DDIM state is the seeded start noise, one field per draw shared by every condition."""
     conds, _ = small_grid
     t_first = ddim_timesteps(1000, 10)[0]
     assert t_first == 999
@@ -98,10 +98,11 @@ def test_trajectory_first_state_is_the_start_noise(model, small_grid):
     cond = torch.tensor(np.stack([conds.x.values, conds.y.values], 1), dtype=torch.float32)
     acc = 0
     for k in range(2):
-        noise = torch.randn((6, 1, 8, 8), generator=torch.Generator().manual_seed(k))
+        noise = torch.randn((1, 1, 8, 8), generator=torch.Generator().manual_seed(k)).expand(6, 1, 8, 8)
         _, cache = run_with_cache(model, noise, torch.full((6,), 999), cond, names="bottleneck")
         acc = acc + cache["bottleneck"].reshape(6, -1)
-    np.testing.assert_allclose(acts["bottleneck"].sel(timestep=999).values, (acc / 2).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(acts["bottleneck"].sel(timestep=999).mean("draw").values, (acc / 2).numpy(),
+                               rtol=1e-5, atol=1e-5)
     # the state at t = 0 has been denoised by the model: different from the start
     assert not np.allclose(acts["bottleneck"].sel(timestep=0).values, acts["bottleneck"].sel(timestep=999).values)
     assert default_timesteps(1000, "trajectory") == [41] and 41 in ddim_timesteps(1000, 50)
@@ -198,7 +199,8 @@ def test_user_model_through_a_forward_callable(small_grid):
         eps = torch.randn((1, 1, 8, 8), generator=torch.Generator().manual_seed(k))
         with torch.no_grad():
             expect = expect + net(SCHEDULE.q_sample(x0, tt, eps.expand_as(x0)), {"t": tt.float() / 1000, "xy": cond})
-    np.testing.assert_allclose(acts["head"].sel(timestep=20).values, (expect / 2).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(acts["head"].sel(timestep=20).mean("draw").values, (expect / 2).numpy(),
+                               rtol=1e-5, atol=1e-6)
     assert acts["features"].sizes["unit"] == 4 * 8 * 8 and "row" in acts["features"].coords
     assert hooks_left(net) == 0
 
@@ -244,7 +246,7 @@ def test_repeated_extractions_do_not_grow_memory(model, small_grid):
     gc.collect()
     after, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    one = 2 * 6 * (8 * 8 * 8) * 8  # the float64 accumulator of encoder.0 for one extraction (bytes)
+    one = 2 * 6 * 2 * (8 * 8 * 8) * 4  # encoder.0's float32 (timestep, condition, draw, unit) array (bytes)
     assert peak - before > one  # the tracing sees the extraction's arrays ...
     assert after - before < one / 2  # ... and they are gone afterwards
     assert live_tensors() <= tensors_before

@@ -1,0 +1,162 @@
+"""Noise-robust estimates: a Clifford torus with independent noise, measured from draws, and extraction keeping draws.
+
+SNR is the signal variance per unit (the variance over conditions of each unit of the noiseless code,
+averaged over units) divided by the noise variance per unit (independent Gaussian noise, the same variance
+in every unit, condition and draw).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from manifold_lens.analysis import factorization as fact
+from manifold_lens.analysis.extract import condition_grid, extract_activations, extract_run, render_grid
+from manifold_lens.analysis.hooks import run_with_cache
+from manifold_lens.analysis.measure import CROSS_DRAW_VARIABLES, MEAN_VARIABLES, measure
+from manifold_lens.stores import open_run
+
+N, UNITS, DRAWS = 16, 48, 4
+ROBUST = ("x_on_x_orthogonality", "y_on_y_orthogonality", "continuity_index")
+
+
+def _torus_draws(snr, draws=DRAWS, seed=1):
+    """(noiseless code (n, d), draws (K, n, d), x, y): the 16 x 16 Clifford torus isometrically in 48 dims."""
+    gx, gy = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
+    x, y = gx.ravel().astype(float), gy.ravel().astype(float)
+    frame = np.linalg.qr(np.random.default_rng(0).standard_normal((UNITS, 4)))[0]
+    code = fact.clifford_torus(2 * np.pi * x / N, 2 * np.pi * y / N) @ frame.T
+    noise_var = code.var(axis=0).mean() / snr
+    noisy = code[None] + np.sqrt(noise_var) * np.random.default_rng(seed).standard_normal((draws, *code.shape))
+    return code, noisy, x, y
+
+
+def _da(values, x, y):
+    dims = ("condition", "unit") if values.ndim == 2 else ("draw", "condition", "unit")
+    return xr.DataArray(values, dims=dims, coords={"x": ("condition", x), "y": ("condition", y)})
+
+
+def _measure(values, x, y):
+    return measure(_da(values, x, y), periodic=True, homology=False, embed=())
+
+
+@pytest.fixture(scope="module")
+def snr1():
+    code, noisy, x, y = _torus_draws(snr=1.0)
+    return {"noiseless": _measure(code, x, y), "mean": _measure(noisy.mean(axis=0), x, y),
+            "single": _measure(noisy[:1], x, y), "cross": _measure(noisy, x, y)}
+
+
+def test_cross_draw_estimates_recover_the_noiseless_torus_at_snr_1(snr1):
+    # Measured (seeds 100-103): noiseless x-on-x 0.635, continuity 0.929; mean of 4 draws 0.36-0.37 and
+    # 0.63; cross-draw 0.631-0.638 and 0.921-0.929; one draw 0.21 and 0.33. Within 0.1 (the issue's
+    # bar) holds with a wide margin; the mean of the draws is off by > 0.25, the bias the issue reports.
+    clean, mean, cross, single = snr1["noiseless"], snr1["mean"], snr1["cross"], snr1["single"]
+    assert float(clean.x_on_x_orthogonality) == pytest.approx(0.635, abs=0.01)
+    assert float(clean.continuity_index) == pytest.approx(0.929, abs=0.001)
+    for v in ROBUST:
+        truth = float(clean[v])
+        assert abs(float(cross[v]) - truth) < 0.1, v
+        assert abs(float(mean[v]) - truth) > 0.2, v  # the plain estimate on the averaged draws is biased ...
+        assert float(mean[v]) < truth and float(single[v]) < float(mean[v]), v  # ... toward 0, more with one draw
+    # signed statistics and the additive fit recover too (parallelism: 1 noiseless, 0.59 from the mean)
+    assert float(cross.x_parallelism) > 0.85 > 0.65 > float(mean.x_parallelism)
+    assert float(cross.factorization_score) == pytest.approx(1.0, abs=0.02)
+    assert float(mean.factorization_score) < 0.9
+    np.testing.assert_allclose(cross.x_similarity_by_distance[:8], clean.x_similarity_by_distance[:8], atol=0.05)
+
+
+def test_estimator_is_recorded(snr1):
+    cross, mean = snr1["cross"], snr1["mean"]
+    assert cross.attrs["draws"] == 4 and cross.attrs["estimator"] == "cross-draw"
+    assert mean.attrs["draws"] == 1 and mean.attrs["estimator"] == "plain"
+    assert "no 'draw' dim" in mean.attrs["notes"] and "toward 0" in mean.attrs["notes"]
+    assert "'draw'" not in cross.attrs["notes"] and "toward 0" not in cross.attrs["notes"]
+    for name, var in cross.data_vars.items():
+        want = "cross-draw" if name in CROSS_DRAW_VARIABLES else "draw mean" if name in MEAN_VARIABLES else None
+        assert var.attrs.get("inner_products") == want, name
+        if want == "cross-draw":
+            assert "cross-draw inner products" in var.attrs["description"], name
+    # the mean-based metrics are those of the draw mean (same Gram matrix)
+    for v in MEAN_VARIABLES:
+        np.testing.assert_allclose(cross[v], mean[v], rtol=1e-9, atol=1e-12, err_msg=v)
+    # some short chords come out with squared length <= 0 at SNR 1: dropped and counted, not a crash
+    assert "chord pairs dropped" in cross.attrs["notes"]
+    assert 0.8 * 20000 < cross.x_on_x_orthogonality.attrs["n_pairs"] < 20000
+
+
+def test_draw_dim_of_length_one_gives_the_plain_estimate_with_a_note(snr1):
+    _, noisy, x, y = _torus_draws(snr=1.0)
+    single, plain = snr1["single"], _measure(noisy[0], x, y)
+    assert single.attrs["draws"] == 1 and single.attrs["estimator"] == "plain"
+    assert "dim 'draw' has length 1" in single.attrs["notes"]
+    for v in ROBUST + ("factorization_score", "effective_dim"):
+        assert float(single[v]) == pytest.approx(float(plain[v]), rel=1e-9), v
+
+
+def test_draw_dim_in_any_position_and_float32():
+    code, noisy, x, y = _torus_draws(snr=4.0, draws=3)
+    da = _da(noisy.astype(np.float32), x, y)
+    a = measure(da, periodic=True, homology=False, embed=())
+    b = measure(da.transpose("unit", "condition", "draw"), periodic=True, homology=False, embed=())
+    for v in ROBUST + ("effective_dim",):
+        assert float(a[v]) == pytest.approx(float(b[v]), rel=1e-6), v
+    assert a.attrs["draws"] == 3 and a.attrs["n_conditions"] == N * N and a.attrs["n_units"] == UNITS
+
+
+def test_noiseless_draws_change_nothing():
+    # identical draws: the cross-draw Gram equals the plain one, so every value is the no-draw value
+    code, _, x, y = _torus_draws(snr=1.0)
+    a = _measure(np.stack([code, code, code]), x, y)
+    b = _measure(code, x, y)
+    for v in ROBUST + ("x_on_y_orthogonality", "x_parallelism", "factorization_score"):
+        assert float(a[v]) == pytest.approx(float(b[v]), abs=1e-9), v
+    assert "chord pairs dropped" not in a.attrs["notes"]
+
+
+# -- extraction keeps the draws ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_run):
+    run = open_run(tiny_run)
+    conds = condition_grid(run.dataset, x="0:7:3", y="1:7:3")  # 3 x 3 = 9 conditions of the 8 x 8 run
+    return run, run.load_model(device="cpu"), conds
+
+
+def test_noised_extraction_keeps_draws_with_noise_shared_across_conditions(tiny):
+    run, model, conds = tiny
+    images = render_grid(run.dataset, conds)
+    da = extract_activations(model, conds, images, run.schedule, layers="bottleneck", timesteps=[300],
+                             noise_draws=3, seed=5, device="cpu")["bottleneck"]
+    assert da.dims == ("timestep", "condition", "draw", "unit") and list(da.draw.values) == [0, 1, 2]
+    x0 = torch.as_tensor(images)
+    cond = torch.tensor(np.stack([conds.x.values, conds.y.values], 1), dtype=torch.float32)
+    n = conds.sizes["condition"]
+    tt = torch.full((n,), 300)
+    for k in range(3):  # draw k: one noise field (seed + k) shared by the 9 conditions
+        eps = torch.randn((1, *x0.shape[1:]), generator=torch.Generator().manual_seed(5 + k))
+        _, cache = run_with_cache(model, run.schedule.q_sample(x0, tt, eps.expand_as(x0)), tt, cond,
+                                  names="bottleneck")
+        np.testing.assert_allclose(da.sel(timestep=300, draw=k).values, cache["bottleneck"].reshape(n, -1).numpy(),
+                                   rtol=1e-5, atol=1e-5)
+    assert not np.allclose(da.sel(draw=0).values, da.sel(draw=1).values)  # the draws differ
+    m = measure(da.sel(timestep=300), embed=())
+    assert m.attrs["draws"] == 3 and m.attrs["estimator"] == "cross-draw"
+
+
+def test_trajectory_extraction_starts_every_condition_from_the_same_noise(tiny):
+    run, model, conds = tiny
+    acts = extract_run(run, layers="bottleneck", timesteps=[999], mode="trajectory", sampling_steps=5,
+                       noise_draws=2, seed=3, device="cpu", model=model, x="0:7:3", y="1:7:3")
+    da = acts["bottleneck"].sel(timestep=999)
+    assert da.dims == ("condition", "draw", "unit")
+    cond = torch.tensor(np.stack([conds.x.values, conds.y.values], 1), dtype=torch.float32)
+    n = conds.sizes["condition"]
+    for k in range(2):  # at t = T - 1 the state is the start noise: one field (seed + k) for every condition
+        start = torch.randn((1, 1, 8, 8), generator=torch.Generator().manual_seed(3 + k)).expand(n, 1, 8, 8)
+        _, cache = run_with_cache(model, start, torch.full((n,), 999), cond, names="bottleneck")
+        np.testing.assert_allclose(da.sel(draw=k).values, cache["bottleneck"].reshape(n, -1).numpy(),
+                                   rtol=1e-5, atol=1e-5)
