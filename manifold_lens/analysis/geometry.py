@@ -101,12 +101,17 @@ def top_eigenpairs(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """
     n = gram.shape[0]
     k = int(min(k, n))
-    if n > 64 and k < n // 4:
+    w = None
+    if n > 64 and k < n // 4 and np.any(gram):  # (ARPACK fails on an all-zero matrix: a constant code)
         v0 = np.random.default_rng(0).standard_normal(n)
-        w, u = scipy.sparse.linalg.eigsh(gram, k=k, which="LA", v0=v0)
-        order = np.argsort(w)
-        w, u = w[order], u[:, order]
-    else:
+        try:
+            w, u = scipy.sparse.linalg.eigsh(gram, k=k, which="LA", v0=v0)
+        except scipy.sparse.linalg.ArpackError:
+            w = None
+        else:
+            order = np.argsort(w)
+            w, u = w[order], u[:, order]
+    if w is None:
         w, u = scipy.linalg.eigh(gram, subset_by_index=[n - k, n - 1])
     return np.clip(w[::-1], 0.0, None), u[:, ::-1]
 

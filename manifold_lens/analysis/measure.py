@@ -120,6 +120,27 @@ def _draw_notes(da) -> list[str]:
     return []
 
 
+def _signal_to_noise(gram, cross, k_draws, data, notes) -> None:
+    """Per-draw SNR estimated from the two Grams; the cross-draw metrics are NaN when no signal is left."""
+    snr = np.nan
+    if cross is not None:
+        n = gram.shape[0]
+        signal, noise = float(np.trace(cross)) / n, k_draws * float(np.trace(gram) - np.trace(cross)) / max(n - 1, 1)
+        snr = signal / noise if noise > 0 else (np.inf if signal > 0 else np.nan)
+        if not signal > 0:
+            notes.append(f"no condition signal above the noise: the cross-draw estimate of the code's variance over "
+                         f"conditions is {signal:.3g} <= 0; the cross-draw metrics are NaN")
+            for name in CROSS_DRAW_VARIABLES & set(data):
+                if data[name].dtype.kind == "f":
+                    data[name] = data[name].copy(data=np.full(data[name].shape, np.nan))
+    data["signal_to_noise"] = _var(
+        snr, (), "signal-to-noise ratio per draw",
+        "variance over conditions of the noise-averaged code (trace of the cross-draw Gram / n) over the noise "
+        "variance of one draw (K x (trace of the draw-mean Gram - trace of the cross-draw Gram) / (n - 1)), both "
+        "summed over units; NaN with one draw; <= 0: no signal above the noise (cross-draw metrics NaN)",
+        inner_products="cross-draw")
+
+
 def _mark_inner_products(data) -> None:
     """Say in each variable's attrs and description which Gram matrix it comes from."""
     for name, var in data.items():
@@ -429,6 +450,7 @@ def measure(
             if homology:
                 _homology(cell_gram, cfg, data, notes)
                 bar.update(1)
+    _signal_to_noise(gram, cross if cfg["cross_draw"] else None, values.shape[0], data, notes)
     _mark_inner_products(data)
     ds = xr.Dataset(data, coords=_coords(da, data, cfg))
     k_draws, n, d = values.shape

@@ -62,6 +62,12 @@ def test_top_eigenpairs_match_dense_solver(n):
     np.testing.assert_allclose(g @ u, u * w, atol=1e-6 * ref[0])
 
 
+def test_top_eigenpairs_of_a_constant_code():
+    w, u = geom.top_eigenpairs(np.zeros((100, 100)), 5)  # Lanczos would fail on it: the dense path answers
+    np.testing.assert_array_equal(w, 0.0)
+    assert u.shape == (100, 5)
+
+
 def test_effective_dim_known_spectra():
     assert geom.effective_dim([1, 1, 1, 0]) == pytest.approx(3.0)
     assert geom.effective_dim([5.0, 0, 0]) == pytest.approx(1.0)

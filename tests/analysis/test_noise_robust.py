@@ -75,9 +75,10 @@ def test_estimator_is_recorded(snr1):
     assert "no 'draw' dim" in mean.attrs["notes"] and "toward 0" in mean.attrs["notes"]
     assert "'draw'" not in cross.attrs["notes"] and "toward 0" not in cross.attrs["notes"]
     for name, var in cross.data_vars.items():
-        want = "cross-draw" if name in CROSS_DRAW_VARIABLES else "draw mean" if name in MEAN_VARIABLES else None
+        cross_draw = name in CROSS_DRAW_VARIABLES or name == "signal_to_noise"
+        want = "cross-draw" if cross_draw else "draw mean" if name in MEAN_VARIABLES else None
         assert var.attrs.get("inner_products") == want, name
-        if want == "cross-draw":
+        if name in CROSS_DRAW_VARIABLES:
             assert "cross-draw inner products" in var.attrs["description"], name
     # the mean-based metrics are those of the draw mean (same Gram matrix)
     for v in MEAN_VARIABLES:
@@ -85,6 +86,29 @@ def test_estimator_is_recorded(snr1):
     # some short chords come out with squared length <= 0 at SNR 1: dropped and counted, not a crash
     assert "chord pairs dropped" in cross.attrs["notes"]
     assert 0.8 * 20000 < cross.x_on_x_orthogonality.attrs["n_pairs"] < 20000
+
+
+def test_signal_to_noise_estimate(snr1):
+    # the estimate's error at SNR 1 was < 0.02 over seeds (noise variance from 4 x 256 x 48 values)
+    assert float(snr1["cross"].signal_to_noise) == pytest.approx(1.0, abs=0.1)
+    assert np.isnan(float(snr1["mean"].signal_to_noise)) and np.isnan(float(snr1["single"].signal_to_noise))
+    _, noisy, x, y = _torus_draws(snr=0.1)
+    assert float(_measure(noisy, x, y).signal_to_noise) == pytest.approx(0.1, rel=0.1)
+
+
+def test_no_signal_above_the_noise_gives_nan_with_a_note():
+    # Two draws that are (nearly) mirror images (H_2 = -H_1 + small noise) share nothing: the cross-draw Gram
+    # is about -H_1 H_1^T, the estimated variance of the common code negative. Ratios of such estimates are
+    # meaningless: NaN.
+    _, noisy, x, y = _torus_draws(snr=1.0, draws=1)
+    mirror = -noisy + 0.1 * np.random.default_rng(2).standard_normal(noisy.shape)
+    ds = _measure(np.concatenate([noisy, mirror]), x, y)
+    assert "no condition signal above the noise" in ds.attrs["notes"]
+    for v in ROBUST + ("factorization_score", "x_on_y_orthogonality", "x_parallelism"):
+        assert np.isnan(float(ds[v])), v
+    assert np.isnan(ds.x_similarity_by_distance.values).all() and np.isnan(ds.x_on_x_cos_hist.values).all()
+    assert np.isfinite(float(ds.effective_dim))  # the draw mean (the small noise) is still measured
+    assert float(ds.signal_to_noise) <= 0 or np.isnan(float(ds.signal_to_noise))
 
 
 def test_draw_dim_of_length_one_gives_the_plain_estimate_with_a_note(snr1):
