@@ -88,15 +88,19 @@ def test_two_separated_bumps_count_two(q):
     assert localize(two_bumps((10, 10), q), "bump").n_bumps.item() == 2
 
 
-def test_close_bumps_merge_and_faint_ones_do_not_count():
+def test_close_bumps_merge_and_dim_ones_count_above_the_absolute_threshold():
     # 3 px apart at sigma 1: their sum stays above half the peak in between (documented merge)
     assert localize(two_bumps((10, 10), (13, 10)), "bump").n_bumps.item() == 1
-    faint = to_pixels(bump_intensity([8], [8], N) + 0.4 * bump_intensity([20], [20], N))
-    assert localize(faint, "bump").n_bumps.item() == 1
-    strong = to_pixels(bump_intensity([8], [8], N) + 0.7 * bump_intensity([20], [20], N))
-    loc = localize(strong, "bump")
-    assert loc.n_bumps.item() == 2
-    assert abs(loc.x_hat.item() - 8) < 0.01  # centre of the brightest bump
+    # a second bump under half the brightest counts by the absolute rule (fitted height > 0.25), not below it
+    heights = [0.1, 0.2, 0.3, 0.4, 0.7]
+    images = to_pixels(bump_intensity(np.full(5, 8.0), np.full(5, 8.0), N)
+                       + np.array(heights)[:, None, None] * bump_intensity(np.full(5, 20.3), np.full(5, 19.6), N))
+    loc = localize(images, "bump")
+    assert loc.n_bumps.values.tolist() == [1, 1, 2, 2, 2]
+    np.testing.assert_allclose(loc.x_hat.values, 8.0, atol=0.01)  # centre of the brightest bump
+    # the old rule (relative only) is the absolute threshold at 1: only the 0.7 bump counts
+    assert localize(images, "bump", second_bump_threshold=1.0).n_bumps.values.tolist() == [1, 1, 1, 1, 2]
+    assert localize(images, "bump", second_bump_threshold=0.35).n_bumps.values.tolist() == [1, 1, 1, 2, 2]
 
 
 def test_blank_and_broken_images_hold_nothing():
