@@ -315,6 +315,10 @@ def evaluate(
     samples_per_condition: int = typer.Option(4, "--samples-per-condition", help="Images per condition."),
     conditions: str = typer.Option("all", "--conditions", help="all, train or heldout conditions."),
     tolerance: float = typer.Option(1.0, "--tolerance", help="Max error per coordinate, px."),
+    second_bump_threshold: float = typer.Option(0.25, "--second-bump-threshold", help="A peak this fraction of "
+                                                "the rendered bump height counts as a bump, in (0, 1]."),
+    max_width_ratio: float = typer.Option(1.5, "--max-width-ratio", help="A bump wider or narrower than sigma by "
+                                          "more than this factor is not correct (phase A), > 1."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise (same at every checkpoint)."),
     keep_images: bool = typer.Option(False, "--keep-images", help="Also store the generated images."),
     device: str = DEVICE,
@@ -325,8 +329,10 @@ def evaluate(
 ):
     """Generation accuracy: sample at every condition, locate the bump, score (phases A/B/C).
 
-    Writes RESULTS.zarr group evaluation/NAME: per-sample x_hat, y_hat, n_bumps,
-    correct, phase and accuracy overall, in/out of distribution, per region.
+    Writes RESULTS.zarr group evaluation/NAME: per-sample x_hat, y_hat, widths, n_bumps,
+    correct, phase and accuracy overall, in/out of distribution, per region. A second
+    bump counts above half the brightest or above --second-bump-threshold of the
+    rendered height; a bump whose width is off by more than --max-width-ratio is phase A.
 
     Example: manifold-lens evaluate run.zarr --out results.zarr --checkpoints all
     """
@@ -335,6 +341,7 @@ def evaluate(
 
     ds = evaluate_run(run, checkpoints, sampler=sampler, steps=steps, eta=eta,
                       samples_per_condition=samples_per_condition, conditions=conditions, tolerance=tolerance,
+                      second_bump_threshold=second_bump_threshold, max_width_ratio=max_width_ratio,
                       seed=seed, keep_images=keep_images, device=device, batch_size=batch_size, out=out, name=name,
                       replace=replace, progress=progress)
     typer.echo(f"wrote {out} group evaluation/{ds.attrs['name']}: {ds.sizes['checkpoint']} checkpoint(s) of {run}")

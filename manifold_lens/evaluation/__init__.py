@@ -3,9 +3,9 @@
 from .evaluate import (CONDITION_SETS, EvaluationSettings, check_settings, evaluate_model, evaluate_run,
                        evaluation_name, evaluation_settings, select_conditions)
 from .localize import localize
-from .scoring import PHASES, aggregate, coordinate_error, locate_samples, score, scored_axes
+from .scoring import PHASES, aggregate, coordinate_error, locate_samples, score, scored_axes, width_ok
 
 __all__ = ["CONDITION_SETS", "EvaluationSettings", "evaluation_settings", "check_settings", "evaluate_model",
            "evaluate_run", "evaluation_name",
            "select_conditions", "localize", "PHASES", "aggregate", "coordinate_error", "locate_samples", "score",
-           "scored_axes"]
+           "scored_axes", "width_ok"]

@@ -54,30 +54,47 @@ class EvaluationSettings(NamedTuple):
     batch_size: int
     threshold: float
     min_peak: float
+    second_bump_threshold: float = 0.25
+    max_width_ratio: float = 1.5
 
 
 def evaluation_settings(sampler: str = "ddim", steps: int | None = 50, eta: float = 0.0, timesteps: int = 1000,
                         samples_per_condition: int = 4, tolerance: float = 1.0, seed: int = 0, batch_size: int = 512,
-                        threshold: float = 0.5, min_peak: float = 0.25) -> EvaluationSettings:
+                        threshold: float = 0.5, min_peak: float = 0.25, second_bump_threshold: float = 0.25,
+                        max_width_ratio: float = 1.5) -> EvaluationSettings:
     """Checked settings for a schedule of ``timesteps`` steps (one-line error naming the bad option)."""
     plan = plan_sampler(sampler, steps, eta, timesteps)
     if not float(tolerance) > 0:
         raise ManifoldLensError(f"--tolerance {tolerance}: must be > 0 px")
+    if not 0 < float(second_bump_threshold) <= 1:
+        raise ManifoldLensError(f"--second-bump-threshold {second_bump_threshold}: must be in (0, 1], a fraction "
+                                "of the rendered bump height")
+    if not (np.isfinite(float(max_width_ratio)) and float(max_width_ratio) > 1):
+        raise ManifoldLensError(f"--max-width-ratio {max_width_ratio}: must be a finite number > 1 (the factor by "
+                                "which a bump's width may differ from the data's sigma)")
+    if not 0 < float(threshold) < 1:
+        raise ManifoldLensError(f"threshold = {threshold}: must be in (0, 1), a fraction of the image's peak")
+    if not (np.isfinite(float(min_peak)) and float(min_peak) > 0):
+        raise ManifoldLensError(f"min_peak = {min_peak}: must be a finite number > 0, a fraction of the rendered "
+                                "height")
     if int(samples_per_condition) < 1:
         raise ManifoldLensError(f"--samples-per-condition {samples_per_condition}: must be >= 1")
     if int(batch_size) < 1:
         raise ManifoldLensError(f"--batch-size {batch_size}: must be >= 1")
     n_steps = timesteps if sampler == "ddpm" else int(50 if steps is None else steps)
     return EvaluationSettings(plan, n_steps, int(samples_per_condition), float(tolerance), int(seed),
-                              int(batch_size), float(threshold), float(min_peak))
+                              int(batch_size), float(threshold), float(min_peak), float(second_bump_threshold),
+                              float(max_width_ratio))
 
 
 def check_settings(run, checkpoints="last", sampler: str = "ddim", steps: int | None = 50, eta: float = 0.0,
                    tolerance: float = 1.0, samples_per_condition: int = 4, seed: int = 0, batch_size: int = 512,
-                   threshold: float = 0.5, min_peak: float = 0.25) -> tuple[EvaluationSettings, list[int]]:
+                   threshold: float = 0.5, min_peak: float = 0.25, second_bump_threshold: float = 0.25,
+                   max_width_ratio: float = 1.5) -> tuple[EvaluationSettings, list[int]]:
     """Check evaluation settings against a run before any work: (settings, checkpoint steps)."""
     settings = evaluation_settings(sampler, steps, eta, run.config.diffusion.timesteps, samples_per_condition,
-                                   tolerance, seed, batch_size, threshold, min_peak)
+                                   tolerance, seed, batch_size, threshold, min_peak, second_bump_threshold,
+                                   max_width_ratio)
     return settings, run.select_checkpoints(checkpoints)
 
 
@@ -107,15 +124,17 @@ def evaluate_model(model, schedule, conditions: xr.Dataset, *, image_size: int, 
                    sampler: str = "ddim", steps: int | None = 50, eta: float = 0.0, samples_per_condition: int = 4,
                    tolerance: float = 1.0, seed: int = 0, batch_size: int = 512, device=None,
                    keep_images: bool = False, threshold: float = 0.5, min_peak: float = 0.25,
+                   second_bump_threshold: float = 0.25, max_width_ratio: float = 1.5,
                    progress: bool = True) -> xr.Dataset:
     """Sample, locate and score one model at ``conditions`` (dim ``condition`` with x, y, family).
 
     Returns per-sample variables over (condition, sample): x_hat, y_hat,
-    n_bumps, correct, phase (and image with ``keep_images``), without aggregates
-    (see :func:`~manifold_lens.evaluation.scoring.aggregate`).
+    width_x_hat, width_y_hat, width_ok, n_bumps, correct, phase (and image
+    with ``keep_images``), without aggregates (see
+    :func:`~manifold_lens.evaluation.scoring.aggregate`).
     """
     settings = evaluation_settings(sampler, steps, eta, schedule.timesteps, samples_per_condition, tolerance, seed,
-                                   batch_size, threshold, min_peak)
+                                   batch_size, threshold, min_peak, second_bump_threshold, max_width_ratio)
     return score_model(model, schedule, conditions, settings, image_size=image_size, sigma=sigma,
                        device=resolve_device(device) if device is not None else None, keep_images=keep_images,
                        progress=progress)
@@ -134,11 +153,13 @@ def score_model(model, schedule, conditions: xr.Dataset, settings: EvaluationSet
                          device=device, progress=progress)
     imgs = images.numpy().reshape(C, K, image_size, image_size)
     loc = locate_samples(imgs, conditions, image_size=image_size, sigma=sigma, threshold=threshold,
-                         min_peak=min_peak)
+                         min_peak=min_peak, second_bump_threshold=settings.second_bump_threshold,
+                         max_width_ratio=settings.max_width_ratio)
     family = as_strings(conditions["family"].values)
     axes = scored_axes(conditions["x"].values, conditions["y"].values, family, image_size)
     correct, phase = score(loc["x_hat"], loc["y_hat"], loc["n_bumps"], xy[:, :1], xy[:, 1:], axes=axes[:, None],
-                           tolerance=tolerance, periodic=(family == "periodic")[:, None], image_size=image_size)
+                           tolerance=tolerance, periodic=(family == "periodic")[:, None], image_size=image_size,
+                           width_ok=loc["width_ok"])
     cs = ("condition", "sample")
     ds = xr.Dataset(
         {
@@ -146,11 +167,22 @@ def score_model(model, schedule, conditions: xr.Dataset, settings: EvaluationSet
                                          "units": "px"}),
             "y_hat": (cs, loc["y_hat"], {"long_name": "estimated centre y (row) of the generated image",
                                          "units": "px"}),
+            "width_x_hat": (cs, loc["width_x_hat"], {"long_name": "fitted width along x of the located bump "
+                                                     "(SOS: of the vertical stripe)", "units": "px"}),
+            "width_y_hat": (cs, loc["width_y_hat"], {"long_name": "fitted width along y of the located bump "
+                                                     "(SOS: of the horizontal stripe)", "units": "px"}),
+            "width_ok": (cs, loc["width_ok"], {
+                "long_name": "fitted width within max_width_ratio of the data's sigma on every scored axis",
+                "description": "widths and sigma taken at least 0.5 px; false without a bump",
+                "max_width_ratio": float(settings.max_width_ratio)}),
             "n_bumps": (cs, loc["n_bumps"].astype(np.int32),
                         {"long_name": "number of bumps in the generated image",
-                         "description": "SOS: stripe crossings; 1D stripe conditions: stripes along the carried axis"}),
-            "correct": (cs, correct, {"long_name": "exactly one bump and scored coordinates within tolerance",
-                                      "tolerance_px": float(tolerance)}),
+                         "description": "SOS: stripe crossings; 1D stripe conditions: stripes along the carried axis",
+                         "second_bump_threshold": float(settings.second_bump_threshold)}),
+            "correct": (cs, correct, {"long_name": "exactly one bump of the data's width and scored coordinates "
+                                                   "within tolerance",
+                                      "tolerance_px": float(tolerance),
+                                      "max_width_ratio": float(settings.max_width_ratio)}),
             "phase": (cs, phase, {"long_name": "learning phase of the sample",
                                   "flag_meanings": "; ".join(f"{k}: {v}" for k, v in PHASE_MEANINGS.items())}),
         },
@@ -166,8 +198,9 @@ def score_model(model, schedule, conditions: xr.Dataset, settings: EvaluationSet
 
 def evaluation_name(sampler: str = "ddim", steps: int | None = 50, eta: float = 0.0,
                     samples_per_condition: int = 4, conditions: str = "all", tolerance: float = 1.0,
-                    seed: int = 0, timesteps: int = 1000) -> str:
-    """Default results name from the settings, e.g. "ddim50", "ddpm1000_k16_heldout", "ddim20_eta1"."""
+                    seed: int = 0, timesteps: int = 1000, second_bump_threshold: float = 0.25,
+                    max_width_ratio: float = 1.5) -> str:
+    """Default results name from the settings, e.g. "ddim50", "ddpm1000_k16_heldout", "ddim20_eta1_width2"."""
     n = timesteps if sampler == "ddpm" else (50 if steps is None else int(steps))
     name = f"{sampler}{n}"
     if sampler == "ddim" and eta:
@@ -178,6 +211,10 @@ def evaluation_name(sampler: str = "ddim", steps: int | None = 50, eta: float = 
         name += f"_{conditions}"
     if tolerance != 1.0:
         name += f"_tol{tolerance:g}"
+    if second_bump_threshold != 0.25:
+        name += f"_bump{second_bump_threshold:g}"
+    if max_width_ratio != 1.5:
+        name += f"_width{max_width_ratio:g}".replace("+", "")  # 1e+06 -> 1e06: no '+' in results names
     if seed != 0:
         name += f"_seed{seed}"
     return name
@@ -195,7 +232,7 @@ def _checkpoint_results(run, step: int, cond: xr.Dataset, settings: EvaluationSe
     if device.type == "cuda":
         torch.cuda.empty_cache()
     ds = part.expand_dims(checkpoint=[int(step)])
-    for var in ("x_hat", "y_hat", "n_bumps", "correct", "phase"):
+    for var in ("x_hat", "y_hat", "width_x_hat", "width_y_hat", "width_ok", "n_bumps", "correct", "phase"):
         ds[var] = ds[var].transpose("checkpoint", "condition", "sample")
     ds["checkpoint"].attrs.update({"long_name": "training step of the checkpoint", "units": "optimiser steps"})
     ds.attrs.update(attrs)
@@ -206,14 +243,16 @@ def _checkpoint_results(run, step: int, cond: xr.Dataset, settings: EvaluationSe
     return ds
 
 
-RECORDED = ("sampler", "sampler_steps", "eta", "tolerance_px", "seed", "samples_per_condition", "ema")
+RECORDED = ("sampler", "sampler_steps", "eta", "tolerance_px", "max_width_ratio", "second_bump_threshold", "seed",
+            "samples_per_condition", "ema")
 
 
 def evaluate_run(run, checkpoints="last", *, sampler: str = "ddim", steps: int | None = 50, eta: float = 0.0,
                  samples_per_condition: int = 4, conditions: str = "all", tolerance: float = 1.0, seed: int = 0,
                  keep_images: bool = False, device="auto", batch_size: int = 512, threshold: float = 0.5,
-                 min_peak: float = 0.25, out=None, name: str | None = None, replace: bool = False,
-                 progress: bool = True, log=None) -> xr.Dataset:
+                 min_peak: float = 0.25, second_bump_threshold: float = 0.25, max_width_ratio: float = 1.5,
+                 out=None, name: str | None = None, replace: bool = False, progress: bool = True,
+                 log=None) -> xr.Dataset:
     """Generation accuracy of a run's checkpoints (see the module docstring).
 
     Args:
@@ -227,6 +266,13 @@ def evaluate_run(run, checkpoints="last", *, sampler: str = "ddim", steps: int |
         keep_images: also return the generated images (variable ``image``).
         device: "auto", "cpu", "cuda", "cuda:N"; batch_size: images per forward pass.
         threshold, min_peak: localizer settings (:func:`~manifold_lens.evaluation.localize.localize`).
+        second_bump_threshold: a peak whose fitted height exceeds this fraction
+            of the rendered bump height counts as a bump, however bright the
+            brightest one is (in (0, 1]; 1 is close to counting by
+            ``threshold`` alone).
+        max_width_ratio: a sample whose fitted width differs from the data's
+            sigma by more than this factor (> 1) on a scored axis is not one
+            correct bump (phase A; :func:`~manifold_lens.evaluation.scoring.width_ok`).
         out, name, replace: also write the results to results store ``out`` as
             ``evaluation/<name>`` (default name from the settings,
             :func:`evaluation_name`), one checkpoint at a time, holding the
@@ -241,28 +287,33 @@ def evaluate_run(run, checkpoints="last", *, sampler: str = "ddim", steps: int |
     """
     run = run if isinstance(run, Run) else open_run(run)
     settings, chosen = check_settings(run, checkpoints, sampler, steps, eta, tolerance, samples_per_condition, seed,
-                                      batch_size, threshold, min_peak)
+                                      batch_size, threshold, min_peak, second_bump_threshold, max_width_ratio)
     cond = select_conditions(run.conditions, conditions)
     dev = resolve_device(device)
     if out is not None:
         if Path(out).resolve() == run.path:
             raise ManifoldLensError(f"--out {out} is the run store itself; give a results store path, "
                                     "e.g. --out results.zarr")
-        name = check_result_name(name or evaluation_name(sampler, settings.sampler_steps, eta, samples_per_condition,
-                                                         conditions, tolerance, seed, run.config.diffusion.timesteps))
+        name = check_result_name(name or evaluation_name(
+            sampler, settings.sampler_steps, eta, samples_per_condition, conditions, tolerance, seed,
+            run.config.diffusion.timesteps, settings.second_bump_threshold, settings.max_width_ratio))
     cfg = run.config.resolved()
     attrs = {
         "sampler": sampler,
         "sampler_steps": int(settings.sampler_steps),
         "eta": float(settings.plan.eta) if sampler == "ddim" else 1.0,
         "tolerance_px": float(tolerance),
+        "max_width_ratio": settings.max_width_ratio,
+        "second_bump_threshold": settings.second_bump_threshold,
         "seed": int(seed),
         "samples_per_condition": int(samples_per_condition),
         "ema": bool(run.has_ema),
         "conditions": conditions,
         "clip_x0": "true",
-        "localizer": {"threshold": threshold, "min_peak": min_peak, "sigma_x": float(cfg.data.sigma_x),
-                      "sigma_y": float(cfg.data.sigma_y), "method": "known-width Gaussian fit"},
+        "localizer": {"threshold": settings.threshold, "min_peak": settings.min_peak,
+                      "second_bump_threshold": settings.second_bump_threshold, "sigma_x": float(cfg.data.sigma_x),
+                      "sigma_y": float(cfg.data.sigma_y), "method": "known-width Gaussian fit",
+                      "width_method": "free-width Gaussian fit of the 1D profiles"},
         "source_run": str(Path(run.path).resolve()),
         "config": cfg.to_dict(),  # dict attrs are stored as JSON by the results store
         "versions": package_versions(),

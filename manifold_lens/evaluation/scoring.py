@@ -1,14 +1,24 @@
 """Scoring generated samples: how many bumps, where, and whether that is correct (SCIENCE.md section 3).
 
-* correct: exactly one bump (SOS: one stripe crossing) and every scored
-  coordinate within ``tolerance`` px of the condition (1 px by default).
+* correct: exactly one bump (SOS: one stripe crossing) of the data's width
+  and every scored coordinate within ``tolerance`` px of the condition (1 px
+  by default). Counting (:mod:`~manifold_lens.evaluation.localize`): a blob
+  above half the image's peak is a bump, and so is a peak whose fitted height
+  exceeds ``second_bump_threshold`` (0.25) of the rendered height, however
+  bright the other one is. Width: the fitted width of the located bump along
+  each scored axis (SOS: of the stripe carrying it) must lie within a factor
+  ``max_width_ratio`` (1.5) of the data's sigma, both taken at least
+  MIN_FIT_SIGMA = 0.5 px (narrower is not resolved by 1 px pixels; see
+  :func:`width_ok`). A blob three times too wide is not one correct bump
+  (SCIENCE.md section 6).
   Periodic runs measure the error around the torus, min(|d|, N - |d|).
   A stripes-family condition with one coordinate outside the frame is a 1D
   example carrying only the in-frame coordinate: only that coordinate is
   scored and "one bump" means exactly one stripe along it (coordinate
   ``scored_axes`` = "x" or "y"; "xy" otherwise).
-* learning phase: A, not exactly one bump (no structure); B, one bump at the
-  wrong place; C, correct.
+* learning phase: A, not exactly one bump of the right width (no structure:
+  several bumps, none, or a blob too wide or too narrow); B, one bump of the
+  right width at the wrong place; C, correct.
 
 Aggregates per checkpoint (:func:`aggregate`): ``accuracy`` (all samples),
 ``accuracy_id`` (conditions in the training set), ``accuracy_ood`` (the
@@ -26,12 +36,12 @@ import numpy as np
 import xarray as xr
 
 from ..stores import as_strings
-from .localize import localize
+from .localize import MIN_FIT_SIGMA, localize
 
 PHASES = ("A", "B", "C")
 PHASE_MEANINGS = {
-    "A": "not exactly one bump (no structure)",
-    "B": "one bump at the wrong place",
+    "A": "not exactly one bump of the data's width (no structure)",
+    "B": "one bump of the data's width at the wrong place",
     "C": "one bump at the right place (correct)",
 }
 
@@ -61,12 +71,32 @@ def coordinate_error(estimate, target, *, periodic=False, image_size: int | None
     return d
 
 
+def width_ok(width_x_hat, width_y_hat, sigma=(1.0, 1.0), *, axes="xy", max_width_ratio: float = 1.5) -> np.ndarray:
+    """Whether the fitted widths match the data's, per sample; all inputs broadcast together.
+
+    On each axis named in ``axes`` ("xy", "x" or "y", per sample) the fitted
+    width and the data's sigma, both raised to MIN_FIT_SIGMA (0.5 px: a pixel
+    grid does not resolve narrower Gaussians), must be within a factor
+    ``max_width_ratio`` of each other. A NaN width (no bump) is not a match.
+    """
+    axes = as_strings(axes).astype(str)
+    sx, sy = (max(float(s), MIN_FIT_SIGMA) for s in np.broadcast_to(np.asarray(sigma, dtype=np.float64), (2,)))
+    ok = []
+    for w, s, name in ((width_x_hat, sx, "x"), (width_y_hat, sy, "y")):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.maximum(np.asarray(w, dtype=np.float64), MIN_FIT_SIGMA) / s
+            ok.append((np.maximum(ratio, 1 / ratio) <= max_width_ratio) | (np.char.find(axes, name) < 0))
+    return ok[0] & ok[1]
+
+
 def score(x_hat, y_hat, n_bumps, x, y, *, axes="xy", tolerance: float = 1.0, periodic=False,
-          image_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+          image_size: int | None = None, width_ok=True) -> tuple[np.ndarray, np.ndarray]:
     """(correct, phase) per sample; all inputs broadcast together.
 
-    correct = exactly one bump and each coordinate named in ``axes`` ("xy",
-    "x" or "y", per sample) within ``tolerance`` px; phase "A" / "B" / "C".
+    correct = exactly one bump, of the right width (``width_ok``, see
+    :func:`width_ok`), and each coordinate named in ``axes`` ("xy", "x" or
+    "y", per sample) within ``tolerance`` px; phase "A" (not exactly one bump
+    of the right width) / "B" / "C".
     """
     axes = as_strings(axes).astype(str)
     ex = coordinate_error(x_hat, x, periodic=periodic, image_size=image_size)
@@ -74,32 +104,38 @@ def score(x_hat, y_hat, n_bumps, x, y, *, axes="xy", tolerance: float = 1.0, per
     with np.errstate(invalid="ignore"):
         ok_x = (ex <= tolerance) | (np.char.find(axes, "x") < 0)
         ok_y = (ey <= tolerance) | (np.char.find(axes, "y") < 0)
-    one = np.asarray(n_bumps) == 1
+    one = (np.asarray(n_bumps) == 1) & np.asarray(width_ok, dtype=bool)
     correct = one & ok_x & ok_y
     phase = np.where(~one, "A", np.where(correct, "C", "B")).astype(object)
     return correct, phase
 
 
 def locate_samples(images, conditions: xr.Dataset, *, image_size: int, sigma=(1.0, 1.0), threshold: float = 0.5,
-                   min_peak: float = 0.25) -> dict[str, np.ndarray]:
-    """Locate images (C, K, N, N) generated at ``conditions`` (dim ``condition``): x_hat, y_hat, n_bumps (C, K).
+                   min_peak: float = 0.25, second_bump_threshold: float = 0.25,
+                   max_width_ratio: float = 1.5) -> dict[str, np.ndarray]:
+    """Locate images (C, K, N, N) generated at ``conditions`` (dim ``condition``), each (C, K).
 
-    For 1D stripe conditions ``n_bumps`` is the number of stripes along the
-    carried axis (see :func:`scored_axes`).
+    Returns x_hat, y_hat, n_bumps, width_x_hat, width_y_hat and width_ok
+    (:func:`width_ok` on the scored axes). For 1D stripe conditions
+    ``n_bumps`` is the number of stripes along the carried axis (see
+    :func:`scored_axes`).
     """
     imgs = np.asarray(images)
     C, K = imgs.shape[:2]
     fam = np.repeat(as_strings(conditions["family"].values), K)
     loc = localize(imgs.reshape(C * K, image_size, image_size), fam, sigma=sigma, threshold=threshold,
-                   min_peak=min_peak)
+                   min_peak=min_peak, second_bump_threshold=second_bump_threshold)
     n = loc["n_bumps"].values.copy()
     axes = np.repeat(scored_axes(conditions["x"].values, conditions["y"].values, conditions["family"].values,
                                  image_size), K)
     if "n_stripes_x" in loc:
         n = np.where(axes == "x", loc["n_stripes_x"].values, n)
         n = np.where(axes == "y", loc["n_stripes_y"].values, n)
-    return {"x_hat": loc["x_hat"].values.reshape(C, K), "y_hat": loc["y_hat"].values.reshape(C, K),
-            "n_bumps": n.reshape(C, K)}
+    out = {k: loc[k].values.reshape(C, K) for k in ("x_hat", "y_hat", "width_x_hat", "width_y_hat")}
+    out["n_bumps"] = n.reshape(C, K)
+    out["width_ok"] = width_ok(out["width_x_hat"], out["width_y_hat"], sigma, axes=axes.reshape(C, K),
+                               max_width_ratio=max_width_ratio)
+    return out
 
 
 def aggregate(ds: xr.Dataset) -> xr.Dataset:
