@@ -149,16 +149,20 @@ def analyze(
     batch_size: int = typer.Option(256, "--batch-size", help="Images per forward pass."),
     sampling_steps: int = typer.Option(50, "--sampling-steps", help="DDIM steps of the trajectory mode."),
     keep_activations: bool = typer.Option(False, "--keep-activations", help="Also store the mean activations."),
+    references: bool = typer.Option(True, "--references/--no-references", help="Also measure pixels, the "
+                                    "untrained network, a shuffled null and the ideal codes (dim reference)."),
     progress: bool = PROGRESS,
 ):
-    """Measure geometry, factorization and continuity of a run's representations at every checkpoint."""
+    """Measure geometry, factorization and continuity of a run's representations at every checkpoint,
+    beside the same metrics of the pixels, the untrained network, a label-shuffled null and the ideal codes."""
     from manifold_lens.analysis import analyze_run
     from manifold_lens.summary import analysis_lines
 
     ds = analyze_run(run, out, layers=parse_csv(layers), timesteps=parse_csv(timesteps, int, "--timesteps"),
                      checkpoints=checkpoints, mode=mode, noise_draws=noise_draws, embed=parse_csv(embed),
                      device=device, name=name, replace=replace, progress=progress, x=x, y=y, seed=seed, pool=pool,
-                     batch_size=batch_size, sampling_steps=sampling_steps, keep_activations=keep_activations)
+                     batch_size=batch_size, sampling_steps=sampling_steps, keep_activations=keep_activations,
+                     references=references)
     typer.echo(f"wrote {out} group analysis/{name or 'default'}:")
     echo_lines(analysis_lines(ds))
 
