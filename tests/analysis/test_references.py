@@ -55,3 +55,18 @@ def test_stack_references_puts_summaries_along_reference():
     assert ds.explained_variance_ratio.dims == ("reference", "component")
     assert ds.embedding_pca.dims == ("condition", "embed_dim")  # per-condition: learned only
     xr.testing.assert_identical(learned(ds).effective_dim, m.effective_dim)
+
+
+def test_no_step0_checkpoint_makes_init_nan_with_a_note():
+    """A run whose step-0 checkpoint is missing: init cannot be measured; NaN and a note, never a crash."""
+    from manifold_lens.analysis.analyze import fixed_references
+
+    code = lattice_code().expand_dims(timestep=[50])
+    notes = {}
+    fixed = fixed_references({"bottleneck": code}, None, np.zeros((100, 4, 4)), seed=0, notes=notes)
+    assert fixed[(50, "bottleneck")]["init"] is None
+    assert list(notes) == ["init reference is NaN: the run has no step-0 checkpoint"]
+    m = measure(code.isel(timestep=0), embed=())
+    ds = stack_references(m, fixed[(50, "bottleneck")])
+    assert np.isnan(float(ds.factorization_score.sel(reference="init")))
+    assert float(ds.factorization_score.sel(reference="clifford")) == pytest.approx(1.0, abs=1e-9)
