@@ -151,6 +151,8 @@ def analyze(
     keep_activations: bool = typer.Option(False, "--keep-activations", help="Also store the mean activations."),
     references: bool = typer.Option(True, "--references/--no-references", help="Also measure pixels, the "
                                     "untrained network, a shuffled null and the ideal codes (dim reference)."),
+    homology: Optional[bool] = typer.Option(None, "--homology/--no-homology", help="Persistent homology (H0/H1 "
+                                            "diagrams, Betti-1) of every code (default: periodic data only)."),
     progress: bool = PROGRESS,
 ):
     """Measure geometry, factorization and continuity of a run's representations at every checkpoint,
@@ -162,7 +164,7 @@ def analyze(
                      checkpoints=checkpoints, mode=mode, noise_draws=noise_draws, embed=parse_csv(embed),
                      device=device, name=name, replace=replace, progress=progress, x=x, y=y, seed=seed, pool=pool,
                      batch_size=batch_size, sampling_steps=sampling_steps, keep_activations=keep_activations,
-                     references=references)
+                     references=references, homology=homology)
     typer.echo(f"wrote {out} group analysis/{name or 'default'}:")
     echo_lines(analysis_lines(ds))
 

@@ -10,7 +10,11 @@
 3. peak memory of ``analyze_run`` on 1 vs 20 checkpoints of a tiny trained run
    (each case in a fresh process: peak RSS and the tracemalloc peak of
    Python/NumPy allocations; goal: about equal);
-4. time of ``measure`` on 1024 conditions x 4096 units.
+4. time of ``measure`` on 1024 conditions x 4096 units;
+5. with ``--analyze RUN.zarr`` (e.g. a quick-preset run): wall time of a full
+   ``analyze_run`` (every checkpoint, defaults) with and without the
+   references (pixels, init, shuffled, ideal codes) and with homology on,
+   each in a fresh results store (goal: references cost < 2x).
 """
 
 from __future__ import annotations
@@ -207,6 +211,23 @@ def bench_measure(embed):
         print(f"[4] measure on 1024 conditions x 4096 units, embed={','.join(e)}: {time.perf_counter() - t0:.2f} s")
 
 
+def bench_analyze(run: str) -> None:
+    """A full analysis of ``run`` with and without references, and with homology (H1 of every code)."""
+    from manifold_lens.analysis import analyze_run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        times = {}
+        for label, kw in (("without references", {"references": False}), ("with references (default)", {}),
+                          ("with references and homology", {"homology": True})):
+            t0 = time.perf_counter()
+            ds = analyze_run(run, Path(tmp) / f"{len(times)}.zarr", progress=False, **kw)
+            times[label] = time.perf_counter() - t0
+            print(f"analyze {run} ({ds.sizes['checkpoint']} checkpoints), {label}: {times[label]:.1f} s wall")
+        base = times["without references"]
+        print(f"  references cost {times['with references (default)'] / base:.2f}x, "
+              f"with homology {times['with references and homology'] / base:.2f}x")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto")
@@ -214,6 +235,7 @@ def main():
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--repeats", type=int, default=10, help="timed repeats for the hook overhead")
     p.add_argument("--skip", default="", help="comma list of parts to skip: extract,hooks,memory,measure")
+    p.add_argument("--analyze", metavar="RUN", help="also time a full analyze of this run store (part 5)")
     p.add_argument("--memory-case", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.memory_case:
@@ -231,6 +253,8 @@ def main():
         bench_memory()
     if "measure" not in skip:
         bench_measure([("pca",), ("pca", "isomap", "umap")])
+    if args.analyze:
+        bench_analyze(args.analyze)
 
 
 if __name__ == "__main__":

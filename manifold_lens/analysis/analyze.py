@@ -6,12 +6,15 @@ grid (:mod:`manifold_lens.analysis.extract`), applies :func:`manifold_lens.measu
 and appends the metrics to ``RESULTS.zarr`` group ``analysis/<name>`` (data,
 then the commit mark) before loading the next checkpoint, so memory does not
 grow with the number of checkpoints and a killed analysis keeps what it
-committed: the same command run again continues from there. Every metric carries the dims ``checkpoint`` (training step),
-``timestep`` and ``layer`` in front of its own, so learning dynamics are one
-selection away::
+committed: the same command run again continues from there. Every metric
+carries the dims ``checkpoint`` (training step), ``timestep`` and ``layer`` in
+front of its own, and the summary metrics a ``reference`` dim (the learned
+code first, then the pixels, the untrained network, a label-shuffled null
+and the ideal codes; :mod:`~manifold_lens.analysis.references`), so learning
+dynamics and baselines are one selection away::
 
     ds = read_results("results.zarr", "analysis")
-    ds.effective_dim.sel(layer="bottleneck", timestep=50).plot()   # vs checkpoint
+    ds.effective_dim.sel(layer="bottleneck", timestep=50, reference="learned").plot()   # vs checkpoint
 
 Defaults: all checkpoints, layer ``bottleneck``, timestep round(0.05 T)
 (= 50 for T = 1000, low noise), noised mode, 4 noise draws, PCA embeddings.
@@ -49,7 +52,7 @@ DEFAULT_NAME = "default"
 
 
 def _metrics_for_checkpoint(acts: dict[str, xr.DataArray], embed, step: int, seed: int,
-                            notes: dict[str, None], fixed: dict | None = None) -> xr.Dataset:
+                            notes: dict[str, None], fixed: dict | None = None, homology=None) -> xr.Dataset:
     """Measure every (timestep, layer) and stack to dims (checkpoint, timestep, layer, ...).
 
     ``notes`` collects measure's notes (skipped parts) across calls, in order.
@@ -63,10 +66,11 @@ def _metrics_for_checkpoint(acts: dict[str, xr.DataArray], embed, step: int, see
         per_layer = []
         for name, da in acts.items():
             code = da.sel(timestep=t, drop=True)
-            m = measure(code, embed=embed, seed=seed)
+            m = measure(code, embed=embed, seed=seed, homology=homology)
             notes.update(dict.fromkeys(n for n in m.attrs.get("notes", "").split("; ") if n))
             if fixed is not None:
-                shuffled = measure(shuffled_code(code, seed + SHUFFLE_SEED_OFFSET), embed=(), seed=seed)
+                shuffled = measure(shuffled_code(code, seed + SHUFFLE_SEED_OFFSET), embed=(), seed=seed,
+                                   homology=homology)
                 m = stack_references(m, {**fixed[(int(t), name)], "shuffled": shuffled})
             m["n_units"] = xr.Variable((), da.sizes["unit"], {"long_name": "units of the layer",
                                                                "description": "activations measured per condition",
@@ -84,7 +88,7 @@ def _metrics_for_checkpoint(acts: dict[str, xr.DataArray], embed, step: int, see
 
 
 def fixed_references(acts: dict[str, xr.DataArray], acts0: dict[str, xr.DataArray] | None, images, seed: int,
-                     notes: dict[str, None]) -> dict:
+                     notes: dict[str, None], homology=None) -> dict:
     """The references that do not change with the checkpoint, measured once: {(timestep, layer): {name: ds}}.
 
     ``acts``: any checkpoint's activations (their conditions, coordinates and
@@ -94,14 +98,15 @@ def fixed_references(acts: dict[str, xr.DataArray], acts0: dict[str, xr.DataArra
     :func:`~manifold_lens.analysis.references.ideal_codes`.
     """
     template = next(iter(acts.values())).isel(timestep=0, drop=True)
-    once = {"pixels": measure(pixel_code(images, template), embed=(), seed=seed),
-            **{k: measure(v, embed=(), seed=seed) for k, v in ideal_codes(template).items()}}
+    kw = {"embed": (), "seed": seed, "homology": homology}
+    once = {"pixels": measure(pixel_code(images, template), **kw),
+            **{k: measure(v, **kw) for k, v in ideal_codes(template).items()}}
     if acts0 is None:
         notes["init reference is NaN: the run has no step-0 checkpoint"] = None
     out = {}
     for layer, da in acts.items():
         for t in da["timestep"].values:
-            init = None if acts0 is None else measure(acts0[layer].sel(timestep=t, drop=True), embed=(), seed=seed)
+            init = None if acts0 is None else measure(acts0[layer].sel(timestep=t, drop=True), **kw)
             out[(int(t), layer)] = {**once, "init": init}
     return out
 
@@ -123,7 +128,8 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
                 device: str = "auto", name: str | None = None, replace: bool = False, progress: bool = True,
                 x=None, y=None, seed: int = 0, pool: bool = False, batch_size: int = 256,
                 sampling_steps: int = 50, ema: bool | None = None,
-                keep_activations: bool = False, references: bool = True, log=None) -> xr.Dataset:
+                keep_activations: bool = False, references: bool = True, homology: bool | None = None,
+                log=None) -> xr.Dataset:
     """Measure representations of a run's checkpoints; write ``analysis/<name>`` in ``out``.
 
     Args:
@@ -146,6 +152,8 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
             on the same grid, layer and timestep: summary metrics gain the dim
             ``reference`` (learned first). Costs one more extraction (step 0)
             and a second ``measure`` per checkpoint (the shuffled null).
+        homology: persistent homology (H0/H1 diagrams, Betti-1) of every code;
+            None: on for periodic data (a torus is expected), off otherwise.
         log: called with the line saying an unfinished group is continued (default: printed to stderr).
 
     The results store's lock is held for the whole call (a second writer is
@@ -186,11 +194,13 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
             "layers": layer_names,
             "references": list(REFERENCES) if references else ["learned"],
             "shuffle_seed": int(settings.seed + SHUFFLE_SEED_OFFSET),
+            "homology": "default (periodic data)" if homology is None else int(bool(homology)),
         }
         # what determines the values: a rerun continues an unfinished group only when these are the same
         same = {**{k: attrs[k] for k in ("source_run", "checkpoints", "embed", "ema", "conditions", "layers")},
                 **{k: v for k, v in attrs.items() if k.startswith("extraction_")},
-                "keep_activations": bool(keep_activations), "references": attrs["references"]}
+                "keep_activations": bool(keep_activations), "references": attrs["references"],
+                "homology": attrs["homology"]}
         stream = open_stream(out, "analysis", name, same, planned=len(steps), replace=replace, log=log)
         notes = dict.fromkeys(n for n in str(stream.attrs.get("measure_notes", "")).split("; ") if n)
         bar = tqdm(steps, desc="analyze", unit="checkpoint", disable=not progress, initial=stream.committed)
@@ -207,9 +217,9 @@ def analyze_run(run_or_path, out: str | Path, *, layers: str | Sequence[str] | N
             acts = activations(step)
             if references and fixed is None:  # once: pixels, ideal codes and the untrained network (step 0)
                 acts0 = None if 0 not in run.steps else acts if step == 0 else activations(0)
-                fixed = fixed_references(acts, acts0, truth, settings.seed, notes)
+                fixed = fixed_references(acts, acts0, truth, settings.seed, notes, homology)
                 del acts0
-            ds = _metrics_for_checkpoint(acts, embed, step, settings.seed, notes, fixed)
+            ds = _metrics_for_checkpoint(acts, embed, step, settings.seed, notes, fixed, homology)
             if keep_activations:
                 ds = ds.merge(_activations_vars(acts, step))
             ds["checkpoint"].attrs.update({"long_name": "training step of the checkpoint", "units": "step"})
