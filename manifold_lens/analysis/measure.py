@@ -40,7 +40,7 @@ from . import topology as topo
 
 COS_BIN_EDGES = np.linspace(-1.0, 1.0, 41)
 MIN_DISTINCT_VALUES = 3
-N_BARS = 8  # H1 bars stored
+N_BARS = 256  # bars stored per persistence diagram: the longest, NaN-padded (n_bars says how many there were)
 
 ESTIMATOR_TEXT = (
     "cross-draw: with K >= 2 noise draws H_k, variables with inner_products = 'cross-draw' use "
@@ -324,22 +324,69 @@ def _continuity(grid, gram, cell_gram, gaa, gbb, cfg, data, notes):
 
 
 def _homology(cell_gram, cfg, data, notes):
-    """Betti-1 and the top H1 persistences (optional: ripser)."""
+    """H0 and H1 persistence diagrams of the grid cells and the tested loop count ``betti_1`` (optional: ripser).
+
+    Every variable is written whenever homology is on and ripser is installed (NaN when there are too
+    few cells), so results of many checkpoints stack.
+    """
     try:
-        pers = topo.h1_persistence(geom.distances_from_gram(cell_gram), cfg["homology_points"])
+        from ripser import ripser  # noqa: F401  (optional extra)
     except ImportError:
         notes.append("homology skipped: ripser is not installed (pip install manifold-lens[topology])")
         return
-    top = np.full(N_BARS, np.nan)
-    top[:min(N_BARS, len(pers))] = pers[:N_BARS]
+    n, draws, min_ratio = cell_gram.shape[0], cfg["homology_null_draws"], cfg["betti_min_ratio"]
+    diagram = np.full((2, N_BARS, 2), np.nan)
+    n_bars, null_max, counted = np.full(2, np.nan), np.full(draws, np.nan), np.zeros(N_BARS, dtype=bool)
+    betti, truncation, used = np.nan, np.nan, min(n, cfg["homology_points"])
+    if n < topo.MIN_POINTS:
+        notes.append(f"homology: {n} grid cells are too few (a loop needs >= {topo.MIN_POINTS} points to pass "
+                     f"the death/birth test); betti_1 and the persistence diagrams are NaN")
+    else:
+        h = topo.persistent_homology(cell_gram, cfg["homology_points"], draws, min_ratio, cfg["seed"])
+        for dim, dgm in enumerate((h.h0, h.h1)):
+            diagram[dim, :min(N_BARS, len(dgm))] = dgm[:N_BARS]
+            n_bars[dim] = len(dgm)
+        counted[:min(N_BARS, len(h.h1))] = h.counted[:N_BARS]
+        betti, truncation, used, null_max = float(h.betti_1), h.truncation_scale, h.n_points, h.null_max
+        if h.n_points < n:
+            notes.append(f"homology on a farthest-point subsample of {h.n_points} of {n} grid cells")
+    rule = (f"an H1 bar counts when its persistence (death - birth) exceeds the longest H1 bar of each of "
+            f"{draws} shuffled copies (principal-component scores permuted independently per component, seeded; "
+            f"h1_null_persistence) and its death/birth exceeds {min_ratio:g} (holes between neighbouring samples, "
+            f"e.g. grid squares at ratio sqrt 2, close sooner)")
+    extra = {"inner_products": "draw mean"}
+    data["persistence_diagram"] = _var(
+        diagram, ("homology_dim", "bar", "endpoint"), "persistence diagram",
+        f"(birth, death) of the H0 and H1 bars of the Vietoris-Rips filtration of the grid cells (one point per "
+        f"(x, y) cell, distances between cell-mean activations), the {N_BARS} most persistent of each dimension, "
+        f"descending, NaN-padded; H0's essential bar dies at inf; H1 bars born above homology_truncation_scale "
+        f"are not computed (they could not count)", units="activation", **extra)
+    data["n_bars"] = _var(n_bars, ("homology_dim",), "number of bars",
+                          "bars in each full diagram (persistence_diagram keeps the longest)", units="bars", **extra)
     data["h1_persistence"] = _var(
-        top, ("bar",), "H1 persistence",
-        "persistence (death - birth) of the most persistent H1 bars of the Vietoris-Rips filtration "
-        "of the grid cells, descending, NaN-padded", units="activation")
-    threshold = cfg["betti_threshold"]
+        diagram[1, :, 1] - diagram[1, :, 0], ("bar",), "H1 persistence",
+        "death - birth of the stored H1 bars, descending, NaN-padded", units="activation", **extra)
+    data["h1_counted"] = _var(counted, ("bar",), "counted H1 bar", f"whether each stored H1 bar counts in "
+                              f"betti_1: {rule}", **extra)
+    data["h1_null_persistence"] = _var(
+        null_max, ("null_draw",), "longest H1 bar of shuffled data",
+        "longest H1 persistence of each shuffled copy of the points (principal-component scores permuted "
+        "independently per component: same spectrum, no loops); a counted bar exceeds all of them",
+        units="activation", **extra)
+    data["homology_truncation_scale"] = _var(
+        truncation, (), "H1 truncation scale",
+        "the H1 filtration stops at this scale while no bar is alive there (inf: complete); bars born later "
+        "die by the enclosing radius E <= 2 x this, so their death/birth < 2 and they cannot count",
+        units="activation", **extra)
+    data["homology_n_points"] = _var(
+        used, (), "points in the filtration",
+        f"grid cells used: all up to homology_points ({cfg['homology_points']}), a farthest-point subsample "
+        "beyond", units="points", **extra)
     data["betti_1"] = _var(
-        np.int64(topo.betti_number(pers, threshold)), (), "Betti-1",
-        f"number of H1 bars with persistence >= {threshold:g} x the largest; a torus has 2", units="loops")
+        betti, (), "Betti-1 (tested count of loops)",
+        f"number of long H1 bars: {rule}; a torus has 2, a cylinder or circle 1, a flat sheet or one-hot code 0; "
+        f"NaN with too few points", units="loops", rule=rule, null_draws=draws, min_death_birth_ratio=min_ratio,
+        **extra)
 
 
 def _coords(da, data, cfg):
@@ -354,8 +401,14 @@ def _coords(da, data, cfg):
         "cos_bin_lower": ("cos_bin", COS_BIN_EDGES[:-1]),
         "cos_bin_upper": ("cos_bin", COS_BIN_EDGES[1:]),
     })
-    if "h1_persistence" in data:
-        coords["bar"] = np.arange(1, N_BARS + 1)
+    if "persistence_diagram" in data:
+        coords["bar"] = xr.Variable(("bar",), np.arange(1, N_BARS + 1),
+                                    {"long_name": "bar rank", "description": "1 = the most persistent bar"})
+        coords["homology_dim"] = xr.Variable(("homology_dim",), np.array([0, 1]),
+                                             {"long_name": "homology dimension", "units": "1"})
+        coords["endpoint"] = xr.Variable(("endpoint",), np.array(["birth", "death"]),
+                                         {"description": "Rips scale (a distance) at which a bar is born / dies"})
+        coords["null_draw"] = np.arange(1, cfg["homology_null_draws"] + 1)
     if any(name.startswith("embedding_") for name in data):
         coords["embed_dim"] = np.arange(3)
         coords["embed_dim_2d"] = np.arange(2)
@@ -376,8 +429,9 @@ def measure(
     max_distance: int = 32,
     n_splits: int = 5,
     homology: bool | None = None,
-    homology_points: int = 300,
-    betti_threshold: float = topo.BETTI_RELATIVE_THRESHOLD,
+    homology_points: int = topo.MAX_POINTS,
+    homology_null_draws: int = topo.NULL_DRAWS,
+    betti_min_ratio: float = topo.MIN_DEATH_BIRTH_RATIO,
     seed: int = 0,
     progress: bool = False,
 ) -> xr.Dataset:
@@ -400,8 +454,12 @@ def measure(
     subspace_energy : energy kept in the x- and y-subspaces for principal angles.
     max_angles, max_distance : fixed lengths of dims ``angle`` and ``distance``.
     n_splits : folds of the decodability cross-validation.
-    homology : compute H1 persistence (needs ripser). None: same as ``periodic``.
-    homology_points, betti_threshold : ripser subsample size; Betti-1 relative threshold.
+    homology : compute H0/H1 persistence and the tested loop count ``betti_1`` (needs ripser), for
+        periodic and non-periodic data alike. None: same as ``periodic``.
+    homology_points : grid cells used as they are up to this many, a farthest-point subsample beyond.
+    homology_null_draws : shuffled copies whose longest H1 bar a loop must outlast.
+    betti_min_ratio : death / birth a loop must exceed (sampling holes close within sqrt 2); see
+        :mod:`~manifold_lens.analysis.topology`.
     seed : seeds chord sampling, cross-validation and UMAP.
     progress : show a progress bar over the stages.
 
@@ -414,10 +472,17 @@ def measure(
     periodic = bool(da.attrs.get("periodic", False)) if periodic is None else bool(periodic)
     period = da.attrs.get("period") if period is None else period
     homology = periodic if homology is None else bool(homology)
+    if homology and not (int(homology_points) == homology_points and homology_points >= topo.MIN_POINTS):
+        _fail(f"homology_points: must be an integer >= {topo.MIN_POINTS}, got {homology_points}")
+    if homology and not (int(homology_null_draws) == homology_null_draws and homology_null_draws >= 1):
+        _fail(f"homology_null_draws: must be an integer >= 1, got {homology_null_draws}")
+    if homology and not betti_min_ratio >= 1:
+        _fail(f"betti_min_ratio: must be a number >= 1 (death / birth), got {betti_min_ratio}")
     cfg = {"embed": geom.check_embed_methods(embed), "n_components": n_components, "n_chord_pairs": n_chord_pairs,
            "n_neighbors": n_neighbors, "subspace_energy": subspace_energy, "max_angles": max_angles,
            "max_distance": max_distance, "n_splits": n_splits, "homology_points": homology_points,
-           "betti_threshold": betti_threshold, "seed": seed, "periodic": periodic,
+           "homology_null_draws": homology_null_draws, "betti_min_ratio": betti_min_ratio,
+           "seed": seed, "periodic": periodic,
            "cross_draw": values.shape[0] >= 2}
     grid = fact.ConditionGrid.from_coords(x, y, periodic=periodic, period=period)
     for axis, vals, p in (("x", grid.xs, grid.period_x), ("y", grid.ys, grid.period_y)):
@@ -462,7 +527,8 @@ def measure(
         "period_x": grid.period_x, "period_y": grid.period_y,
         "embed": ",".join(cfg["embed"]), "n_chord_pairs": n_chord_pairs, "n_neighbors": n_neighbors,
         "subspace_energy": subspace_energy, "n_splits": n_splits, "homology": int(homology),
-        "homology_points": homology_points, "betti_threshold": betti_threshold, "seed": seed,
+        "homology_points": homology_points, "homology_null_draws": homology_null_draws,
+        "betti_min_ratio": betti_min_ratio, "seed": seed,
         "cos_bin_edges": COS_BIN_EDGES.tolist(),
         "notes": "; ".join(notes),
     })

@@ -8,7 +8,6 @@ from scipy.spatial.distance import cdist
 from scipy.stats import spearmanr
 
 from manifold_lens.analysis import geometry as geom
-from manifold_lens.analysis import topology as topo
 
 
 def _isotropic(n, k, d, seed=0):
@@ -133,24 +132,3 @@ def test_embed_umap_runs_seeded():
     b, _ = geom.embed(scores, "umap", 2, seed=0)
     assert a.shape == (80, 2)
     np.testing.assert_allclose(a, b)
-
-
-def test_betti_number_threshold():
-    assert topo.betti_number(np.array([1.0, 0.9, 0.2])) == 2
-    assert topo.betti_number(np.array([1.0, 0.9, 0.2]), relative_threshold=0.1) == 3
-    assert topo.betti_number(np.zeros(0)) == 0
-
-
-def test_h1_persistence_of_circle_and_torus():
-    pytest.importorskip("ripser")
-    t = np.linspace(0, 2 * np.pi, 60, endpoint=False)
-    circle = np.stack([np.cos(t), np.sin(t)], axis=1)
-    pers = topo.h1_persistence(geom.distances_from_gram(geom.centered_gram(circle)))
-    assert topo.betti_number(pers) == 1
-    # Rips death of a unit circle is at the side of the inscribed equilateral triangle (sqrt 3);
-    # birth at the sampling step (2 sin(pi/60) ~ 0.105): persistence ~ 1.63.
-    assert pers[0] == pytest.approx(np.sqrt(3) - 2 * np.sin(np.pi / 60), abs=0.05)
-    tx, ty = np.meshgrid(t[::3], t[::3], indexing="ij")
-    clifford = np.stack([np.cos(tx), np.sin(tx), np.cos(ty), np.sin(ty)], axis=-1).reshape(-1, 4)
-    pers = topo.h1_persistence(geom.distances_from_gram(geom.centered_gram(clifford)))
-    assert topo.betti_number(pers) == 2
