@@ -204,3 +204,12 @@ def _plan_analysis(g: Group, label: str, store_sfx: str, add) -> None:
                 "given distance apart, at early, middle (dashed, lighter) and final checkpoints: a smooth manifold "
                 "decays gradually, a hyper-factorized code drops to ~0 at the first step.", where,
                 lambda layer=layer, t=t: plot.similarity_curves(ds, layer, t), suffix=sfx)
+            if "persistence_diagram" in ds:
+                add("Representations", "persistence_diagram", f"Persistence diagram ({where})",
+                    "H0 (blue) and H1 (orange) bars of the Vietoris-Rips filtration of the grid cells at the final "
+                    "checkpoint. A loop (red star) is an H1 bar longer than the longest H1 bar of every shuffled copy "
+                    "of the points (dashed) that also closes later than twice its birth (dotted; holes between "
+                    "neighbouring samples close within sqrt 2); its count is betti_1: a torus has 2, a circle 1, a "
+                    "flat sheet or a one-hot code 0. Right: the H1 persistences by rank against the shuffled "
+                    "copies' longest bars.", where,
+                    lambda layer=layer, t=t: plot.persistence_diagram(ds, layer, t), suffix=sfx)

@@ -68,8 +68,8 @@ def test_full_report(full_store, tmp_path):
     assert rep.skipped == []
     keys = [re.sub(r"^\d+-", "", f.stem).split("-")[0] for f in rep.rendered]
     assert keys == ["dataset", "loss", "accuracy_curve", "accuracy_map", "effective_dim", "metrics", "pca_spectrum",
-                    "embedding_pca", "embedding_isomap", "chord_histograms", "similarity", "percolation_curves",
-                    "neighbour_overlap", "onset_comparison"]
+                    "embedding_pca", "embedding_isomap", "chord_histograms", "similarity", "persistence_diagram",
+                    "percolation_curves", "neighbour_overlap", "onset_comparison"]
     manifest = json.loads((out / MANIFEST).read_text())
     page = links_of(rep.index)
     for f, m in zip(rep.rendered, manifest["figures"]):

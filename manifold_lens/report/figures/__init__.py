@@ -22,14 +22,14 @@ from .data import coverage_map, dataset_preview, training_loss
 from .generation import accuracy_curve, accuracy_map
 from .percolation import neighbour_overlap, onset_comparison, percolation_curves
 from .representations import (chord_histograms, effective_dim_curve, embedding_views, metrics_curve, pca_spectrum,
-                              similarity_curves)
+                              persistence_diagram, similarity_curves)
 from .style import (CHORD_PANELS, MANIFOLD_COLORS, MANIFOLD_LABELS, PHASE_COLORS, PHASE_LABELS, REGION_COLORS,
                     STEP_LABEL, X_CMAP, X_COLOR, Y_CMAP, Y_COLOR, FigureDataError, analysis_slice, region_color,
                     representative_checkpoints, source_label)
 
 __all__ = ["coverage_map", "dataset_preview", "training_loss", "accuracy_curve", "accuracy_map", "neighbour_overlap",
            "onset_comparison", "percolation_curves", "chord_histograms", "effective_dim_curve", "embedding_views",
-           "metrics_curve", "pca_spectrum", "similarity_curves", "CHORD_PANELS", "MANIFOLD_COLORS",
-           "MANIFOLD_LABELS", "PHASE_COLORS", "PHASE_LABELS", "REGION_COLORS", "STEP_LABEL", "X_CMAP", "X_COLOR",
-           "Y_CMAP", "Y_COLOR", "FigureDataError", "analysis_slice", "region_color", "representative_checkpoints",
-           "source_label"]
+           "metrics_curve", "pca_spectrum", "persistence_diagram", "similarity_curves", "CHORD_PANELS",
+           "MANIFOLD_COLORS", "MANIFOLD_LABELS", "PHASE_COLORS", "PHASE_LABELS", "REGION_COLORS", "STEP_LABEL",
+           "X_CMAP", "X_COLOR", "Y_CMAP", "Y_COLOR", "FigureDataError", "analysis_slice", "region_color",
+           "representative_checkpoints", "source_label"]
