@@ -40,7 +40,7 @@ REGION_COLORS = {
     "rim": "#ff9896",
 }
 PHASE_COLORS = {"A": "#a6a6a6", "B": "#f4a259", "C": "#2ca02c"}
-PHASE_LABELS = {"A": "A: not one bump", "B": "B: one bump, wrong place", "C": "C: correct"}
+PHASE_LABELS = {"A": "A: not one proper bump", "B": "B: one bump, wrong place", "C": "C: correct"}
 REFERENCE_COLORS = {"learned": "#222222", "pixels": "#56b4e9", "init": "#999999", "shuffled": "#cc79a7",
                     "torus3d": "#e69f00", "clifford": "#009e73", "plane": "#0072b2"}
 REFERENCE_LABELS = {"learned": "learned", "pixels": "pixels (ground truth)", "init": "untrained network (init)",
