@@ -137,7 +137,8 @@ def analyze(
     timesteps: Optional[str] = typer.Option(None, "--timesteps", help="Timesteps in [0, T), e.g. 0,50 (default 50)."),
     checkpoints: str = typer.Option("all", "--checkpoints", help="all, last, or steps like 0,500,1000."),
     mode: str = typer.Option("noised", "--mode", help="noised (ground truth noised to t) or trajectory (DDIM states)."),
-    noise_draws: int = typer.Option(4, "--noise-draws", help="Noise draws averaged per condition (K)."),
+    noise_draws: int = typer.Option(4, "--noise-draws", help="Noise draws per condition (K): inner products "
+                                     "across draws cancel the noise (>= 2)."),
     embed: str = typer.Option("pca", "--embed", help="Embeddings to store: pca,isomap,umap."),
     device: str = DEVICE,
     name: Optional[str] = typer.Option(None, "--name", help="Results group name (default: default)."),
@@ -390,7 +391,8 @@ def quickstart(
     sampler_steps: int = typer.Option(20, "--sampler-steps", help="DDIM steps of the evaluation sampler."),
     checkpoints: str = typer.Option("all", "--checkpoints", help="Checkpoints: all, last or steps like 0,500."),
     embed: str = typer.Option("pca", "--embed", help="Embeddings for the 3-D views: pca,umap,isomap."),
-    noise_draws: int = typer.Option(4, "--noise-draws", help="Noise draws averaged per condition in the analysis."),
+    noise_draws: int = typer.Option(4, "--noise-draws", help="Noise draws per condition in the analysis "
+                                     "(inner products across draws cancel the noise)."),
     trials: int = typer.Option(20, "--trials", help="Newman-Ziff passes of the percolation curve."),
     device: str = DEVICE,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier quickstart in OUT."),

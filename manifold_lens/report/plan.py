@@ -111,9 +111,10 @@ def plan(sources: Sources) -> list[Job]:
     for g in evals:
         label = g.label(several)
         add("Generation", "accuracy_curve", f"Accuracy vs step ({label})",
-            "Top: generation accuracy (exactly one bump, both coordinates within tolerance) over training, "
-            "overall, in-distribution, out-of-distribution and per hold-out region. Bottom: the learning phases "
-            "of the samples, stacked: A no single bump, B one bump at the wrong place, C correct.", label,
+            "Top: generation accuracy (exactly one bump of the data's width, both coordinates within tolerance) "
+            "over training, overall, in-distribution, out-of-distribution and per hold-out region. Bottom: the "
+            "learning phases of the samples, stacked: A not exactly one bump of the data's width (none, several, "
+            "or a blob too wide or narrow), B one bump at the wrong place, C correct.", label,
             lambda ds=g.ds: plot.accuracy_curve(ds), skipped=_need_steps(g.ds, "manifold-lens evaluate"),
             suffix=(g.kind, g.name, g.store.stem if several else ""))
         add("Generation", "accuracy_map", f"Accuracy per condition ({label})",

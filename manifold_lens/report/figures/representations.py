@@ -298,7 +298,7 @@ def similarity_curves(analysis: xr.Dataset, layer=None, timestep=None, checkpoin
         axes.set_xlim(0, (dist[last_finite] + 0.5) * scale)
         axes.set_xlabel(xlabel)
         axes.grid(alpha=0.3)
-    ax.set_ylabel("mean similarity of the codes")
+    ax.set_ylabel("similarity 1 - d^2 / mean d^2 (1 = same code)")
     ax.legend(fontsize=8, frameon=False, loc="best" if names else "center left",
               bbox_to_anchor=None if names else (1.01, 0.5), ncol=1)
     if panel is not None:
