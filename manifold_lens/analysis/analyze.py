@@ -69,8 +69,9 @@ def _metrics_for_checkpoint(acts: dict[str, xr.DataArray], embed, step: int, see
             m = measure(code, embed=embed, seed=seed, homology=homology)
             notes.update(dict.fromkeys(n for n in m.attrs.get("notes", "").split("; ") if n))
             if fixed is not None:
+                # the same points under other labels: homology would repeat the learned code's, so it is off
                 shuffled = measure(shuffled_code(code, seed + SHUFFLE_SEED_OFFSET), embed=(), seed=seed,
-                                   homology=homology)
+                                   homology=False)
                 m = stack_references(m, {**fixed[(int(t), name)], "shuffled": shuffled})
             m["n_units"] = xr.Variable((), da.sizes["unit"], {"long_name": "units of the layer",
                                                                "description": "activations measured per condition",

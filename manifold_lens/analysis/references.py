@@ -8,7 +8,9 @@ on the same condition grid, layer and timestep, the learned code and:
 - ``init``: the same layer of the untrained network (the run's step-0
   checkpoint), extracted with the same settings;
 - ``shuffled``: the learned code with its condition labels permuted (seeded):
-  the null of a code that carries no (x, y) structure but the same spectrum;
+  the null of a code that carries no (x, y) structure but the same spectrum
+  (the same points, so its homology is the learned code's and is not
+  recomputed: NaN there);
 - ``torus3d``, ``clifford``: the ideal 3-D ring torus (x and y coupled) and the
   Clifford torus ``(cos ax, sin ax, cos ay, sin ay)/sqrt 2`` (x and y in
   orthogonal planes), the ideal references of periodic data;

@@ -37,7 +37,7 @@ def _references(value, attrs: dict) -> str:
     """'pixels 11.5 · init 2.98 · ...' for a value with a reference dim (the ideal code that suits the data)."""
     if "reference" not in value.dims:
         return ""
-    periodic = int(attrs.get("measure_periodic", 0))
+    periodic = int(attrs.get("measure_periodic", attrs.get("periodic", 0)))
     shown = ["pixels", "init", "shuffled", *(("torus3d", "clifford") if periodic else ("plane",))]
     present = [str(r) for r in value["reference"].values]
     return " · ".join(f"{r} {_fmt(value.sel(reference=r))}" for r in shown if r in present)
