@@ -6,8 +6,10 @@ Two inputs: white Gaussian activations (a flat spectrum: the slowest case for
 the Lanczos eigensolver) and a smooth 2-D manifold (Clifford torus plus random
 smooth modes, mapped into the units with small noise). Prints the median wall
 time and process CPU time of ``measure`` with default options; ``--extras``
-also times a periodic call with persistent homology (ripser) and the Isomap
-and UMAP embeddings.
+also times a periodic call with persistent homology (ripser), the Isomap and
+UMAP embeddings, 4 noise draws (the cross-draw estimator), and the references
+an analysis adds: the shuffled null (once per checkpoint) and the pixels and
+ideal codes (once per analysis).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import numpy as np
 import xarray as xr
 
 from manifold_lens.analysis import measure
+from manifold_lens.analysis.references import ideal_codes, pixel_code, shuffled_code
+from manifold_lens.datasets.render import bump_intensity
 
 
 def make_inputs(side: int, units: int, seed: int = 0) -> dict[str, xr.DataArray]:
@@ -72,6 +76,19 @@ def main() -> None:
             if "umap" in label:
                 measure(da, **kw)  # numba compilation happens once per process
             wall, cpu = timed(lambda: measure(da, **kw), 1)
+            print(f"  {label:36s}: {wall:6.2f} s wall, {cpu:6.2f} s CPU")
+        rng = np.random.default_rng(1)
+        draws = xr.concat([da + 0.5 * rng.standard_normal(da.shape).astype(np.float32) for _ in range(4)], "draw")
+        side = args.side
+        pixels = pixel_code(bump_intensity(da.x.values, da.y.values, side), da)
+        extra = {
+            "4 noise draws (cross-draw Gram)": lambda: measure(draws.transpose("condition", "draw", "unit")),
+            "reference: shuffled null (per ckpt)": lambda: measure(shuffled_code(da, 0), embed=()),
+            "references: pixels + ideal (once)": lambda: [measure(c, embed=()) for c in
+                                                         [pixels, *ideal_codes(da).values()]],
+        }
+        for label, fn in extra.items():
+            wall, cpu = timed(fn, 1)
             print(f"  {label:36s}: {wall:6.2f} s wall, {cpu:6.2f} s CPU")
 
 
