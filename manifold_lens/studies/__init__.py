@@ -1,0 +1,12 @@
+"""Studies: a grid of runs from one TOML file, run as idempotent tasks on an executor.
+
+:func:`run_study` checks a study file and runs what is missing into a study
+directory; :func:`study_status` says where each run stands;
+:func:`load_study` reads and checks a study file without running it.
+"""
+
+from .runner import run_study, study_status
+from .spec import load_study, list_studies, studies_dir
+from .tasks import run_task
+
+__all__ = ["run_study", "study_status", "load_study", "list_studies", "studies_dir", "run_task"]

@@ -1,0 +1,303 @@
+"""Collecting a study: every run of a study directory in one ``xarray.Dataset`` with dim ``run``.
+
+A study directory (written by ``manifold-lens study run``) holds ``study.json``
+(the manifest: the swept keys, each run's id, case, seed, swept values and
+resolved config, the stage settings) and per run ``runs/<run_id>/`` with its
+run store ``run.zarr``, its results store ``results.zarr`` (groups
+``evaluation/default`` and ``analysis/default``) and ``status.json``.
+
+:func:`open_study` reads them with the stores' readers (committed checkpoints
+only, so an unfinished evaluation gives its last committed checkpoint) and
+never fails on a run that is missing, failed or unfinished: its values are NaN
+and its ``status`` coordinate says why. :func:`study_grid` turns a complete
+grid into named dims (the swept keys, ``seed`` and ``case``) for plotting.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import ManifoldLensError
+from ..stores import list_results, open_run, read_group
+
+MANIFEST = "study.json"
+RESULTS_NAME = "default"  # the group name the study runner writes
+THRESHOLD = 0.005         # overlap threshold of the percolation quantities (SCIENCE.md section 5)
+ACCURACY = ("accuracy", "accuracy_id", "accuracy_ood")
+# summary metrics of the analysis (dims layer, timestep, reference) collected at the final checkpoint
+HEADLINE = ("effective_dim", "explained_variance_top4", "factorization_score", "continuity_index",
+            "x_on_y_orthogonality", "x_on_x_orthogonality", "y_on_y_orthogonality", "x_parallelism", "y_parallelism",
+            "x_decoding_r2", "y_decoding_r2", "betti_1")
+RESERVED = ("run", "run_id", "seed", "case", "status", "checkpoint", "region_name", "layer", "timestep", "reference")
+
+
+def is_study(path) -> bool:
+    """Whether ``path`` is a study directory (holds ``study.json``)."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def read_manifest(path) -> dict:
+    """``DIR/study.json`` as a dict; a one-line error when it is missing or not a study manifest."""
+    p = Path(path) / MANIFEST
+    try:
+        manifest = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ManifoldLensError(f"{path}: not a study directory (no {MANIFEST}); run manifold-lens study run "
+                                "STUDY.toml --out DIR first") from None
+    except ValueError as e:
+        raise ManifoldLensError(f"{p}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("runs"), list):
+        raise ManifoldLensError(f"{p}: not a study manifest (no list 'runs')")
+    return manifest
+
+
+def coordinate_names(keys) -> dict[str, str]:
+    """Dotted key -> coordinate name: its last part, or the full key where two last parts (or a reserved
+    name such as ``seed``) collide."""
+    last = [k.split(".")[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 and s not in RESERVED else k) for k, s in zip(keys, last)}
+
+
+def _status(folder: Path) -> tuple[str, str]:
+    """(state, error) of a run folder from its status.json; ("missing", why) when there is none."""
+    try:
+        s = json.loads((folder / "status.json").read_text())
+        lines = [ln for ln in str(s.get("error") or "").splitlines() if ln.strip()]
+        return str(s.get("state") or "unknown"), lines[-1].strip() if lines else ""
+    except FileNotFoundError:
+        return "missing", "no status.json" if folder.exists() else "no run folder"
+    except ValueError as e:
+        return "unknown", f"status.json cannot be read ({e})"
+
+
+def _group(store: Path, kind: str, notes: list, run_id: str) -> xr.Dataset | None:
+    """``kind/default`` of a results store (committed checkpoints), or None (with a note unless absent)."""
+    if not store.exists():
+        return None
+    try:
+        if RESULTS_NAME not in list_results(store).get(kind, []):
+            return None
+        return read_group(store, kind, RESULTS_NAME, drop_prefixes=("activations_", "image", "embedding_"))
+    except Exception as e:  # noqa: BLE001 -- one damaged store must not fail the collection; say why
+        notes.append(f"{run_id}: {kind}/{RESULTS_NAME} left out ({type(e).__name__}: {str(e).splitlines()[0]})")
+        return None
+
+
+def _percolation(run_path: Path, threshold: float, notes: list, run_id: str) -> dict:
+    """The largest cluster of the run's own training set on its coverage graph (from the run store)."""
+    from ..percolation import coverage_graph, largest_cluster
+    from ..percolation.graph import trainable_index
+
+    if not run_path.exists():
+        return {}
+    try:
+        ds = open_run(run_path).dataset
+        size = largest_cluster(coverage_graph(ds, threshold)).size
+    except Exception as e:  # noqa: BLE001 -- an unreadable run store gives NaN with a note
+        notes.append(f"{run_id}: percolation left out ({type(e).__name__}: {str(e).splitlines()[0]})")
+        return {}
+    kept, sites = len(ds.train_index), len(trainable_index(ds))
+    return {"kept_sites": kept, "candidate_sites": sites, "largest_cluster_size": size,
+            "largest_cluster_ratio": size / kept if kept else np.nan,
+            "largest_cluster_fraction": size / sites if sites else np.nan}
+
+
+def _attrs(long_name: str, units: str = "1", description: str = "") -> dict:
+    return {"long_name": long_name, "units": units, **({"description": description} if description else {})}
+
+
+def _values(values: list):
+    """A coordinate's values as an array: numeric where every value is a number, else strings."""
+    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):
+        return np.asarray(values, dtype=np.float64 if any(isinstance(v, float) for v in values) else np.int64)
+    return np.asarray([json.dumps(v) if isinstance(v, (list, dict)) else str(v) for v in values], dtype=object)
+
+
+def _curves(evals: dict) -> tuple[list[int] | None, str]:
+    """The shared checkpoint schedule of the evaluations (each a prefix of the longest), or None and why."""
+    steps = {rid: [int(s) for s in ds["checkpoint"].values] for rid, ds in evals.items() if "checkpoint" in ds.dims}
+    if not steps:
+        return None, "no evaluation results"
+    longest = max(steps.values(), key=len)
+    odd = [rid for rid, s in steps.items() if s != longest[:len(s)]]
+    if odd:
+        return None, (f"accuracy curves omitted: the runs do not share a checkpoint schedule ({odd[0]} has "
+                      f"{steps[odd[0]]}, others {longest})")
+    return longest, ""
+
+
+def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) -> xr.Dataset:
+    """Every run of study directory ``path`` in one Dataset with dim ``run``.
+
+    Coordinates: one per swept key (named by the key's last dotted part, the
+    full key where two collide), ``seed``, ``case``, ``run_id``, ``status`` (the
+    run's state: done, failed, running, pending, missing) and ``error``.
+    Variables: the terminal ``accuracy``, ``accuracy_id``, ``accuracy_ood`` (the
+    last committed checkpoint of ``evaluation/default``, its step in
+    ``evaluation_step``) and ``accuracy_region`` (run, region_name); the final
+    analysed checkpoint's headline metrics (run, layer, timestep, reference);
+    the largest cluster of each run's own training set on its coverage graph
+    (``largest_cluster_ratio`` over kept sites, ``largest_cluster_fraction``
+    over candidate sites, at overlap ``threshold``; skip with
+    ``percolation=False``); and the accuracy curves ``accuracy_curve``,
+    ``accuracy_id_curve``, ``accuracy_ood_curve`` (run, checkpoint) where the
+    runs share a checkpoint schedule (else omitted, attr ``notes`` says why).
+    A run without results is NaN, never an error.
+    """
+    root = Path(path)
+    manifest = read_manifest(root)
+    runs = manifest["runs"]
+    if not runs:
+        raise ManifoldLensError(f"{root / MANIFEST}: lists no runs")
+    keys = list(manifest.get("keys") or dict.fromkeys(k for r in runs for k in r.get("swept", {})))
+    names = coordinate_names(keys)
+    ids = [str(r["run_id"]) for r in runs]
+    notes: list[str] = []
+    state, error, evals, analyses, perc = [], [], {}, {}, {}
+    for rid in ids:
+        folder = root / "runs" / rid
+        s, err = _status(folder)
+        state.append(s)
+        error.append(err)
+        ev = _group(folder / "results.zarr", "evaluation", notes, rid)
+        if ev is not None:
+            evals[rid] = ev
+        an = _group(folder / "results.zarr", "analysis", notes, rid)
+        if an is not None and an.sizes.get("checkpoint", 0):
+            analyses[rid] = an
+        if percolation:
+            perc[rid] = _percolation(folder / "run.zarr", threshold, notes, rid)
+
+    n = len(ids)
+    coords = {"run": ("run", np.arange(n)), "run_id": ("run", np.asarray(ids, dtype=object)),
+              "seed": ("run", np.asarray([int(r.get("seed", 0)) for r in runs])),
+              "case": ("run", np.asarray([str(r.get("case") or "") for r in runs], dtype=object)),
+              "status": ("run", np.asarray(state, dtype=object)),
+              "error": ("run", np.asarray(error, dtype=object))}
+    for key in keys:
+        coords[names[key]] = ("run", _values([r.get("swept", {}).get(key, np.nan) for r in runs]),
+                              {"key": key, "long_name": key})
+    ds = xr.Dataset(coords=coords)
+
+    # terminal accuracy
+    for var in ACCURACY:
+        vals = np.full(n, np.nan)
+        for k, rid in enumerate(ids):
+            if rid in evals and var in evals[rid] and evals[rid].sizes.get("checkpoint", 0):
+                vals[k] = float(evals[rid][var].isel(checkpoint=-1))
+        ds[var] = ("run", vals, _attrs(f"terminal {var.replace('_', ' ')}",
+                                       description="at the last committed checkpoint of evaluation/default"))
+    steps = [int(evals[rid]["checkpoint"].values[-1]) if rid in evals and evals[rid].sizes.get("checkpoint", 0)
+             else -1 for rid in ids]
+    ds["evaluation_step"] = ("run", np.asarray(steps), _attrs("step of the terminal accuracy", "step",
+                                                              "-1 where the run has no evaluation"))
+    ds["evaluation_status"] = ("run", np.asarray([evals[rid].attrs.get("status", "") if rid in evals else "absent"
+                                                  for rid in ids], dtype=object))
+    regions = list(dict.fromkeys(str(r) for ev in evals.values() if "region_name" in ev.dims
+                                 for r in ev["region_name"].values))
+    if regions:
+        acc = np.full((n, len(regions)), np.nan)
+        for k, rid in enumerate(ids):
+            ev = evals.get(rid)
+            if ev is not None and "accuracy_region" in ev and ev.sizes.get("checkpoint", 0):
+                last = ev["accuracy_region"].isel(checkpoint=-1)
+                for r in last["region_name"].values:
+                    acc[k, regions.index(str(r))] = float(last.sel(region_name=r))
+        ds["accuracy_region"] = (("run", "region_name"), acc,
+                                 _attrs("terminal accuracy per region", description="NaN where a run has no such "
+                                        "region"))
+        ds = ds.assign_coords(region_name=np.asarray(regions, dtype=object))
+
+    # accuracy curves
+    schedule, why = _curves(evals)
+    if schedule is not None:
+        for var in ACCURACY:
+            curve = np.full((n, len(schedule)), np.nan)
+            for k, rid in enumerate(ids):
+                if rid in evals and var in evals[rid]:
+                    v = evals[rid][var].values
+                    curve[k, :len(v)] = v
+            ds[f"{var}_curve"] = (("run", "checkpoint"), curve, _attrs(f"{var.replace('_', ' ')} over training",
+                                                                       description="NaN beyond a run's committed "
+                                                                       "checkpoints"))
+        ds = ds.assign_coords(checkpoint=("checkpoint", np.asarray(schedule), {"units": "step"}))
+    elif evals:
+        notes.append(why)
+
+    # analysis headline metrics at the final analysed checkpoint
+    if analyses:
+        finals = {rid: an.isel(checkpoint=-1) for rid, an in analyses.items()}
+        present = [v for v in HEADLINE if any(v in f for f in finals.values())]
+        parts = []
+        for rid in ids:
+            f = finals.get(rid)
+            part = xr.Dataset({v: f[v].reset_coords(drop=True) for v in present if f is not None and v in f})
+            parts.append(part)
+        merged = xr.concat([p.drop_vars([c for c in p.coords if c not in ("layer", "timestep", "reference")])
+                            for p in parts], dim="run", join="outer", fill_value=np.nan, coords="minimal",
+                           compat="override", data_vars="all")
+        for v in present:
+            if v in merged:
+                ds[v] = merged[v].assign_coords(run=ds["run"])
+                src = next(f[v] for f in finals.values() if v in f)
+                ds[v].attrs = dict(src.attrs)
+        ds["analysis_step"] = ("run", np.asarray([int(finals[rid]["checkpoint"]) if rid in finals else -1
+                                                  for rid in ids]),
+                               _attrs("step of the analysed checkpoint", "step", "-1 where the run has no analysis"))
+
+    # percolation of each run's own training set
+    if percolation:
+        for var, long in [("largest_cluster_ratio", "largest cluster over kept training sites"),
+                          ("largest_cluster_fraction", "largest cluster over candidate sites"),
+                          ("largest_cluster_size", "largest cluster of the training set's coverage graph"),
+                          ("kept_sites", "training sites kept"),
+                          ("candidate_sites", "sites subsampling chooses from")]:
+            ds[var] = ("run", np.asarray([perc[rid].get(var, np.nan) for rid in ids], dtype=np.float64),
+                       _attrs(long, description=f"coverage graph of the run's own training set at overlap "
+                              f">= {threshold:g} (pixels)"))
+
+    ds.attrs.update({"title": f"study {manifest.get('name', root.name)}", "study": str(manifest.get("name", "")),
+                     "source": str(manifest.get("source", "")), "study_dir": str(root.resolve()),
+                     "created": str(manifest.get("created", "")), "versions": manifest.get("versions", {}),
+                     "keys": keys, "coordinate_names": names, "stages": manifest.get("stages", {}),
+                     "executor": manifest.get("executor", {}), "percolation_threshold": float(threshold),
+                     "notes": notes})
+    return ds
+
+
+def grid_dims(ds: xr.Dataset) -> list[str]:
+    """The dims of :func:`study_grid`: the swept coordinates, ``seed``, and ``case`` when any run has one."""
+    names = list(ds.attrs.get("coordinate_names", {}).values())
+    dims = [*names, "seed"]
+    if "case" in ds.coords and any(str(c) for c in ds["case"].values):
+        dims.append("case")
+    return dims
+
+
+def study_grid(ds: xr.Dataset) -> xr.Dataset:
+    """The runs of a complete grid as named dims (swept keys, ``seed`` [, ``case``]) instead of ``run``.
+
+    One-line error when the grid is incomplete (a combination has no run) or
+    holds a combination twice.
+    """
+    dims = grid_dims(ds)
+    combos = list(zip(*[ds[d].values.tolist() for d in dims]))
+    seen: dict = {}
+    for combo, rid in zip(combos, ds["run_id"].values):
+        if combo in seen:
+            raise ManifoldLensError(f"study grid: runs {seen[combo]} and {rid} share "
+                                    + ", ".join(f"{d}={v}" for d, v in zip(dims, combo)))
+        seen[combo] = rid
+    full = int(np.prod([len(set(ds[d].values.tolist())) for d in dims]))
+    if full != len(combos):
+        raise ManifoldLensError(f"study grid: incomplete, {len(combos)} runs for {full} combinations of "
+                                f"{', '.join(dims)}; select a complete part first (ds.sel / ds.where)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = ds.drop_vars("run").set_index(run=dims).unstack("run")
+    return out.transpose(*dims, ...)
