@@ -411,3 +411,76 @@ def quickstart(
                          trials=trials, device=device, overwrite=overwrite, progress=progress, log=typer.echo)
     typer.echo(f"done in {res.seconds / 60:.1f} min: run {res.run}, results {res.results}")
     typer.echo(f"open {res.index} in a browser (figures as PNG and PDF in {res.report})")
+
+
+# --- study ---------------------------------------------------------------------------
+
+study_app = typer.Typer(help="Studies: a grid of runs from one TOML file, on a local, Slurm or dask executor.",
+                        no_args_is_help=True)
+app.add_typer(study_app, name="study")
+
+
+def _table(rows: list[dict]) -> list[str]:
+    """Rows of dicts as aligned text columns (the keys of the first row, plus any later ones)."""
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    fmt = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    return [fmt(cols), *(fmt(row) for row in cells)]
+
+
+@study_app.command("run")
+@user_errors
+def study_run(
+    study_file: Path = typer.Argument(..., help="The study file (TOML)."),
+    out: Path = typer.Option(..., "--out", help="Study directory (created; a rerun finishes what is missing)."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="local, slurm or dask (default: the file's)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Runs at once (default: the file's, else 1)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the table of runs; run and create nothing."),
+    progress: bool = PROGRESS,
+):
+    """Train, evaluate and analyze every run of a study not yet done; each run in OUT/runs/<run-id>/.
+
+    Example: manifold-lens study run lesion.toml --out lesion-study --workers 2
+    """
+    from manifold_lens.studies import run_study
+
+    rows = run_study(study_file, out, executor=executor, workers=workers, dry_run=dry_run, progress=progress)
+    if dry_run:
+        typer.echo(f"{len(rows)} runs (dry run: nothing executed)")
+        echo_lines(_table(rows))
+        return
+    states = [r["state"] for r in rows]
+    typer.echo(f"{out}: {states.count('done')} of {len(rows)} runs done" +
+               (f", {states.count('failed')} failed" if "failed" in states else ""))
+    for r in rows:
+        if r["state"] == "failed":
+            typer.echo(f"  {r['run_id']}: failed in {r.get('stage', '?')}: {r['error']}")
+    if "failed" in states:
+        raise typer.Exit(1)
+
+
+@study_app.command("status")
+@user_errors
+def study_status_cmd(out: Path = typer.Argument(..., help="A study directory.")):
+    """Each run's state: done, running, pending, failed (with the error), interrupted, missing."""
+    from manifold_lens.studies import study_status
+
+    rows = study_status(out)
+    states = [r["state"] for r in rows]
+    echo_lines(_table([{**r, "seconds": None if r["seconds"] is None else f"{r['seconds']:.1f}"} for r in rows]))
+    typer.echo(", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states)))
+
+
+@study_app.command("list")
+@user_errors
+def study_list():
+    """The bundled study files (in manifold_lens/data/studies)."""
+    from manifold_lens.studies import list_studies, studies_dir
+
+    studies = list_studies()
+    if not studies:
+        typer.echo("no bundled studies yet")
+        return
+    echo_lines(f"{name:<20} {text}" for name, text in studies)
+    typer.echo(f"(files in {studies_dir()})")

@@ -1,0 +1,1 @@
+"""Bundled studies; list them with ``manifold-lens study list``."""

@@ -1,0 +1,98 @@
+"""Executors with the ``concurrent.futures`` shape: submit a task, get a future with ``.result()`` and ``.done()``.
+
+- ``local``: a :class:`concurrent.futures.ProcessPoolExecutor` of ``workers``
+  processes (spawned: torch and fork do not mix); each run gets
+  ``cores // workers`` torch threads, set inside the worker.
+- ``slurm``: :class:`submitit.AutoExecutor` (folder ``DIR/slurm``), every run
+  one task of a job array; partition, time, GPUs, CPUs from ``[executor.slurm]``.
+  ``cluster = "debug"`` (in-process) or ``"local"`` run submitit without Slurm.
+- ``dask``: a :class:`distributed.Client`, to ``[executor.dask] address`` or to a
+  :class:`distributed.LocalCluster` of ``workers`` single-threaded processes.
+
+Every executor runs the same :func:`~manifold_lens.studies.tasks.run_task`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from .spec import ExecutorSpec, check_executor
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def timeout_minutes(value: int | str) -> int:
+    """Slurm time as minutes: an integer, or "HH:MM:SS" / "MM:SS" / "D-HH:MM:SS"."""
+    if isinstance(value, int):
+        return value
+    days, _, rest = value.rpartition("-")
+    parts = [int(p) for p in rest.split(":")]
+    h, m, s = ([0] * (3 - len(parts)) + parts)[-3:]
+    return int(days or 0) * 1440 + h * 60 + m + (s > 0)
+
+
+class StudyExecutor:
+    """``map(fn, argument tuples) -> futures`` on one of the three engines; a context manager."""
+
+    def __init__(self, spec: ExecutorSpec, folder: str | Path):
+        check_executor(spec)
+        self.spec, self.folder = spec, Path(folder)
+        self._stack = contextlib.ExitStack()
+        self.kind = spec.kind
+        if spec.kind == "local":
+            self.threads = max(1, cores() // spec.workers)
+            self._pool = self._stack.enter_context(ProcessPoolExecutor(
+                max_workers=spec.workers, mp_context=multiprocessing.get_context("spawn")))
+        elif spec.kind == "slurm":
+            import submitit
+
+            s = spec.slurm
+            self.threads = s.cpus
+            cluster = None if s.cluster == "auto" else s.cluster
+            self._pool = submitit.AutoExecutor(folder=self.folder / "slurm", cluster=cluster)
+            params = {"timeout_min": timeout_minutes(s.time), "slurm_array_parallelism": s.array_parallelism
+                      or spec.workers, "name": "manifold-lens"}
+            params.update({k: v for k, v in (("slurm_partition", s.partition), ("cpus_per_task", s.cpus),
+                                             ("gpus_per_node", s.gpus or None), ("mem_gb", s.mem_gb),
+                                             ("slurm_account", s.account), ("slurm_qos", s.qos)) if v is not None})
+            params.update(s.extra)
+            self._pool.update_parameters(**params)
+        else:
+            import distributed
+
+            if spec.dask.address:
+                self.threads = None
+                self._pool = self._stack.enter_context(distributed.Client(spec.dask.address))
+            else:
+                self.threads = max(1, cores() // spec.workers)
+                cluster = self._stack.enter_context(distributed.LocalCluster(
+                    n_workers=spec.workers, threads_per_worker=1, processes=True, dashboard_address=None))
+                self._pool = self._stack.enter_context(distributed.Client(cluster))
+
+    def map(self, fn, calls: list[tuple]) -> list:
+        """Submit ``fn(*args)`` for each tuple (one job array on Slurm); the futures in order."""
+        if not calls:
+            return []
+        if self.kind == "slurm":
+            return self._pool.map_array(fn, *zip(*calls))
+        if self.kind == "dask":
+            return [self._pool.submit(fn, *args, pure=False) for args in calls]
+        return [self._pool.submit(fn, *args) for args in calls]
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> "StudyExecutor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,172 @@
+"""Run a study: check everything, lay out its directory, submit the runs not done, and report their states.
+
+Layout of a study directory::
+
+    DIR/study.toml                 the study file as given
+    DIR/study.json                 manifest: name, source, created, versions, keys, runs, stages, executor
+    DIR/runs/<run_id>/run.zarr     the run store
+    DIR/runs/<run_id>/results.zarr evaluation/default, analysis/default
+    DIR/runs/<run_id>/status.json  state, stage, error, started, finished, host, pid, seconds
+    DIR/runs/<run_id>/log.txt      the run's log, appended on every attempt
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..errors import ConfigError
+from ..versions import package_versions
+from .executors import StudyExecutor
+from .spec import Study, format_value, load_study
+from .tasks import last_line, now, read_status, run_task, write_status
+
+MANIFEST, STUDY_FILE, RUNS = "study.json", "study.toml", "runs"
+
+
+def run_dir(out: str | Path, run_id: str) -> Path:
+    return Path(out) / RUNS / run_id
+
+
+def run_table(study: Study) -> list[dict]:
+    """One row per run: run_id, case, seed and the swept values (as shown in run ids)."""
+    return [{"run_id": r["run_id"], **({"case": r["case"]} if r["case"] else {}), "seed": r["seed"],
+             **{k: format_value(v) for k, v in r["swept"].items()}} for r in study.runs]
+
+
+def read_manifest(out: str | Path) -> dict:
+    path = Path(out) / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{out}: not a study directory (no {MANIFEST}); run `manifold-lens study run` first") \
+            from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: cannot be read ({e})") from None
+
+
+def _same_study(out: Path, study: Study) -> None:
+    """Refuse a DIR that holds something else than this study (another study, or other files)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory")
+    if not (out / MANIFEST).exists():
+        if any(out.iterdir()):
+            raise ConfigError(f"--out {out}: exists and is not a study directory; give a new or empty folder")
+        return
+    old = read_manifest(out)
+    mine = {r["run_id"]: r["config"] for r in study.runs}
+    theirs = {r["run_id"]: r["config"] for r in old.get("runs", [])}
+    if mine != theirs:
+        diff = sorted(set(mine) ^ set(theirs)) or sorted(k for k in mine if mine[k] != theirs[k])
+        raise ConfigError(f"--out {out} holds another study ({old.get('name')!r}: runs differ, e.g. {diff[0]}); "
+                          "give another --out")
+    if old.get("stages") != study.stages:
+        raise ConfigError(f"--out {out}: the [evaluate]/[analyze] settings differ from those in {out / MANIFEST}; "
+                          "give another --out or restore them")
+
+
+def _write_layout(out: Path, study: Study) -> None:
+    """study.toml and study.json, written once (a rerun leaves them alone)."""
+    (out / RUNS).mkdir(parents=True, exist_ok=True)
+    if not (out / STUDY_FILE).exists():
+        (out / STUDY_FILE).write_text(study.text, encoding="utf-8")
+    if not (out / MANIFEST).exists():
+        manifest = {"name": study.name, "source": str(study.source),
+                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "versions": package_versions(), **{k: v for k, v in study.manifest().items()
+                                                       if k not in ("name", "source")}}
+        tmp = out / f".{MANIFEST}.{os.getpid()}"
+        tmp.write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, out / MANIFEST)
+
+
+def run_study(study_file: str | Path, out: str | Path, *, executor: str | None = None, workers: int | None = None,
+              dry_run: bool = False, progress: bool = True) -> list[dict]:
+    """Run every run of a study not yet done into ``out``; return the runs' statuses (the table of runs for a dry run).
+
+    Everything is checked first (each run's config and memory, the stage
+    settings, the executor; :func:`~manifold_lens.studies.spec.load_study`):
+    bad input is one line and nothing is created. A rerun of the same study
+    skips the runs done and finishes the others (a killed training resumes,
+    an unfinished results group continues); a failed run is recorded in its
+    status.json and does not stop the others.
+    """
+    study = load_study(study_file, executor=executor, workers=workers)
+    out = Path(out)
+    _same_study(out, study)
+    if dry_run:
+        return run_table(study)
+    _write_layout(out, study)
+    statuses = {r["run_id"]: read_status(run_dir(out, r["run_id"])) for r in study.runs}
+    todo = [r for r in study.runs if not (statuses[r["run_id"]] or {}).get("state") == "done"
+            or not (run_dir(out, r["run_id"]) / "run.zarr").exists()]
+    if todo:
+        with StudyExecutor(study.executor, out) as ex:
+            for r in todo:  # pending until a worker picks it up
+                d = run_dir(out, r["run_id"])
+                d.mkdir(parents=True, exist_ok=True)
+                write_status(d, {**(statuses[r["run_id"]] or {}), "run_id": r["run_id"], "state": "pending",
+                                 "stage": (statuses[r["run_id"]] or {}).get("stage", "train"), "error": ""})
+            futures = ex.map(run_task, [(r, str(run_dir(out, r["run_id"])), study.stages, ex.threads)
+                                        for r in todo])
+            pending = dict(zip(futures, todo))
+            bar = tqdm(total=len(study.runs), initial=len(study.runs) - len(todo), desc=study.name, unit="run",
+                       disable=not progress)
+            while pending:
+                for fut in [f for f in pending if f.done()]:
+                    r = pending.pop(fut)
+                    statuses[r["run_id"]] = _outcome(fut, r, run_dir(out, r["run_id"]))
+                    bar.update(1)
+                    failed = sum(s["state"] == "failed" for s in statuses.values() if s)
+                    bar.set_postfix(failed=failed) if failed else None
+                time.sleep(0.05 if pending else 0)
+            bar.close()
+    return [statuses[r["run_id"]] for r in study.runs]
+
+
+def _outcome(fut, run: dict, d: Path) -> dict:
+    """The status a finished future returned, or a failed status when the executor itself failed."""
+    try:
+        return fut.result()
+    except Exception as e:  # a worker killed, a Slurm job timed out...: recorded like a failure of the run
+        status = {**(read_status(d) or {}), "run_id": run["run_id"], "state": "failed", "error": last_line(e),
+                  "finished": now()}
+        write_status(d, status)
+        return status
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def study_status(out: str | Path) -> list[dict]:
+    """Each run's state: done, running, pending, failed (with the error's last line), interrupted, or missing.
+
+    ``interrupted``: status.json says running but its process (on this host) is gone.
+    """
+    manifest = read_manifest(out)
+    host = socket.gethostname()
+    rows = []
+    for r in manifest.get("runs", []):
+        s = read_status(run_dir(out, r["run_id"]))
+        if s is None:
+            rows.append({"run_id": r["run_id"], "state": "missing", "stage": "", "error": "", "seconds": None})
+            continue
+        state = s.get("state", "missing")
+        if state == "running" and s.get("host") == host and not _alive(s.get("pid")):
+            state = "interrupted"
+        rows.append({"run_id": r["run_id"], "state": state, "stage": s.get("stage", ""),
+                     "error": s.get("error", ""), "seconds": s.get("seconds")})
+    return rows

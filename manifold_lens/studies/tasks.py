@@ -1,0 +1,132 @@
+"""One run of a study as an idempotent task: train, evaluate, analyze, each skipped when its output is complete.
+
+:func:`run_task` is a top-level, picklable function: the same call runs in a
+local process pool, a Slurm job (submitit) or a dask worker. It never raises
+for a failure of the run itself: the failure is written to ``status.json``
+(state ``failed``, the error's last line) and returned, so the other runs go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+RUN_STORE, RESULTS_STORE, STATUS, LOG = "run.zarr", "results.zarr", "status.json", "log.txt"
+GROUP = "default"
+GROUPS = {"evaluate": "evaluation", "analyze": "analysis"}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def read_status(run_dir: str | Path) -> dict | None:
+    """A run's status.json, or None when absent or unreadable."""
+    try:
+        return json.loads((Path(run_dir) / STATUS).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_status(run_dir: str | Path, status: dict) -> None:
+    """Write status.json atomically (a temporary file renamed into place)."""
+    path = Path(run_dir) / STATUS
+    tmp = path.with_name(f".{STATUS}.{os.getpid()}")
+    tmp.write_text(json.dumps(status, indent=1))
+    os.replace(tmp, path)
+
+
+def last_line(err: BaseException) -> str:
+    lines = [s for s in str(err).strip().splitlines() if s.strip()]
+    return f"{type(err).__name__}: {lines[-1]}" if lines else type(err).__name__
+
+
+def training_done(store: Path, steps: int) -> bool:
+    from ..stores import open_run
+
+    run = open_run(store)
+    return run.status == "complete" and int(run.attrs.get("last_step", -1)) >= steps
+
+
+def group_done(results: Path, stage: str) -> bool:
+    from ..errors import ManifoldLensError
+    from ..stores.results import group_status
+
+    if not results.exists():
+        return False
+    try:
+        return group_status(results, GROUPS[stage], GROUP).complete
+    except ManifoldLensError:
+        return False
+
+
+def set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(int(threads))
+
+
+def run_task(run: dict, run_dir: str, stages: dict, threads: int | None = None) -> dict:
+    """Train, evaluate and analyze one run of a study into ``run_dir``; return its final status dict.
+
+    ``run``: a manifest entry (``run_id``, ``config`` ...); ``stages``: the
+    kwargs of ``evaluate_run`` / ``analyze_run`` (None: stage off);
+    ``threads``: torch threads in this worker. A complete stage is skipped, a
+    killed training resumed, an unfinished results group continued.
+    """
+    from ..config import RunConfig
+    from ..training import train_run
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    set_threads(threads)
+    t0 = time.perf_counter()
+    status = {"run_id": run["run_id"], "state": "running", "stage": "train", "error": "", "started": now(),
+              "finished": None, "host": socket.gethostname(), "pid": os.getpid(), "seconds": None}
+    store, results = run_dir / RUN_STORE, run_dir / RESULTS_STORE
+    with open(run_dir / LOG, "a", buffering=1) as logf, \
+            contextlib.redirect_stdout(logf), contextlib.redirect_stderr(logf):
+        def log(*args):
+            print(*args, file=logf, flush=True)
+
+        log(f"== {status['started']} run {run['run_id']} on {status['host']} (pid {status['pid']}, "
+            f"threads {threads or 'default'})")
+        try:
+            write_status(run_dir, status)
+            config = RunConfig.from_dict(run["config"])
+            if not store.exists():
+                log("train: new run store")
+                train_run(config, store, progress=False, log=log)
+            elif training_done(store, config.train.steps):
+                log("train: complete, skipped")
+            else:
+                log("train: resuming from the last committed checkpoint")
+                train_run(config, store, resume=True, progress=False, log=log)
+            for stage in ("evaluate", "analyze"):
+                settings = stages.get(stage)
+                if settings is None:
+                    continue
+                status["stage"] = stage
+                write_status(run_dir, status)
+                if group_done(results, stage):
+                    log(f"{stage}: complete, skipped")
+                    continue
+                log(f"{stage}: {settings}")
+                from .spec import stage_function
+                stage_function(stage)(store, out=results, name=GROUP, progress=False, log=log, **settings)
+            status.update(state="done", stage="done")
+        except Exception as e:  # recorded, never raised: the other runs go on
+            log(traceback.format_exc())
+            status.update(state="failed", error=last_line(e))
+        status.update(finished=now(), seconds=round(time.perf_counter() - t0, 3))
+        write_status(run_dir, status)
+        log(f"== {status['finished']} {status['state']}" + (f": {status['error']}" if status["error"] else ""))
+    return status
