@@ -359,8 +359,10 @@ def evaluate(
 @app.command()
 @user_errors
 def report(
-    paths: List[Path] = typer.Argument(..., help="Results stores (RESULTS.zarr) and/or run stores (RUN.zarr)."),
-    out: Path = typer.Option(..., "--out", help="Report directory: new, empty or an earlier report."),
+    paths: List[Path] = typer.Argument(..., help="Results stores (RESULTS.zarr) and/or run stores (RUN.zarr), "
+                                        "or one study directory (holding study.json)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report directory: new, empty or an earlier report "
+                                       "(a study's default: DIR/report)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into a directory that holds other files "
                                    "(they are left alone; same-named files are replaced)."),
     dpi: int = typer.Option(110, "--dpi", help="Resolution of the PNGs (dots per inch)."),
@@ -371,6 +373,9 @@ def report(
 
     Reads only results and run stores (a result's source_run names its run); never
     recomputes a metric. Figures the inputs cannot support are skipped with a reason.
+
+    On a study directory: study-level figures (accuracy vs each swept key, seeds as
+    error bars) and a table of its runs, linking each run's own report.
 
     Example: manifold-lens report results.zarr --out report/
     """

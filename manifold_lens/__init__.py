@@ -21,10 +21,13 @@ from .percolation import (continuum_overlap, coverage_graph, dataset_percolation
                           lattice_percolation, neighbour_overlap_curve, percolation_vs_accuracy, pixel_overlap)
 from .report import render_report
 from .stores import open_results, open_run, read_results
+from .studies import open_study, study_grid
+from .studies import run_study, study_status
 
 __all__ = ["analyze_run", "capture", "extract_activations", "extract_run", "list_layers", "measure",
            "run_with_cache", "RunConfig", "load_config", "SyntheticDataset", "build_dataset", "NoiseSchedule",
            "sample", "ConfigError", "ManifoldLensError", "StoreError", "evaluate_run", "localize",
            "continuum_overlap", "coverage_graph", "dataset_percolation", "image_overlap", "largest_cluster",
            "lattice_percolation", "neighbour_overlap_curve", "percolation_vs_accuracy", "pixel_overlap",
-           "render_report", "open_results", "open_run", "read_results"]
+           "render_report", "open_results", "open_run", "read_results", "run_study", "study_status",
+           "open_study", "study_grid"]

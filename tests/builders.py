@@ -233,3 +233,79 @@ def synthetic_comparison(root: Path) -> xr.Dataset:
         runs.append(run)
     return percolation_vs_accuracy(runs, [store], trials=4, keep_fractions=np.linspace(0.02, 1, 50),
                                    progress=False)
+
+
+# -- a study directory (the layout of DIR/study.json and DIR/runs/<run_id>/) -------------
+
+STUDY_KEYS = ["data.keep_fraction"]
+STUDY_SET = ["data.holdout.kind=interior", "data.holdout.width=2"]
+
+
+def write_study_manifest(root: Path, runs: list[dict], keys=STUDY_KEYS, name: str = "tiny-study") -> Path:
+    """``root/study.json`` following the study contract; ``runs`` are {run_id, case, seed, swept, config}."""
+    manifest = {"name": name, "source": str(root / "study.toml"), "created": "2026-01-01T00:00:00+00:00",
+                "versions": {"manifold_lens": "test"}, "keys": list(keys), "runs": runs,
+                "stages": {"evaluate": {"checkpoints": "all", "steps": 2, "samples_per_condition": 1},
+                           "analyze": {"checkpoints": "last", "noise_draws": 2}},
+                "executor": {"kind": "local", "workers": 1}}
+    (root / "study.json").write_text(json.dumps(manifest, indent=1))
+    return root / "study.json"
+
+
+def write_run_status(root: Path, run_id: str, state: str, error: str = "") -> Path:
+    """``root/runs/<run_id>/status.json`` with ``state`` (pending, running, done, failed)."""
+    folder = root / "runs" / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "status.json").write_text(json.dumps({
+        "run_id": run_id, "state": state, "stage": "analyze" if state == "done" else "train", "error": error,
+        "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:00:05+00:00", "host": "test",
+        "pid": 0, "seconds": 5.0}))
+    return folder / "status.json"
+
+
+def make_study(root: Path, keep_fractions=(0.5, 1.0), seeds=(0, 1)) -> Path:
+    """A real tiny study: per (keep fraction, seed) a trained run store (8x8, 12 steps), every checkpoint
+    evaluated (DDIM-2, 1 sample) into ``evaluation/default`` and the last analysed (2 noise draws) into
+    ``analysis/default``; study.json and each status.json written by hand. A few seconds per run."""
+    from manifold_lens import analyze_run, evaluate_run
+    from manifold_lens.training import train_run
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "study.toml").write_text('[study]\nname = "tiny-study"\npreset = "quick"\nseeds = [0, 1]\n'
+                                     '[study.grid]\n"data.keep_fraction" = [0.5, 1.0]\n')
+    runs = []
+    for keep in keep_fractions:
+        for seed in seeds:
+            run_id = f"keep_fraction={keep:g},seed={seed}"
+            folder = root / "runs" / run_id
+            folder.mkdir(parents=True)
+            cfg = load_config("quick", overrides=TINY + STUDY_SET + [f"data.keep_fraction={keep}",
+                                                                    f"train.seed={seed}"])
+            train_run(cfg, folder / "run.zarr", **QUIET)
+            evaluate_run(folder / "run.zarr", "all", steps=2, samples_per_condition=1, out=folder / "results.zarr",
+                         name="default", progress=False)
+            analyze_run(folder / "run.zarr", folder / "results.zarr", name="default", checkpoints="last",
+                        noise_draws=2, progress=False)
+            (folder / "log.txt").write_text("done\n")
+            write_run_status(root, run_id, "done")
+            runs.append({"run_id": run_id, "case": "", "seed": seed, "swept": {"data.keep_fraction": keep},
+                         "config": cfg.to_dict()})
+    write_study_manifest(root, runs)
+    return root
+
+
+def add_failed_runs(root: Path) -> list[str]:
+    """Add two runs to a study's manifest that have no results: one failed (status.json with an error), one
+    missing (no folder at all). Returns their run ids."""
+    manifest = json.loads((root / "study.json").read_text())
+    template = manifest["runs"][0]
+    added = []
+    for seed, state in [(0, "failed"), (1, None)]:
+        run_id = f"keep_fraction=0.25,seed={seed}"
+        manifest["runs"].append({**template, "run_id": run_id, "seed": seed, "swept": {"data.keep_fraction": 0.25}})
+        if state:
+            write_run_status(root, run_id, state, "Traceback (most recent call last):\nValueError: boom\n")
+        added.append(run_id)
+    (root / "study.json").write_text(json.dumps(manifest, indent=1))
+    return added

@@ -22,3 +22,24 @@ def tiny_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("runs") / "tiny.zarr"
     train(load_config("quick", overrides=TINY), path, **QUIET)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """A study directory of 2 keep fractions x 2 seeds, trained, evaluated and analysed (read-only for tests)."""
+    from tests.builders import make_study
+
+    return make_study(tmp_path_factory.mktemp("study") / "tiny-study")
+
+
+@pytest.fixture(scope="session")
+def failed_study(tiny_study, tmp_path_factory):
+    """A copy of ``tiny_study`` with two more runs: one failed, one missing (read-only for tests)."""
+    import shutil
+
+    from tests.builders import add_failed_runs
+
+    root = tmp_path_factory.mktemp("failed") / "study"
+    shutil.copytree(tiny_study, root)
+    add_failed_runs(root)
+    return root

@@ -104,3 +104,46 @@ def index_html(report, sources: Sources, paths) -> str:
                          f"<span class='meta'>({links})</span></figcaption></figure>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def study_index_html(report, study, table) -> str:
+    """The index page of a study report: what the study is, its runs (a table with links to the runs' own
+    reports) and its figures with captions (or skip reasons), all escaped."""
+    e = html.escape
+    head, rows = table
+    attrs = study.attrs
+    stages = "; ".join(f"{k}: {json.dumps(v, sort_keys=True) if v is not None else 'off'}"
+                       for k, v in (attrs.get("stages") or {}).items())
+    counts = {}
+    for s in study["status"].values:
+        counts[str(s)] = counts.get(str(s), 0) + 1
+    parts = [(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>study {e(str(attrs.get('study', '')))}"
+              f"</title><style>{_CSS}</style></head><body>"),
+             f"<h1>Study {e(str(attrs.get('study', '')))}</h1>",
+             f"<p class='meta'>Created {e(now())} from <code>{e(str(attrs.get('study_dir', '')))}</code> (study file "
+             f"<code>{e(str(attrs.get('source', '')))}</code>, collected with manifold_lens.open_study). "
+             f"{len(rows)} runs: " + ", ".join(f"{n} {e(s)}" for s, n in counts.items())
+             + f". {len(report.rendered)} figures, {len(report.skipped)} skipped.</p>"]
+    if stages:
+        parts.append(f"<p class='meta'>Stages: {e(stages)}</p>")
+    for note in attrs.get("notes", []):
+        parts.append(f"<p class='skipped'>{e(str(note))}</p>")
+    parts.append("<h2 id='runs'>Runs</h2><table id='runs-table'><tr>" + "".join(f"<th>{e(h)}</th>" for h in head)
+                 + "</tr>")
+    for row in rows:
+        *cells, link = row
+        parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells)
+                     + (f"<td><a href='{e(link)}'>report</a></td>" if link else "<td>-</td>") + "</tr>")
+    parts.append("</table>")
+    parts.append("<h2 id='study'>Figures</h2>")
+    for f in report.figures:
+        if f.skipped:
+            parts.append(f"<p class='skipped' id='{e(f.stem)}'><b>{e(f.title)}</b>: skipped: {e(f.skipped)}</p>")
+            continue
+        links = " · ".join(f"<a href='{e(name)}'>{fmt.upper()}</a>" for fmt, name in f.files.items())
+        target = f.files.get("pdf", f.files["png"])
+        parts.append(f"<figure id='{e(f.stem)}'><a href='{e(target)}'><img src='{e(f.files['png'])}' "
+                     f"alt='{e(f.title)}' loading='lazy'></a><figcaption><b>{e(f.title)}.</b> {e(f.caption)} "
+                     f"<span class='meta'>({links})</span></figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

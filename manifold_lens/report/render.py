@@ -67,13 +67,14 @@ def _png_size(path: Path) -> tuple[int, int]:
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
-def render_report(paths, out, *, overwrite: bool = False, dpi: int = 110, formats=FORMATS,
+def render_report(paths, out=None, *, overwrite: bool = False, dpi: int = 110, formats=FORMATS,
                   progress: bool = True) -> Report:
     """Render every supported figure of ``paths`` (results and run stores) into ``out``; write the index page.
 
     Args:
-        paths: results stores (RESULTS.zarr) and/or run stores (RUN.zarr).
-        out: report directory (new, empty or an earlier report; see ``overwrite``).
+        paths: results stores (RESULTS.zarr) and/or run stores (RUN.zarr); or one study directory (holding
+            study.json), whose study-level report is rendered (:mod:`.study`).
+        out: report directory (new, empty or an earlier report; see ``overwrite``); for a study default DIR/report.
         overwrite: write into a directory that holds other files (they are left alone).
         dpi: resolution of the PNGs (their size is the figure size in inches x dpi).
         formats: file formats per figure, from "png" and "pdf" (png is always written: the page shows it).
@@ -86,27 +87,22 @@ def render_report(paths, out, *, overwrite: bool = False, dpi: int = 110, format
         raise ManifoldLensError(f"formats: {bad[0]!r} is not supported; choose from {', '.join(FORMATS)}")
     if int(dpi) < 20 or int(dpi) > 600:
         raise ManifoldLensError(f"--dpi {dpi}: give a resolution between 20 and 600")
+    from ..studies.collect import is_study  # here: the studies package imports the runner, which reports
+
+    study = [p for p in as_list(paths) if is_study(p)]
+    if study:  # a study directory: its study-level report (default DIR/report)
+        if len(as_list(paths)) > 1:
+            raise ManifoldLensError(f"{study[0]}: a study directory is reported on its own; give only it")
+        from .study import render_study_report
+        return render_study_report(study[0], out, overwrite=overwrite, dpi=dpi, formats=formats, progress=progress)
+    if out is None:
+        raise ManifoldLensError("--out: give the report directory (only a study directory has a default)")
     sources = load_sources(paths)
     out = prepare_out(out, overwrite)
     jobs = plan(sources)
     todo = [j for j in jobs if not j.entry.skipped]
     for job in tqdm(todo, desc="report", unit="figure", disable=not progress):
-        e = job.entry
-        try:
-            fig = job.draw()
-        except plot.FigureDataError as err:
-            e.skipped = str(err)
-            continue
-        except Exception as err:  # noqa: BLE001 -- a figure must never take the report down; say what broke
-            e.skipped = f"could not be drawn ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-            continue
-        for k, fmt in enumerate(formats):
-            name = f"{e.stem}.{fmt}"
-            fig.savefig(out / name, dpi=dpi, format=fmt, metadata=_metadata(fmt, e.title))
-            e.files[fmt] = name
-            if k == 0:  # the layout is set by the first save; keep it instead of solving it again
-                fig.set_layout_engine("none")
-        e.size_px = _png_size(out / e.files["png"])
+        save_figure(job, out, dpi, formats)
     numbers = key_numbers(sources)
     entries = [j.entry for j in jobs]
     report = Report(out, out / INDEX, entries, numbers,
@@ -120,6 +116,26 @@ def render_report(paths, out, *, overwrite: bool = False, dpi: int = 110, format
     }, indent=1, default=str))
     report.index.write_text(index_html(report, sources, paths))
     return report
+
+
+def save_figure(job, out: Path, dpi: int, formats) -> None:
+    """Draw ``job`` and save it in each format into ``out`` (its entry records the files), or record why not."""
+    e = job.entry
+    try:
+        fig = job.draw()
+    except plot.FigureDataError as err:
+        e.skipped = str(err)
+        return
+    except Exception as err:  # noqa: BLE001 -- a figure must never take the report down; say what broke
+        e.skipped = f"could not be drawn ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+        return
+    for k, fmt in enumerate(formats):
+        name = f"{e.stem}.{fmt}"
+        fig.savefig(out / name, dpi=dpi, format=fmt, metadata=_metadata(fmt, e.title))
+        e.files[fmt] = name
+        if k == 0:  # the layout is set by the first save; keep it instead of solving it again
+            fig.set_layout_engine("none")
+    e.size_px = _png_size(out / e.files["png"])
 
 
 def _metadata(fmt: str, title: str) -> dict:

@@ -10,6 +10,8 @@ closing; in a notebook they display as usual. Restyle them freely::
     fig = manifold_lens.plot.accuracy_curve(read_results("results.zarr", "evaluation"))
     fig.axes[0].set_ylim(0.5, 1); fig.savefig("accuracy.pdf")
 
+Study figures (``study``) take the Dataset of :func:`manifold_lens.open_study` (dim ``run``).
+
 Colours are consistent throughout (:mod:`.style`): x is ``X_COLOR`` (blue), y
 is ``Y_COLOR`` (red), maps coloured by x or y use ``X_CMAP`` / ``Y_CMAP``;
 hold-out regions use ``REGION_COLORS``, learning phases ``PHASE_COLORS``,
@@ -23,13 +25,15 @@ from .generation import accuracy_curve, accuracy_map
 from .percolation import neighbour_overlap, onset_comparison, percolation_curves
 from .representations import (chord_histograms, effective_dim_curve, embedding_views, metrics_curve, pca_spectrum,
                               persistence_diagram, similarity_curves)
+from .study import ERRORBARS, accuracy_vs_key, study_accuracy_curves, study_value, swept_names
 from .style import (CHORD_PANELS, MANIFOLD_COLORS, MANIFOLD_LABELS, PHASE_COLORS, PHASE_LABELS, REGION_COLORS,
                     STEP_LABEL, X_CMAP, X_COLOR, Y_CMAP, Y_COLOR, FigureDataError, analysis_slice, region_color,
                     representative_checkpoints, source_label)
 
 __all__ = ["coverage_map", "dataset_preview", "training_loss", "accuracy_curve", "accuracy_map", "neighbour_overlap",
            "onset_comparison", "percolation_curves", "chord_histograms", "effective_dim_curve", "embedding_views",
-           "metrics_curve", "pca_spectrum", "persistence_diagram", "similarity_curves", "CHORD_PANELS",
+           "metrics_curve", "pca_spectrum", "persistence_diagram", "similarity_curves", "accuracy_vs_key",
+           "study_accuracy_curves", "study_value", "swept_names", "ERRORBARS", "CHORD_PANELS",
            "MANIFOLD_COLORS", "MANIFOLD_LABELS", "PHASE_COLORS", "PHASE_LABELS", "REGION_COLORS", "STEP_LABEL",
            "X_CMAP", "X_COLOR", "Y_CMAP", "Y_COLOR", "FigureDataError", "analysis_slice", "region_color",
            "representative_checkpoints", "source_label"]
