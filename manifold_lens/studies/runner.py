@@ -137,7 +137,8 @@ def _outcome(fut, run: dict, d: Path) -> dict:
     try:
         return fut.result()
     except Exception as e:  # a worker killed, a Slurm job timed out...: recorded like a failure of the run
-        status = {**(read_status(d) or {}), "run_id": run["run_id"], "state": "failed", "error": last_line(e),
+        status = {"stage": "train", "started": None, "host": None, "pid": None, "seconds": None,
+                  **(read_status(d) or {}), "run_id": run["run_id"], "state": "failed", "error": last_line(e),
                   "finished": now()}
         write_status(d, status)
         return status

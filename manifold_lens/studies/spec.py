@@ -286,7 +286,7 @@ def load_study(path: str | Path, *, executor: str | None = None, workers: int | 
             if key == "train.seed":
                 raise ConfigError(f"{where}: 'train.seed' is set by [study] seeds; remove it from {where}")
             try:
-                base.with_overrides({key: value})
+                base.with_overrides({key: value}).validate()
             except ConfigError as e:
                 if "unknown key" in str(e):
                     raise ConfigError(f"{where}: {e}") from None
@@ -307,7 +307,7 @@ def load_study(path: str | Path, *, executor: str | None = None, workers: int | 
                 rid = run_id(ids, values, case_name, seed)
                 overrides = {**head.set, **(case.set if head.cases else {}), **values, "train.seed": seed}
                 try:
-                    cfg = load_config(head.preset, config_file, None).with_overrides(overrides).validate().resolved()
+                    cfg = load_config(head.preset, config_file, overrides)  # overrides before resolving (sigma_x...)
                     if check_memory:
                         check_dataset_memory(cfg.data)
                 except ConfigError as e:
