@@ -145,11 +145,15 @@ def _outcome(fut, run: dict, d: Path) -> dict:
 
 
 def _alive(pid) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie, killed but not reaped, counts as gone)."""
     try:
         os.kill(int(pid), 0)
     except (OSError, TypeError, ValueError):
         return False
-    return True
+    try:
+        return Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def study_status(out: str | Path) -> list[dict]:

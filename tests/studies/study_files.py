@@ -11,11 +11,13 @@ EVALUATE = 'checkpoints = "last"\nsteps = 2\nsamples_per_condition = 1\n'
 ANALYZE = 'checkpoints = "last"\nnoise_draws = 2\nreferences = false\n'
 
 
-def tiny_set() -> str:
+def tiny_set(skip: str = "") -> str:
+    """The TINY overrides as TOML lines, leaving out keys that ``skip`` (more TOML lines) sets."""
     lines = []
     for o in TINY:
         k, v = o.split("=", 1)
-        lines.append(f'"{k}" = {v}')
+        if f'"{k}"' not in skip:
+            lines.append(f'"{k}" = {v}')
     return "\n".join(lines)
 
 
@@ -23,7 +25,7 @@ def write_study(path: Path, *, grid: str = '"data.keep_fraction" = [0.5, 1.0]', 
                 extra_set: str = "", evaluate: str = EVALUATE, analyze: str = ANALYZE, executor: str = "",
                 cases: str = "", head: str = 'preset = "quick"') -> Path:
     """A study file at ``path``: the TINY settings, a grid, seeds and tiny stages."""
-    path.write_text(f'[study]\nname = "tiny"\n{head}\nseeds = {seeds}\n\n[study.set]\n{tiny_set()}\n{extra_set}\n\n'
+    path.write_text(f'[study]\nname = "tiny"\n{head}\nseeds = {seeds}\n\n[study.set]\n{tiny_set(extra_set)}\n{extra_set}\n\n'
                     f'[study.grid]\n{grid}\n\n{cases}\n[evaluate]\n{evaluate}\n[analyze]\n{analyze}\n'
                     f'[executor]\n{executor}\n')
     return path
