@@ -133,7 +133,7 @@ class Run:
 
     def _group(self, group: str) -> xr.Dataset:
         def load():
-            with xr.open_zarr(str(self.path), group=group, consolidated=False) as ds:
+            with xr.open_zarr(str(self.path), group=group, consolidated=False, chunks=None) as ds:  # numpy, no dask
                 return decode(ds.load())
 
         return self._read(load, f"group {group}")

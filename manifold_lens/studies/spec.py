@@ -241,9 +241,6 @@ def check_executor(spec: ExecutorSpec) -> None:
             import distributed  # noqa: F401
         except ImportError:
             raise ConfigError("executor 'dask' needs dask.distributed: pip install 'manifold-lens[dask]'") from None
-        # known problem: training stalls inside a dask worker (under investigation); refuse rather than hang
-        raise ConfigError("executor 'dask' is not usable yet (runs stall inside dask workers); use --executor "
-                          "local or slurm")
 
 
 # -- the study -----------------------------------------------------------------------------------

@@ -136,7 +136,7 @@ def test_a_failed_run_is_recorded_and_the_others_finish(tmp_path):
     assert "1 failed" in res.output and "1 done" in res.output
 
 
-@pytest.mark.parametrize("executor", ["slurm"])
+@pytest.mark.parametrize("executor", ["slurm", "dask"])
 def test_the_same_study_on_submitit_and_dask(tmp_path, executor):
     f = write_study(tmp_path / "tiny.toml", analyze="enabled = false\n", seeds="[0]",
                     executor='[executor.slurm]\ncluster = "debug"\n')
