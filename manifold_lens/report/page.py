@@ -94,16 +94,21 @@ def index_html(report, sources: Sources, paths) -> str:
         for f in report.figures:
             if f.section != section:
                 continue
-            if f.skipped:
-                parts.append(f"<p class='skipped' id='{e(f.stem)}'><b>{e(f.title)}</b>: skipped: {e(f.skipped)}</p>")
-                continue
-            links = " · ".join(f"<a href='{e(name)}'>{fmt.upper()}</a>" for fmt, name in f.files.items())
-            target = f.files.get("pdf", f.files["png"])
-            parts.append(f"<figure id='{e(f.stem)}'><a href='{e(target)}'><img src='{e(f.files['png'])}' "
-                         f"alt='{e(f.title)}' loading='lazy'></a><figcaption><b>{e(f.title)}.</b> {e(f.caption)} "
-                         f"<span class='meta'>({links})</span></figcaption></figure>")
+            parts.append(figure_html(f))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def figure_html(f) -> str:
+    """One figure with its caption and file links, or the reason it was skipped (escaped)."""
+    e = html.escape
+    if f.skipped:
+        return f"<p class='skipped' id='{e(f.stem)}'><b>{e(f.title)}</b>: skipped: {e(f.skipped)}</p>"
+    links = " · ".join(f"<a href='{e(name)}'>{fmt.upper()}</a>" for fmt, name in f.files.items())
+    target = f.files.get("pdf", f.files["png"])
+    return (f"<figure id='{e(f.stem)}'><a href='{e(target)}'><img src='{e(f.files['png'])}' alt='{e(f.title)}' "
+            f"loading='lazy'></a><figcaption><b>{e(f.title)}.</b> {e(f.caption)} <span class='meta'>({links})"
+            "</span></figcaption></figure>")
 
 
 def study_index_html(report, study, table) -> str:
@@ -136,14 +141,6 @@ def study_index_html(report, study, table) -> str:
                      + (f"<td><a href='{e(link)}'>report</a></td>" if link else "<td>-</td>") + "</tr>")
     parts.append("</table>")
     parts.append("<h2 id='study'>Figures</h2>")
-    for f in report.figures:
-        if f.skipped:
-            parts.append(f"<p class='skipped' id='{e(f.stem)}'><b>{e(f.title)}</b>: skipped: {e(f.skipped)}</p>")
-            continue
-        links = " · ".join(f"<a href='{e(name)}'>{fmt.upper()}</a>" for fmt, name in f.files.items())
-        target = f.files.get("pdf", f.files["png"])
-        parts.append(f"<figure id='{e(f.stem)}'><a href='{e(target)}'><img src='{e(f.files['png'])}' "
-                     f"alt='{e(f.title)}' loading='lazy'></a><figcaption><b>{e(f.title)}.</b> {e(f.caption)} "
-                     f"<span class='meta'>({links})</span></figcaption></figure>")
+    parts += [figure_html(f) for f in report.figures]
     parts.append("</body></html>")
     return "\n".join(parts)
