@@ -17,6 +17,13 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..config import RunConfig
+from ..errors import ManifoldLensError
+from ..stores import open_run
+from ..stores.results import group_status
+from ..training import train_run
+from .spec import stage_function
+
 RUN_STORE, RESULTS_STORE, STATUS, LOG = "run.zarr", "results.zarr", "status.json", "log.txt"
 GROUP = "default"
 GROUPS = {"evaluate": "evaluation", "analyze": "analysis"}
@@ -48,16 +55,11 @@ def last_line(err: BaseException) -> str:
 
 
 def training_done(store: Path, steps: int) -> bool:
-    from ..stores import open_run
-
     run = open_run(store)
     return run.status == "complete" and int(run.attrs.get("last_step", -1)) >= steps
 
 
 def group_done(results: Path, stage: str) -> bool:
-    from ..errors import ManifoldLensError
-    from ..stores.results import group_status
-
     if not results.exists():
         return False
     try:
@@ -82,9 +84,6 @@ def run_task(run: dict, run_dir: str, stages: dict, threads: int | None = None) 
     ``threads``: torch threads in this worker. A complete stage is skipped, a
     killed training resumed, an unfinished results group continued.
     """
-    from ..config import RunConfig
-    from ..training import train_run
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_threads(threads)
@@ -120,7 +119,6 @@ def run_task(run: dict, run_dir: str, stages: dict, threads: int | None = None) 
                     log(f"{stage}: complete, skipped")
                     continue
                 log(f"{stage}: {settings}")
-                from .spec import stage_function
                 stage_function(stage)(store, out=results, name=GROUP, progress=False, log=log, **settings)
             status.update(state="done", stage="done")
         except Exception as e:  # recorded, never raised: the other runs go on
