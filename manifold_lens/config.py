@@ -284,7 +284,7 @@ def _config_error(err: ValidationError, schema: type[BaseModel], section: str) -
         parent = ".".join([section] * bool(section) + loc[:-1])
         where = f"section [{parent}]" if parent else "the top level"
         return ConfigError(f"unknown key {key!r}: valid keys in {where} are {', '.join(_fields(schema, loc[:-1]))}")
-    ctx = {k: (", ".join(str(s).strip("'") for s in v.split(" or ")) if k == "expected" else
+    ctx = {k: (", ".join(re.findall(r"'([^']*)'", v) or [v]) if k == "expected" else
                f"{v:g}" if isinstance(v, (int, float)) else v) for k, v in (e.get("ctx") or {}).items()}
     text = _MESSAGES.get(e["type"], e["msg"]).format(**ctx) if e["type"] in _MESSAGES else e["msg"]
     hint = _hint(schema, loc)

@@ -90,3 +90,16 @@ def test_unknown_key_is_reported_before_other_errors():
         load_config("quick", overrides=["data.family=mixture", "train.nope=1"])  # the mixture lacks data.mix too
     with pytest.raises(ConfigError, match="data.sigma is a value, not a section"):
         load_config("quick", overrides=["data.sigma.x=1"])
+
+
+def test_choices_are_listed_plainly_whatever_their_number():
+    """pydantic words three or more choices as "'a', 'b' or 'c'": every one is listed without quotes."""
+    from manifold_lens.config import load_config
+    from manifold_lens.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_config("quick", overrides=["data.family=blob"])
+    assert str(err.value) == "data.family = 'blob': must be one of bump, periodic, sos, stripes, mixture"
+    with pytest.raises(ConfigError) as err:
+        load_config("quick", overrides=["data.holdout.position=middle"])
+    assert str(err.value) == "data.holdout.position = 'middle': must be one of corner, edge"
