@@ -12,11 +12,25 @@ A run store keeps what the dataset was (its conditions and its training set,
 as used); :meth:`SyntheticDataset.from_store` restores it from there without
 rebuilding the lattice, so readers of a run never re-derive its data.
 
-Region names: ``train`` (in the training set); hold-outs ``band_x``,
-``band_y``, ``intersection`` (cross), ``interior``, ``exterior``,
-``donut_hole``, ``beyond`` (outside a donut), ``listed``; ``unsampled`` (dropped
-by keep_fraction); for stripes ``frame_2d`` (in-frame 2D conditions never
-shown) and ``rim`` (rim examples when excluded).
+Each condition carries two labels:
+
+* ``region``, its role in training: ``train`` (in the training set);
+  hold-outs ``band_x``, ``band_y``, ``intersection`` (cross), ``interior``,
+  ``exterior``, ``donut_hole``, ``beyond`` (outside a donut), ``listed``;
+  ``unsampled`` (dropped by keep_fraction); for stripes ``frame_2d`` (in-frame
+  2D conditions never shown) and ``rim`` (rim examples when excluded).
+* ``holdout_region``, the hold-out geometry of ``data.holdout`` it lies in
+  (the same names: ``band_x`` ... ``listed``), or ``none``; set for every
+  in-frame 2D condition of every family, ``none`` for 1D stripe examples.
+  For bump, periodic and SOS conditions a held-out condition's region is its
+  holdout_region. For the stripes family the hold-out removes nothing (the
+  in-frame 2D conditions are never shown anyway; 1D examples cover the whole
+  range) and only labels the ``frame_2d`` conditions, so a stripes-only run,
+  a stripes + SOS mixture and an SOS run with the same ``data.holdout`` are
+  scored on the same bands and intersection
+  (:func:`~manifold_lens.evaluation.scoring.aggregate` reports both labels,
+  overlapping groups). Stores written before ``holdout_region`` existed are
+  read with it derived from their config (:meth:`SyntheticDataset.from_store`).
 """
 
 from __future__ import annotations
@@ -66,6 +80,7 @@ class SyntheticDataset:
         x, y, fam, region, keep_p = (np.concatenate(a) for a in zip(*parts))
         self.x, self.y = x, y
         self.family = fam.astype(str)
+        self.holdout_region = holdout_geometry(self.config, x, y)
         self.region = region.astype(object)
         self._subsample(keep_p)
         self.region = self.region.astype(str)
@@ -98,6 +113,8 @@ class SyntheticDataset:
         self.family = np.asarray(conditions["family"].values).astype(str)
         self.region = np.asarray(conditions["region"].values).astype(str)
         self.train = np.asarray(conditions["in_train"].values, dtype=bool)
+        self.holdout_region = (np.asarray(conditions["holdout_region"].values).astype(str)
+                               if "holdout_region" in conditions else holdout_geometry(self.config, self.x, self.y))
         self.weight = np.zeros(len(self.x))
         self.weight[np.asarray(train_set["condition_index"].values)] = train_set["weight"].values
         self._train_set = train_set
@@ -119,7 +136,7 @@ class SyntheticDataset:
     def _frame_conditions(self, comp: Component, xs: np.ndarray, ys: np.ndarray):
         gx, gy = np.meshgrid(xs, ys)  # row-major: y slow, x fast
         x, y = gx.ravel(), gy.ravel()
-        region = self._holdout_regions(x, y)
+        region = holdout_regions(self.config, x, y)
         fam = np.full(len(x), comp.family, dtype=object)
         return x, y, fam, region, np.full(len(x), comp.keep_fraction)
 
@@ -143,55 +160,6 @@ class SyntheticDataset:
             region[is_rim] = "rim"
         fam = np.full(len(x), "stripes", dtype=object)
         return x, y, fam, region, np.full(len(x), comp.keep_fraction)
-
-    def _holdout_regions(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        h, n = self.config.holdout, self.image_size
-        ctr = (n - 1) / 2.0
-        region = np.full(len(x), "train", dtype=object)
-        eps = 1e-9
-
-        def band(rng, w):
-            lo, hi = (rng if rng else (ctr - w / 2.0, ctr + w / 2.0))
-            if hi < 0 or lo > n - 1:
-                raise ConfigError(f"data.holdout range [{lo}, {hi}] lies outside the frame [0, {n - 1}]")
-            return lo - eps, hi + eps
-
-        def square(cx, cy, w):
-            return ((x >= cx - w / 2 - eps) & (x < cx + w / 2 - eps)
-                    & (y >= cy - w / 2 - eps) & (y < cy + w / 2 - eps))
-
-        if h.kind == "band_x":
-            lo, hi = band(h.x_range, h.width)
-            region[(x >= lo) & (x <= hi)] = "band_x"
-        elif h.kind == "band_y":
-            lo, hi = band(h.y_range, h.width)
-            region[(y >= lo) & (y <= hi)] = "band_y"
-        elif h.kind == "cross":
-            xlo, xhi = band(h.x_range or h.y_range, h.width)
-            ylo, yhi = band(h.y_range or h.x_range, h.width)
-            bx = (x >= xlo) & (x <= xhi)
-            by = (y >= ylo) & (y <= yhi)
-            region[bx & ~by] = "band_x"
-            region[by & ~bx] = "band_y"
-            region[bx & by] = "intersection"
-        elif h.kind == "interior":
-            region[square(ctr, ctr, h.width)] = "interior"
-        elif h.kind == "exterior":
-            w = h.width
-            cx = (w - 1) / 2.0 if h.position == "corner" else ctr
-            region[square(cx, (w - 1) / 2.0, w)] = "exterior"
-        elif h.kind == "donut":
-            outer = h.width + 2 * h.ring
-            region[~square(ctr, ctr, outer)] = "beyond"
-            region[square(ctr, ctr, h.width)] = "donut_hole"
-        elif h.kind == "list":
-            pts = np.asarray(h.points, dtype=np.float64)
-            hit = (np.abs(x[:, None] - pts[None, :, 0]) < 1e-6) & (np.abs(y[:, None] - pts[None, :, 1]) < 1e-6)
-            if not hit.any(axis=0).all():
-                missing = pts[~hit.any(axis=0)][0].tolist()
-                raise ConfigError(f"data.holdout.points: {missing} is not a lattice condition of this dataset")
-            region[hit.any(axis=1)] = "listed"
-        return region
 
     def _subsample(self, keep_p: np.ndarray) -> None:
         """Keep round(keep_fraction x n) of each family's trainable sites (at least 1), seeded."""
@@ -238,11 +206,17 @@ class SyntheticDataset:
                 "x": ("condition", self.x, {"long_name": "bump centre x (column)", "units": "px"}),
                 "y": ("condition", self.y, {"long_name": "bump centre y (row)", "units": "px"}),
                 "family": ("condition", self.family.astype(str)),
-                "region": ("condition", self.region.astype(str)),
+                "region": ("condition", self.region.astype(str),
+                           {"long_name": "role in training: train, unsampled, or the hold-out it was held out by"}),
+                "holdout_region": ("condition", self.holdout_region.astype(str),
+                                   {"long_name": "hold-out geometry of data.holdout the condition lies in",
+                                    "description": "set for in-frame 2D conditions of every family (stripes too), "
+                                                   "none elsewhere; may differ from region (e.g. frame_2d)"}),
                 "in_train": ("condition", self.train, {"long_name": "condition is in the training set"}),
             }
         )
-        ds.attrs["description"] = "candidate lattice of conditions; region names the hold-out each belongs to"
+        ds.attrs["description"] = ("candidate lattice of conditions; region names each one's role in training, "
+                                   "holdout_region the hold-out geometry it lies in")
         return ds
 
     def train_dataset(self) -> xr.Dataset:
@@ -267,6 +241,79 @@ class SyntheticDataset:
             },
         )
         return ds
+
+
+def holdout_regions(config: DataConfig, x, y, outside: str = "train") -> np.ndarray:
+    """The hold-out of ``config.holdout`` each centre (x, y) (px) falls in, ``outside`` where none (object array).
+
+    Names: band_x, band_y, intersection (cross), interior, exterior, donut_hole,
+    beyond (outside a donut's ring), listed. A range outside the frame, or a
+    listed point that is not among (x, y), is a one-line ConfigError.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    h, n = config.holdout, config.image_size
+    ctr = (n - 1) / 2.0
+    region = np.full(len(x), outside, dtype=object)
+    eps = 1e-9
+
+    def band(rng, w):
+        lo, hi = (rng if rng else (ctr - w / 2.0, ctr + w / 2.0))
+        if hi < 0 or lo > n - 1:
+            raise ConfigError(f"data.holdout range [{lo}, {hi}] lies outside the frame [0, {n - 1}]")
+        return lo - eps, hi + eps
+
+    def square(cx, cy, w):
+        return ((x >= cx - w / 2 - eps) & (x < cx + w / 2 - eps)
+                & (y >= cy - w / 2 - eps) & (y < cy + w / 2 - eps))
+
+    if h.kind == "band_x":
+        lo, hi = band(h.x_range, h.width)
+        region[(x >= lo) & (x <= hi)] = "band_x"
+    elif h.kind == "band_y":
+        lo, hi = band(h.y_range, h.width)
+        region[(y >= lo) & (y <= hi)] = "band_y"
+    elif h.kind == "cross":
+        xlo, xhi = band(h.x_range or h.y_range, h.width)
+        ylo, yhi = band(h.y_range or h.x_range, h.width)
+        bx = (x >= xlo) & (x <= xhi)
+        by = (y >= ylo) & (y <= yhi)
+        region[bx & ~by] = "band_x"
+        region[by & ~bx] = "band_y"
+        region[bx & by] = "intersection"
+    elif h.kind == "interior":
+        region[square(ctr, ctr, h.width)] = "interior"
+    elif h.kind == "exterior":
+        w = h.width
+        cx = (w - 1) / 2.0 if h.position == "corner" else ctr
+        region[square(cx, (w - 1) / 2.0, w)] = "exterior"
+    elif h.kind == "donut":
+        outer = h.width + 2 * h.ring
+        region[~square(ctr, ctr, outer)] = "beyond"
+        region[square(ctr, ctr, h.width)] = "donut_hole"
+    elif h.kind == "list":
+        pts = np.asarray(h.points, dtype=np.float64)
+        hit = (np.abs(x[:, None] - pts[None, :, 0]) < 1e-6) & (np.abs(y[:, None] - pts[None, :, 1]) < 1e-6)
+        if not hit.any(axis=0).all():
+            missing = pts[~hit.any(axis=0)][0].tolist()
+            raise ConfigError(f"data.holdout.points: {missing} is not a lattice condition of this dataset")
+        region[hit.any(axis=1)] = "listed"
+    return region
+
+
+
+def holdout_geometry(config: DataConfig, x, y) -> np.ndarray:
+    """``holdout_region`` per condition: the hold-out geometry of each in-frame centre, ``none`` elsewhere (str).
+
+    In-frame: both coordinates in [0, N-1] px. Unlike ``region`` this does not
+    depend on the family or on subsampling (see the module docstring).
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = config.image_size
+    inside = (x >= 0) & (x <= n - 1) & (y >= 0) & (y <= n - 1)
+    out = np.full(len(x), "none", dtype=object)
+    if config.holdout.kind != "none" and inside.any():
+        out[inside] = holdout_regions(config.resolved(), x[inside], y[inside], outside="none")
+    return out.astype(str)
 
 
 def build_dataset(config: DataConfig | RunConfig) -> SyntheticDataset:

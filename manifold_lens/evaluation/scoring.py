@@ -24,7 +24,15 @@ Aggregates per checkpoint (:func:`aggregate`): ``accuracy`` (all samples),
 ``accuracy_id`` (conditions in the training set), ``accuracy_ood`` (the
 others; NaN when there are none), ``accuracy_region`` (per named region, dim
 ``region_name``), ``accuracy_condition`` and ``phase_fraction`` (dim
-``phase_name``). The dims are called ``region_name`` and ``phase_name``
+``phase_name``). The groups of ``accuracy_region`` may overlap: a condition
+counts under its ``region`` (its role in training: train, unsampled,
+frame_2d, or the hold-out that removed it) and, where the conditions carry
+``holdout_region`` (:mod:`manifold_lens.datasets.dataset`), also under the
+hold-out geometry it lies in. So a stripes run, whose in-frame conditions are
+all ``frame_2d``, still reports band_x, band_y and intersection for a cross
+in ``data.holdout``, on the same conditions as an SOS run with that cross held
+out. Older results without ``holdout_region`` group by ``region`` alone.
+The dims are called ``region_name`` and ``phase_name``
 because ``region`` is already the per-condition region coordinate and
 ``phase`` the per-sample phase variable (xarray forbids a variable named like
 a dimension it does not index).
@@ -144,6 +152,8 @@ def aggregate(ds: xr.Dataset) -> xr.Dataset:
     correct = ds["correct"].astype(np.float64)
     in_train = ds["in_train"].values.astype(bool)
     regions = as_strings(ds["region"].values)
+    geometry = (as_strings(ds["holdout_region"].values) if "holdout_region" in ds.coords
+                else np.full(len(regions), "none"))
 
     def mean_over(sel: np.ndarray) -> xr.DataArray:
         if not sel.any():
@@ -157,10 +167,13 @@ def aggregate(ds: xr.Dataset) -> xr.Dataset:
         long_name="generation accuracy, in-distribution (conditions in the training set)", **attrs)
     ds["accuracy_ood"] = mean_over(~in_train).assign_attrs(
         long_name="generation accuracy, out-of-distribution (held-out conditions); NaN when none", **attrs)
-    names = sorted(set(regions.tolist()))
-    ds["accuracy_region"] = xr.concat([mean_over(regions == r) for r in names], dim="region_name").assign_coords(
-        region_name=np.array(names, dtype=object)).assign_attrs(long_name="generation accuracy per named region",
-                                                                **attrs)
+    names = sorted(set(regions.tolist()) | (set(geometry.tolist()) - {"none"}))
+    ds["accuracy_region"] = xr.concat([mean_over((regions == r) | (geometry == r)) for r in names],
+                                      dim="region_name").assign_coords(
+        region_name=np.array(names, dtype=object)).assign_attrs(
+        long_name="generation accuracy per named region",
+        description="a condition counts under its region and under its holdout_region (groups may overlap)",
+        **attrs)
     if "checkpoint" in ds["accuracy_region"].dims:
         ds["accuracy_region"] = ds["accuracy_region"].transpose("checkpoint", "region_name")
     ds["accuracy_condition"] = correct.mean("sample").assign_attrs(
