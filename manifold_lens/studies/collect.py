@@ -33,6 +33,7 @@ ACCURACY = ("accuracy", "accuracy_id", "accuracy_ood")
 HEADLINE = ("effective_dim", "explained_variance_top4", "factorization_score", "continuity_index",
             "x_on_y_orthogonality", "x_on_x_orthogonality", "y_on_y_orthogonality", "x_parallelism", "y_parallelism",
             "x_decoding_r2", "y_decoding_r2", "betti_1")
+FINAL = ("explained_variance_ratio",)  # collected at the final checkpoint only (dim component)
 RESERVED = ("run", "run_id", "seed", "case", "status", "checkpoint", "region_name", "layer", "timestep", "reference")
 
 
@@ -118,17 +119,50 @@ def _values(values: list):
     return np.asarray([json.dumps(v) if isinstance(v, (list, dict)) else str(v) for v in values], dtype=object)
 
 
-def _curves(evals: dict) -> tuple[list[int] | None, str]:
-    """The shared checkpoint schedule of the evaluations (each a prefix of the longest), or None and why."""
+def _curves(evals: dict, what: str = "accuracy curves") -> tuple[list[int] | None, str]:
+    """The shared checkpoint schedule of the groups (each a prefix of the longest), or None and why."""
     steps = {rid: [int(s) for s in ds["checkpoint"].values] for rid, ds in evals.items() if "checkpoint" in ds.dims}
     if not steps:
         return None, "no evaluation results"
     longest = max(steps.values(), key=len)
     odd = [rid for rid, s in steps.items() if s != longest[:len(s)]]
     if odd:
-        return None, (f"accuracy curves omitted: the runs do not share a checkpoint schedule ({odd[0]} has "
+        return None, (f"{what} omitted: the runs do not share a checkpoint schedule ({odd[0]} has "
                       f"{steps[odd[0]]}, others {longest})")
     return longest, ""
+
+
+def _merge_runs(ds: xr.Dataset, ids: list[str], groups: dict, names, keep_dims) -> xr.Dataset:
+    """Variables ``names`` of each run's group concatenated along ``run`` (NaN for runs without them)."""
+    parts = []
+    for rid in ids:
+        g = groups.get(rid)
+        part = xr.Dataset({v: g[v].reset_coords(drop=True) for v in names if g is not None and v in g})
+        parts.append(part.drop_vars([c for c in part.coords if c not in keep_dims]))
+    merged = xr.concat(parts, dim="run", join="outer", fill_value=np.nan, coords="minimal", compat="override",
+                       data_vars="all")
+    return merged.assign_coords(run=ds["run"])
+
+
+def _analysis_curves(ds: xr.Dataset, ids: list[str], analyses: dict, notes: list) -> xr.Dataset:
+    """``<metric>_curve`` (run, analysis_checkpoint, ...) of every headline metric where the runs share an
+    analysis schedule of at least 2 checkpoints (else nothing, with a note when schedules differ)."""
+    schedule, why = _curves(analyses, "analysis curves")
+    if schedule is None:
+        notes.append(why)
+        return ds
+    if len(schedule) < 2:
+        return ds
+    present = [v for v in HEADLINE if any(v in a for a in analyses.values())]
+    merged = _merge_runs(ds, ids, analyses, present, ("checkpoint", "layer", "timestep", "reference"))
+    merged = merged.reindex(checkpoint=schedule).rename(checkpoint="analysis_checkpoint")
+    for v in present:
+        src = next(a[v] for a in analyses.values() if v in a)
+        ds[f"{v}_curve"] = merged[v]
+        ds[f"{v}_curve"].attrs = {**src.attrs, "description": f"{v} at every analysed checkpoint (NaN beyond a "
+                                  "run's committed ones)"}
+    ds["analysis_checkpoint"].attrs.update({"units": "step", "long_name": "analysed checkpoint"})
+    return ds
 
 
 def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) -> xr.Dataset:
@@ -146,7 +180,13 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
     over candidate sites, at overlap ``threshold``; skip with
     ``percolation=False``); and the accuracy curves ``accuracy_curve``,
     ``accuracy_id_curve``, ``accuracy_ood_curve`` (run, checkpoint) where the
-    runs share a checkpoint schedule (else omitted, attr ``notes`` says why).
+    runs share a checkpoint schedule (else omitted, attr ``notes`` says why);
+    likewise every headline metric over the analysed checkpoints,
+    ``<metric>_curve`` (run, analysis_checkpoint, layer, timestep, reference),
+    where the runs share an analysis schedule of at least 2 checkpoints; the
+    final ``explained_variance_ratio`` (run, component, ...). Attributes
+    ``claim`` and ``scale`` repeat the manifest's (the study's claim, e.g.
+    "lesion", and its scale "cpu" / "paper"; "" when absent).
     A run without results is NaN, never an error.
     """
     root = Path(path)
@@ -232,23 +272,17 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
     # analysis headline metrics at the final analysed checkpoint
     if analyses:
         finals = {rid: an.isel(checkpoint=-1) for rid, an in analyses.items()}
-        present = [v for v in HEADLINE if any(v in f for f in finals.values())]
-        parts = []
-        for rid in ids:
-            f = finals.get(rid)
-            part = xr.Dataset({v: f[v].reset_coords(drop=True) for v in present if f is not None and v in f})
-            parts.append(part)
-        merged = xr.concat([p.drop_vars([c for c in p.coords if c not in ("layer", "timestep", "reference")])
-                            for p in parts], dim="run", join="outer", fill_value=np.nan, coords="minimal",
-                           compat="override", data_vars="all")
+        present = [v for v in (*HEADLINE, *FINAL) if any(v in f for f in finals.values())]
+        merged = _merge_runs(ds, ids, finals, present, ("layer", "timestep", "reference", "component"))
         for v in present:
             if v in merged:
-                ds[v] = merged[v].assign_coords(run=ds["run"])
+                ds[v] = merged[v]
                 src = next(f[v] for f in finals.values() if v in f)
                 ds[v].attrs = dict(src.attrs)
         ds["analysis_step"] = ("run", np.asarray([int(finals[rid]["checkpoint"]) if rid in finals else -1
                                                   for rid in ids]),
                                _attrs("step of the analysed checkpoint", "step", "-1 where the run has no analysis"))
+        ds = _analysis_curves(ds, ids, analyses, notes)
 
     # percolation of each run's own training set
     if percolation:
@@ -266,6 +300,7 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
                      "created": str(manifest.get("created", "")), "versions": manifest.get("versions", {}),
                      "keys": keys, "coordinate_names": names, "stages": manifest.get("stages", {}),
                      "executor": manifest.get("executor", {}), "percolation_threshold": float(threshold),
+                     "claim": str(manifest.get("claim") or ""), "scale": str(manifest.get("scale") or ""),
                      "notes": notes})
     return ds
 

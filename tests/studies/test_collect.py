@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -127,3 +128,46 @@ def test_study_grid(tiny_study, failed_study):
 def test_not_a_study(tmp_path):
     with pytest.raises(ManifoldLensError, match="not a study directory"):
         ml.open_study(tmp_path)
+
+
+def test_claim_and_scale_attrs(tiny_study, tmp_path):
+    ds = ml.open_study(tiny_study, percolation=False)
+    assert ds.attrs["claim"] == "" and ds.attrs["scale"] == ""  # an old manifest: empty, not missing
+    root = tmp_path / "study"
+    shutil.copytree(tiny_study, root)
+    manifest = json.loads((root / "study.json").read_text())
+    (root / "study.json").write_text(json.dumps({**manifest, "claim": "lesion", "scale": "cpu"}))
+    ds = ml.open_study(root, percolation=False)
+    assert ds.attrs["claim"] == "lesion" and ds.attrs["scale"] == "cpu"
+
+
+def test_analysis_curves_over_checkpoints(tiny_study, tmp_path):
+    root = tmp_path / "study"
+    shutil.copytree(tiny_study, root)
+    ds = ml.open_study(root, percolation=False)
+    assert "effective_dim_curve" not in ds  # one analysed checkpoint: the headline metrics say it all
+    assert ds["explained_variance_ratio"].dims[0] == "run" and "component" in ds["explained_variance_ratio"].dims
+    ids = ds["run_id"].values.tolist()
+    for rid in ids[:3]:  # the fourth run keeps its single analysed checkpoint: a prefix of the schedule
+        ml.analyze_run(root / "runs" / rid / "run.zarr", root / "runs" / rid / "results.zarr", name="default",
+                       checkpoints=[0, 6, 12], noise_draws=2, replace=True, progress=False)
+    ds = ml.open_study(root, percolation=False)
+    assert "analysis curves omitted" in " ".join(ds.attrs["notes"])  # [12] is not a prefix of [0, 6, 12]
+    ml.analyze_run(root / "runs" / ids[3] / "run.zarr", root / "runs" / ids[3] / "results.zarr", name="default",
+                   checkpoints=[0, 6], noise_draws=2, replace=True, progress=False)
+    ds = ml.open_study(root, percolation=False)
+    curve = ds["effective_dim_curve"]
+    assert curve.dims[:2] == ("run", "analysis_checkpoint")
+    assert ds["analysis_checkpoint"].values.tolist() == [0, 6, 12]
+    for k, rid in enumerate(ids):
+        an = results_of(root, rid, "analysis")
+        for var in ("effective_dim", "explained_variance_top4", "x_on_y_orthogonality"):
+            got = ds[f"{var}_curve"].isel(run=k).sel(analysis_checkpoint=an["checkpoint"].values)
+            got = got.rename(analysis_checkpoint="checkpoint").transpose(*an[var].dims)
+            np.testing.assert_allclose(got.values, an[var].values)
+    assert np.isnan(curve.isel(run=3).sel(analysis_checkpoint=12)).all()  # beyond its committed checkpoints
+    # the headline metrics stay the final analysed checkpoint's
+    np.testing.assert_allclose(ds["effective_dim"].isel(run=0).values,
+                               ds["effective_dim_curve"].isel(run=0, analysis_checkpoint=-1).values)
+    ratio = ds["explained_variance_ratio"].isel(run=0).sel(reference="learned")
+    assert "component" in ratio.dims and float(ratio.isel(component=0).max()) > 0
