@@ -437,8 +437,13 @@ def _table(rows: list[dict]) -> list[str]:
 @study_app.command("run")
 @user_errors
 def study_run(
-    study_file: Path = typer.Argument(..., help="The study file (TOML)."),
+    study_file: str = typer.Argument(..., metavar="STUDY",
+                                     help="A study file (TOML), or the name of a bundled study (`study list`)."),
     out: Path = typer.Option(..., "--out", help="Study directory (created; a rerun finishes what is missing)."),
+    scale: Optional[str] = typer.Option(None, "--scale", help="A scale of the study file: cpu or paper for the "
+                                        "bundled studies (default: cpu when the file has scales)."),
+    set_: List[str] = typer.Option([], "--set", help="Override a config key in every run: --set train.steps=200 "
+                                   "(repeatable; not a key the grid sweeps; recorded in study.json)."),
     executor: Optional[str] = typer.Option(None, "--executor", help="local, slurm or dask (default: the file's)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Runs at once (default: the file's, else 1)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the table of runs; run and create nothing."),
@@ -446,11 +451,13 @@ def study_run(
 ):
     """Train, evaluate and analyze every run of a study not yet done; each run in OUT/runs/<run-id>/.
 
-    Example: manifold-lens study run lesion.toml --out lesion-study --workers 2
+    Examples: manifold-lens study run lesion --scale cpu --out lesion-study;
+    manifold-lens study run my-study.toml --out my-study --workers 2
     """
     from manifold_lens.studies import run_study
 
-    rows = run_study(study_file, out, executor=executor, workers=workers, dry_run=dry_run, progress=progress)
+    rows = run_study(study_file, out, scale=scale, overrides=set_, executor=executor, workers=workers,
+                     dry_run=dry_run, progress=progress)
     if dry_run:
         typer.echo(f"{len(rows)} runs (dry run: nothing executed)")
         echo_lines(_table(rows))
@@ -480,12 +487,15 @@ def study_status_cmd(out: Path = typer.Argument(..., help="A study directory."))
 @study_app.command("list")
 @user_errors
 def study_list():
-    """The bundled study files (in manifold_lens/data/studies)."""
+    """The bundled studies: name, claim, runs and estimated minutes at --scale cpu, description."""
     from manifold_lens.studies import list_studies, studies_dir
 
-    studies = list_studies()
+    studies = list_studies("cpu")
     if not studies:
         typer.echo("no bundled studies yet")
         return
-    echo_lines(f"{name:<20} {text}" for name, text in studies)
-    typer.echo(f"(files in {studies_dir()})")
+    for s in studies:
+        size = "" if s["runs"] is None else f"{s['runs']} runs" + (f", ~{s['minutes']:g} min" if s["minutes"] else "")
+        typer.echo(f"{s['name']:<18} {s['claim'] or '-':<18} {size:<18} {s['description']}")
+    typer.echo(f"(runs and minutes at --scale cpu on 2 CPU cores; run one with `manifold-lens study run NAME "
+               f"--scale cpu|paper --out DIR`; files in {studies_dir()})")

@@ -3,7 +3,8 @@
 Layout of a study directory::
 
     DIR/study.toml                 the study file as given
-    DIR/study.json                 manifest: name, source, created, versions, keys, runs, stages, executor
+    DIR/study.json                 manifest: name, source, created, versions, claim, scale, overrides (--set),
+                                   keys, runs, stages, executor
     DIR/runs/<run_id>/run.zarr     the run store
     DIR/runs/<run_id>/results.zarr evaluation/default, analysis/default
     DIR/runs/<run_id>/status.json  state, stage, error, started, finished, host, pid, seconds
@@ -62,6 +63,9 @@ def _same_study(out: Path, study: Study) -> None:
             raise ConfigError(f"--out {out}: exists and is not a study directory; give a new or empty folder")
         return
     old = read_manifest(out)
+    if old.get("scale") != study.scale:
+        raise ConfigError(f"--out {out} holds this study at scale {old.get('scale')!r}, not {study.scale!r}; "
+                          f"give another --out, or --scale {old.get('scale')}")
     mine = {r["run_id"]: r["config"] for r in study.runs}
     theirs = {r["run_id"]: r["config"] for r in old.get("runs", [])}
     if mine != theirs:
@@ -88,9 +92,15 @@ def _write_layout(out: Path, study: Study) -> None:
         os.replace(tmp, out / MANIFEST)
 
 
-def run_study(study_file: str | Path, out: str | Path, *, executor: str | None = None, workers: int | None = None,
+def run_study(study_file: str | Path, out: str | Path, *, scale: str | None = None,
+              overrides: list[str] | dict | None = None, executor: str | None = None, workers: int | None = None,
               dry_run: bool = False, progress: bool = True) -> list[dict]:
     """Run every run of a study not yet done into ``out``; return the runs' statuses (the table of runs for a dry run).
+
+    ``study_file``: a path or a bundled study's name; ``scale``: one of its
+    ``[scale.*]`` tables (default cpu); ``overrides``: ``key=value`` strings
+    over every run (as ``--set``; recorded in study.json). A DIR made at
+    another scale, or with other overrides, is refused.
 
     Everything is checked first (each run's config and memory, the stage
     settings, the executor; :func:`~manifold_lens.studies.spec.load_study`):
@@ -99,7 +109,7 @@ def run_study(study_file: str | Path, out: str | Path, *, executor: str | None =
     an unfinished results group continues); a failed run is recorded in its
     status.json and does not stop the others.
     """
-    study = load_study(study_file, executor=executor, workers=workers)
+    study = load_study(study_file, scale=scale, overrides=overrides, executor=executor, workers=workers)
     out = Path(out)
     _same_study(out, study)
     if dry_run:

@@ -16,17 +16,37 @@ set = { "data.family" = "sos", "data.holdout.kind" = "cross" }
 checkpoints = "last"
 [analyze]                         # kwargs of analyze_run; enabled = false switches the stage off
 [executor]                        # kind = "local" | "slurm" | "dask", workers = N
+[scale.cpu]                       # optional named scales: parts of the study to replace (see below)
+seeds = [0]
+set = { "train.steps" = 1000 }
 ```
+
+``[study]`` may also hold ``claim`` (which of the study's claims the file
+tests, e.g. "lesion"; empty for user studies: the report picks its figures by
+it). A case may carry its own ``grid`` (keys replace the study grid's for
+that case, or add to it), e.g. keep fractions that depend on the case's
+bump width.
+
+**Scales.** ``[scale.NAME]`` tables (the bundled studies have ``cpu`` and
+``paper``) override parts of the study: ``preset`` / ``config``, ``seeds``
+(replaced), ``set`` (merged over study.set), ``grid`` (per key),
+``cases.CASE.set`` / ``cases.CASE.grid`` (merged over that case's;
+``cases.CASE.skip = true`` leaves the case out),
+``evaluate``, ``analyze`` and ``executor`` (merged over the file's tables);
+``minutes`` (estimated wall time) and ``description`` are shown by
+``study list``. A file with scales runs at ``cpu`` unless told otherwise (or
+its first scale when it has no ``cpu``); a file without scales refuses one.
 
 :func:`load_study` reads and checks everything (every run's config, its
 memory, the stage settings) and returns a :class:`Study`; bad input is one
 :class:`~manifold_lens.errors.ConfigError` line naming the key, the value and
-the run.
+the run. It takes a path, or the name of a bundled study
+(``data/studies/NAME.toml``, :func:`resolve_study`), and ``overrides``
+(``key=value`` strings, as ``--set``) applied over every run.
 """
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import re
 import tomllib
@@ -38,24 +58,23 @@ from pydantic import Field
 
 from ..config import SEED_MAX, Section, load_config, validate_section
 from ..errors import ConfigError
+from .stages import STAGES, check_executor, check_stage
 
 ID_CHARS = re.compile(r"[^A-Za-z0-9_.=,+-]")
-STAGES = ("evaluate", "analyze")
-# kwargs of the stage functions that the study sets itself
-_FIXED = {"evaluate": ("run", "out", "name", "replace", "progress", "log"),
-          "analyze": ("run_or_path", "out", "name", "replace", "progress", "log")}
 
 
 class CaseSpec(Section):
-    """A named variant: overrides crossed with the grid."""
+    """A named variant: overrides crossed with the grid; its own ``grid`` keys replace (or add to) the study's."""
 
     name: str = Field(min_length=1)
     set: dict[str, Any] = {}
+    grid: dict[str, list[Any]] = {}
 
 
 class StudyHeader(Section):
     name: str = Field(min_length=1)
     description: str = ""
+    claim: str = ""  # the claim a bundled study tests ("lesion", "composition", ...); recorded in study.json
     preset: str | None = None
     config: str | None = None
     seeds: list[int] = [0]
@@ -92,11 +111,36 @@ class ExecutorSpec(Section):
     dask: DaskSettings = DaskSettings()
 
 
+class ScaleCase(Section):
+    """``[scale.NAME.cases.CASE]``: merged over the case's ``set`` and ``grid``; ``skip`` leaves the case out."""
+
+    set: dict[str, Any] = {}
+    grid: dict[str, list[Any]] = {}
+    skip: bool = False
+
+
+class ScaleSpec(Section):
+    """``[scale.NAME]``: the parts of the study this scale replaces (see the module docstring)."""
+
+    description: str = ""
+    minutes: float | None = Field(None, gt=0)  # estimated wall minutes (cpu: 2 cores, local executor, 1 worker)
+    preset: str | None = None
+    config: str | None = None
+    seeds: list[int] | None = None
+    set: dict[str, Any] = {}
+    grid: dict[str, list[Any]] = {}
+    cases: dict[str, ScaleCase] = {}
+    evaluate: dict[str, Any] = {}
+    analyze: dict[str, Any] = {}
+    executor: dict[str, Any] = {}
+
+
 class StudyFile(Section):
     study: StudyHeader
     evaluate: dict[str, Any] = {}
     analyze: dict[str, Any] = {}
     executor: ExecutorSpec = ExecutorSpec()
+    scale: dict[str, ScaleSpec] = {}
 
 
 @dataclass
@@ -112,11 +156,15 @@ class Study:
     executor: ExecutorSpec
     description: str = ""
     extra: dict = field(default_factory=dict)
+    claim: str = ""
+    scale: str | None = None  # the scale it was resolved at (None: a file without scales)
+    overrides: dict = field(default_factory=dict)  # --set over every run
 
     def manifest(self) -> dict:
         """study.json without its "created" time and versions."""
-        return {"name": self.name, "source": str(self.source), "keys": self.keys, "runs": self.runs,
-                "stages": self.stages, "executor": self.executor.model_dump()}
+        return {"name": self.name, "source": str(self.source), "claim": self.claim, "scale": self.scale,
+                "overrides": self.overrides, "keys": self.keys, "runs": self.runs, "stages": self.stages,
+                "executor": self.executor.model_dump()}
 
 
 # -- values and run ids -------------------------------------------------------------------------
@@ -141,7 +189,8 @@ def short_names(keys: list[str]) -> dict[str, str]:
 
 
 def run_id(names: dict[str, str], values: dict[str, Any], case: str, seed: int) -> str:
-    parts = ([f"case={case}"] if case else []) + [f"{names[k]}={format_value(values[k])}" for k in names]
+    parts = ([f"case={case}"] if case else []) + [f"{names[k]}={format_value(values[k])}" for k in names
+                                                  if k in values]
     return ID_CHARS.sub("_", ",".join(parts + [f"seed={seed}"]))
 
 
@@ -155,100 +204,10 @@ def dotted(d: dict, key: str) -> Any:
     return node
 
 
-# -- stage settings ------------------------------------------------------------------------------
-
-def stage_function(stage: str):
-    if stage == "evaluate":
-        from ..evaluation import evaluate_run
-        return evaluate_run
-    from ..analysis import analyze_run
-    return analyze_run
-
-
-def _checkpoints(value: Any, where: str) -> None:
-    ok = (value in ("last", "all") or (isinstance(value, int) and not isinstance(value, bool))
-          or (isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)
-                                                         for v in value)))
-    if not ok:
-        raise ConfigError(f"[{where}] checkpoints = {value!r}: give \"last\", \"all\", a step or a list of steps")
-
-
-def check_stage(stage: str, settings: dict, configs: list) -> dict | None:
-    """The stage's kwargs (None when switched off), checked against the stage's own checks for every config."""
-    settings = dict(settings)
-    enabled = settings.pop("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"[{stage}] enabled = {enabled!r}: expected true or false")
-    if not enabled:
-        return None
-    params = [p for p in inspect.signature(stage_function(stage)).parameters if p not in _FIXED[stage]]
-    for key in settings:
-        if key not in params:
-            raise ConfigError(f"unknown key {key!r} in [{stage}]: valid keys are enabled, {', '.join(params)}")
-    if "checkpoints" in settings:
-        _checkpoints(settings["checkpoints"], stage)
-    try:
-        for timesteps in sorted({c.diffusion.timesteps for c in configs}):
-            if stage == "evaluate":
-                from ..evaluation.evaluate import evaluation_settings
-                keys = inspect.signature(evaluation_settings).parameters
-                evaluation_settings(**{k: v for k, v in settings.items() if k in keys}, timesteps=timesteps)
-                if "conditions" in settings:
-                    from ..evaluation.evaluate import CONDITION_SETS
-                    if settings["conditions"] not in CONDITION_SETS:
-                        raise ConfigError(f"conditions = {settings['conditions']!r}: must be one of "
-                                          f"{', '.join(CONDITION_SETS)}")
-            else:
-                from ..analysis.extract import ExtractionSettings
-                from ..analysis.geometry import check_embed_methods
-                from ..diffusion import NoiseSchedule
-                keys = ExtractionSettings.__dataclass_fields__
-                ExtractionSettings(**{k: v for k, v in settings.items() if k in keys}).validate(
-                    NoiseSchedule.from_config(next(c.diffusion for c in configs
-                                                   if c.diffusion.timesteps == timesteps)))
-                check_embed_methods(settings.get("embed", ("pca",)))
-        if "device" in settings:
-            from ..devices import resolve_device
-            resolve_device(settings["device"])
-    except ConfigError as e:
-        raise ConfigError(f"[{stage}] {e}") from None
-    except (ValueError, TypeError) as e:  # a wrong type the stage's checks did not word
-        raise ConfigError(f"[{stage}] {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    except Exception as e:  # ManifoldLensError and friends: one line, the stage named
-        from ..errors import ManifoldLensError
-        if not isinstance(e, ManifoldLensError):
-            raise
-        raise ConfigError(f"[{stage}] {e}") from None
-    return settings
-
-
-# -- executors available -------------------------------------------------------------------------
-
-def check_executor(spec: ExecutorSpec) -> None:
-    """A one-line error when the executor's package (or Slurm) is missing."""
-    import shutil
-
-    if spec.kind == "slurm":
-        try:
-            import submitit  # noqa: F401
-        except ImportError:
-            raise ConfigError("executor 'slurm' needs submitit: pip install 'manifold-lens[slurm]'") from None
-        if spec.slurm.cluster in ("auto", "slurm") and shutil.which("sbatch") is None:
-            raise ConfigError("executor 'slurm': no Slurm here (sbatch is not on PATH); run on a Slurm login node, "
-                              "or use --executor local")
-    elif spec.kind == "dask":
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise ConfigError("executor 'dask' needs dask.distributed: pip install 'manifold-lens[dask]'") from None
-
-
 # -- the study -----------------------------------------------------------------------------------
 
-def load_study(path: str | Path, *, executor: str | None = None, workers: int | None = None,
-               check_memory: bool = True) -> Study:
-    """Read, resolve and check a study file (every run's config and memory, the stage settings, the executor)."""
-    path = Path(path)
+def read_study_file(path: Path) -> tuple[str, StudyFile]:
+    """The text and the schema-checked contents of a study file."""
     if not path.is_file():
         raise ConfigError(f"{path}: no such study file")
     try:
@@ -256,15 +215,88 @@ def load_study(path: str | Path, *, executor: str | None = None, workers: int | 
         raw = tomllib.loads(text)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{path}: not a valid TOML study file ({e})") from None
-    spec: StudyFile = validate_section(StudyFile, raw)
-    if executor is not None or workers is not None:
-        ex = spec.executor.model_dump()
-        ex.update({k: v for k, v in (("kind", executor), ("workers", workers)) if v is not None})
-        spec.executor = validate_section(ExecutorSpec, ex, "executor")
-    head = spec.study
+    return text, validate_section(StudyFile, raw)
+
+
+def default_scale(spec: StudyFile) -> str | None:
+    """``cpu`` when the file has it, else its first scale; None for a file without scales."""
+    return None if not spec.scale else ("cpu" if "cpu" in spec.scale else next(iter(spec.scale)))
+
+
+def apply_scale(spec: StudyFile, scale: str | None) -> tuple[StudyFile, str | None]:
+    """The study as run at ``scale`` (default: :func:`default_scale`), and the scale's name."""
+    if scale is not None and not spec.scale:
+        raise ConfigError(f"--scale {scale}: this study file has no [scale.*] tables; leave --scale out")
+    scale = scale if scale is not None else default_scale(spec)
+    if scale is None:
+        return spec, None
+    if scale not in spec.scale:
+        raise ConfigError(f"--scale {scale!r}: unknown scale; this study has {', '.join(spec.scale)}")
+    sc, out = spec.scale[scale], spec.model_copy(deep=True)
+    head = out.study
+    if sc.preset or sc.config:
+        head.preset, head.config = sc.preset, sc.config
+    if sc.seeds is not None:
+        head.seeds = list(sc.seeds)
+    head.set = {**head.set, **sc.set}
+    head.grid = {**head.grid, **sc.grid}
+    cases = {c.name: c for c in head.cases}
+    for name, part in sc.cases.items():
+        if name not in cases:
+            raise ConfigError(f"scale.{scale}.cases.{name}: no such case in [[study.cases]] "
+                              f"({', '.join(cases) or 'none'})")
+        cases[name].set = {**cases[name].set, **part.set}
+        cases[name].grid = {**cases[name].grid, **part.grid}
+    head.cases = [c for c in head.cases if not (c.name in sc.cases and sc.cases[c.name].skip)]
+    if spec.study.cases and not head.cases:
+        raise ConfigError(f"scale.{scale}: every case is skipped; keep at least one")
+    out.evaluate = {**out.evaluate, **sc.evaluate}
+    out.analyze = {**out.analyze, **sc.analyze}
+    if sc.executor:
+        ex = out.executor.model_dump()
+        for k, v in sc.executor.items():
+            ex[k] = {**ex[k], **v} if isinstance(ex.get(k), dict) and isinstance(v, dict) else v
+        out.executor = validate_section(ExecutorSpec, ex, f"scale.{scale}.executor")
+    return out, scale
+
+
+def parse_overrides(overrides: list[str] | dict[str, Any] | None) -> dict[str, Any]:
+    """``key=value`` strings (values parsed as TOML, bare words as strings), as ``--set``, into a dict."""
+    if isinstance(overrides, dict) or not overrides:
+        return dict(overrides or {})
+    out = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set train.steps=500")
+        key, raw = (t.strip() for t in item.split("=", 1))
+        try:
+            out[key] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = raw
+    return out
+
+
+def case_grids(head: StudyHeader) -> list[tuple[str, dict, dict[str, list]]]:
+    """(case name, case set, the case's grid) for each case; one unnamed case when there are none."""
+    if not head.cases:
+        return [("", {}, dict(head.grid))]
+    return [(c.name, c.set, {**head.grid, **c.grid}) for c in head.cases]
+
+
+def count_runs(spec: StudyFile) -> int:
+    """How many runs a (scaled) study file has, without resolving them."""
+    n = 0
+    for _, _, grid in case_grids(spec.study):
+        size = 1
+        for values in grid.values():
+            size *= len(values)
+        n += size
+    return n * len(spec.study.seeds)
+
+
+def _check_header(head: StudyHeader) -> None:
     if head.preset and head.config:
         raise ConfigError("[study]: give either preset or config, not both")
-    config_file = (path.parent / head.config) if head.config else None
     if not head.seeds:
         raise ConfigError("study.seeds = []: give at least one seed, e.g. seeds = [0]")
     for s in head.seeds:
@@ -272,42 +304,65 @@ def load_study(path: str | Path, *, executor: str | None = None, workers: int | 
             raise ConfigError(f"study.seeds: {s} must be a non-negative integer below 2^63")
     if len(set(head.seeds)) != len(head.seeds):
         raise ConfigError(f"study.seeds = {head.seeds}: each seed once")
-    for key, values in head.grid.items():
-        if not values:
-            raise ConfigError(f"study.grid.{key!r} = []: an empty list; give at least one value")
+    for where, grid in [("study.grid", head.grid), *((f"study.cases {c.name!r} grid", c.grid) for c in head.cases)]:
+        for key, values in grid.items():
+            if not values:
+                raise ConfigError(f"{where}.{key!r} = []: an empty list; give at least one value")
     names = [c.name for c in head.cases]
     if len(set(names)) != len(names):
         raise ConfigError(f"study.cases: names must be unique ({', '.join(names)})")
-    sources = [("study.set", head.set), ("study.grid", {k: v[0] for k, v in head.grid.items()}),
-               *((f"study.cases {c.name!r}", c.set) for c in head.cases)]
+
+
+def load_study(path: str | Path, *, scale: str | None = None, overrides: list[str] | dict | None = None,
+               executor: str | None = None, workers: int | None = None, check_memory: bool = True) -> Study:
+    """Read, resolve and check a study (a file, or a bundled study's name) at a scale, with ``--set`` overrides.
+
+    Checks every run's config and memory, the stage settings and the executor.
+    """
+    path = resolve_study(path)
+    text, spec = read_study_file(path)
+    spec, scale = apply_scale(spec, scale)
+    extra = parse_overrides(overrides)
+    if executor is not None or workers is not None:
+        ex = spec.executor.model_dump()
+        ex.update({k: v for k, v in (("kind", executor), ("workers", workers)) if v is not None})
+        spec.executor = validate_section(ExecutorSpec, ex, "executor")
+    head = spec.study
+    _check_header(head)
+    config_file = (path.parent / head.config) if head.config else None
+    grids = case_grids(head)
+    grid_keys = list(dict.fromkeys(k for _, _, g in grids for k in g))
+    sources = [("study.set", head.set), *((f"study.grid{f' (case {c!r})' if c else ''}",
+                                           {k: v[0] for k, v in g.items()}) for c, _, g in grids),
+               *((f"study.cases {c.name!r}", c.set) for c in head.cases), ("--set", extra)]
     base = load_config(head.preset, config_file, None)
-    for where, overrides in sources:  # each key alone first: an unknown key names where it came from
-        for key, value in overrides.items():
+    for where, items in sources:  # each key alone first: an unknown key names where it came from
+        for key, value in items.items():
             if key == "train.seed":
                 raise ConfigError(f"{where}: 'train.seed' is set by [study] seeds; remove it from {where}")
+            if where == "--set" and key in grid_keys:
+                raise ConfigError(f"--set {key}: swept by the study's grid; change the grid in the study file "
+                                  "instead")
             try:
                 base.with_overrides({key: value}).validate()
             except ConfigError as e:
                 if "unknown key" in str(e):
                     raise ConfigError(f"{where}: {e}") from None
 
-    grid_keys = list(head.grid)
     case_keys = [k for c in head.cases for k in c.set if k not in grid_keys]
     keys = grid_keys + list(dict.fromkeys(case_keys))
     ids = short_names(grid_keys)
-    cases = head.cases or [CaseSpec(name="x")]
     from ..memory import check_dataset_memory
 
     runs, seen, configs = [], {}, []
-    for case in cases:
-        case_name = case.name if head.cases else ""
-        for combo in itertools.product(*head.grid.values()):
-            values = dict(zip(grid_keys, combo))
+    for case_name, case_set, grid in grids:
+        for combo in itertools.product(*grid.values()):
+            values = dict(zip(grid, combo))
             for seed in head.seeds:
                 rid = run_id(ids, values, case_name, seed)
-                overrides = {**head.set, **(case.set if head.cases else {}), **values, "train.seed": seed}
-                try:
-                    cfg = load_config(head.preset, config_file, overrides)  # overrides before resolving (sigma_x...)
+                run_overrides = {**head.set, **case_set, **values, **extra, "train.seed": seed}
+                try:  # overrides before resolving (sigma_x...)
+                    cfg = load_config(head.preset, config_file, run_overrides)
                     if check_memory:
                         check_dataset_memory(cfg.data)
                 except ConfigError as e:
@@ -326,7 +381,8 @@ def load_study(path: str | Path, *, executor: str | None = None, workers: int | 
                              "swept": {k: dotted(d, k) for k in keys}, "config": d})
     stages = {s: check_stage(s, getattr(spec, s), configs) for s in STAGES}
     check_executor(spec.executor)
-    return Study(head.name, path.resolve(), text, keys, runs, stages, spec.executor, head.description)
+    return Study(head.name, path.resolve(), text, keys, runs, stages, spec.executor, head.description,
+                 claim=head.claim, scale=scale, overrides=extra)
 
 
 # -- bundled studies -----------------------------------------------------------------------------
@@ -338,11 +394,37 @@ def studies_dir():
     return resources.files("manifold_lens.data") / "studies"
 
 
-def list_studies() -> list[tuple[str, str]]:
-    """(name, description) of each bundled study file."""
+def resolve_study(study: str | Path) -> Path:
+    """A study file's path: ``study`` itself when it is a file, else the bundled ``data/studies/<study>.toml``."""
+    path = Path(study)
+    if path.is_file():
+        return path
+    name = path.name[:-5] if path.name.endswith(".toml") else path.name
+    bundled = studies_dir() / f"{name}.toml"
+    if str(study) in (name, f"{name}.toml") and bundled.is_file():
+        return Path(str(bundled))
+    names = ", ".join(n for n, *_ in _bundled_files())
+    raise ConfigError(f"{study}: no such study file or bundled study (bundled: {names})")
+
+
+def _bundled_files() -> list[tuple[str, object]]:
+    return [(p.name[:-5], p) for p in sorted(studies_dir().iterdir(), key=lambda p: p.name)
+            if p.name.endswith(".toml")]
+
+
+def list_studies(scale: str = "cpu") -> list[dict]:
+    """Each bundled study: name, claim, description, and at ``scale`` (when it has it) its runs and minutes.
+
+    ``runs`` is counted from the grid, cases and seeds; ``minutes`` is the
+    file's own estimate for that scale (None when it gives none).
+    """
     out = []
-    for p in sorted(studies_dir().iterdir(), key=lambda p: p.name):
-        if p.name.endswith(".toml"):
-            head = tomllib.loads(p.read_text()).get("study", {})
-            out.append((p.name[:-5], str(head.get("description", ""))))
+    for name, p in _bundled_files():
+        _, spec = read_study_file(Path(str(p)))
+        row = {"name": name, "claim": spec.study.claim, "description": spec.study.description,
+               "scales": list(spec.scale), "runs": None, "minutes": None}
+        if not spec.scale or scale in spec.scale:
+            scaled, used = apply_scale(spec, scale if spec.scale else None)
+            row.update(runs=count_runs(scaled), minutes=spec.scale[used].minutes if used else None)
+        out.append(row)
     return out

@@ -22,7 +22,7 @@ from ..errors import ManifoldLensError
 from ..stores import open_run
 from ..stores.results import group_status
 from ..training import train_run
-from .spec import stage_function
+from .stages import stage_function
 
 RUN_STORE, RESULTS_STORE, STATUS, LOG = "run.zarr", "results.zarr", "status.json", "log.txt"
 GROUP = "default"
