@@ -17,8 +17,9 @@ from .datasets import SyntheticDataset, build_dataset
 from .diffusion import NoiseSchedule, sample
 from .errors import ConfigError, ManifoldLensError, StoreError
 from .evaluation import evaluate_run, localize
-from .percolation import (continuum_overlap, coverage_graph, dataset_percolation, image_overlap, largest_cluster,
-                          lattice_percolation, neighbour_overlap_curve, percolation_vs_accuracy, pixel_overlap)
+from .percolation import (continuum_overlap, coverage_graph, dataset_percolation, design_keep_fractions,
+                          image_overlap, largest_cluster, lattice_percolation, neighbour_overlap_curve,
+                          percolation_test, percolation_vs_accuracy, pixel_overlap)
 from .report import render_report
 from .stores import open_results, open_run, read_results
 from .studies import open_study, study_grid
@@ -29,5 +30,6 @@ __all__ = ["analyze_run", "capture", "extract_activations", "extract_run", "list
            "sample", "ConfigError", "ManifoldLensError", "StoreError", "evaluate_run", "localize",
            "continuum_overlap", "coverage_graph", "dataset_percolation", "image_overlap", "largest_cluster",
            "lattice_percolation", "neighbour_overlap_curve", "percolation_vs_accuracy", "pixel_overlap",
+           "percolation_test", "design_keep_fractions",
            "render_report", "open_results", "open_run", "read_results", "run_study", "study_status",
            "open_study", "study_grid"]

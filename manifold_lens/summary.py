@@ -3,7 +3,8 @@
 One function per kind of result, all here so that what a user reads is
 worded the same way everywhere: :func:`evaluation_lines`,
 :func:`analysis_lines`, :func:`percolation_lines`, :func:`comparison_lines`,
-:func:`report_lines`, :func:`run_lines`, :func:`layer_lines`.
+:func:`percolation_test_lines`, :func:`design_lines`, :func:`report_lines`,
+:func:`run_lines`, :func:`layer_lines`.
 """
 
 from __future__ import annotations
@@ -98,6 +99,69 @@ def comparison_lines(ds: xr.Dataset) -> list[str]:
         pred = f"{float(r.lambda_c_predicted):.3f} +- {float(r.lambda_c_predicted_stderr):.3f}"
         meas = f"{float(r.lambda_c_measured):.3f} +- {float(r.lambda_c_measured_stderr):.3f}"
         lines.append(f"  {s:6g}  {int(r.n_runs):4d}  {pred:>20s}  {meas:>20s}  {r.fit_status.values!s}")
+    return lines
+
+
+def _onset(value, interval) -> str:
+    v, (lo, hi) = float(value), (float(b) for b in interval)
+    return "n/a" if np.isnan(v) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def percolation_test_lines(ds: xr.Dataset) -> list[str]:
+    """The percolation test: per width predicted and measured onsets with 95% intervals, the regression across
+    widths, the collapse check and the verdict (numbers only where they mean something)."""
+    a = ds.attrs
+    dropped = int(a.get("dropped_runs", 0))
+    lines = [f"  {a.get('outcome')} of {ds.sizes['run']} runs" + (f" ({dropped} dropped)" if dropped else "")
+             + f", {ds.sizes['sigma']} widths; {a.get('overlap')} overlaps >= {a.get('threshold'):g}; "
+             f"{a.get('n_boot')} bootstrap resamples (seed {a.get('seed')})",
+             f"  {'sigma':>6s}  {'runs':>4s}  {'keep':>4s}  {'predicted lambda_c [95%]':>26s}  "
+             f"{'measured lambda_c [95%]':>26s}  status"]
+    for k, s in enumerate(ds["sigma"].values):
+        r = ds.isel(sigma=k)
+        lines.append(f"  {s:6g}  {int(r.n_runs):4d}  {int(r.n_keep_fractions):4d}  "
+                     f"{_onset(r.lambda_c_predicted, r.lambda_c_predicted_interval.values):>26s}  "
+                     f"{_onset(r.lambda_c_measured, r.lambda_c_measured_interval.values):>26s}  {r.status.values!s}")
+    if a.get("verdict") == "insufficient" or not np.isfinite(float(ds["slope"])):
+        lines.append("  measured on predicted lambda_c: not determined")
+    else:
+        si, ii = ds["slope_interval"].values, ds["intercept_interval"].values
+        lines.append(f"  measured on predicted lambda_c (errors in both): slope {float(ds['slope']):.2f} "
+                     f"[{si[0]:.2f}, {si[1]:.2f}] (1 if they agree), intercept {float(ds['intercept']):.3f} "
+                     f"[{ii[0]:.3f}, {ii[1]:.3f}] (0 if they agree)")
+    col = str(ds["collapse"].values)
+    if col == "undetermined":
+        lines.append("  collapse onto one curve of predicted cluster size: undetermined")
+    else:
+        lines.append(f"  collapse onto one curve of predicted cluster size: {col} (cross-validated log-likelihood "
+                     f"per run {float(ds['collapse_loglik_single']):.3f}, separate curves in lambda "
+                     f"{float(ds['collapse_loglik_separate']):.3f})")
+    lines.append(f"verdict: {a.get('verdict')}: {a.get('reason')}")
+    return lines
+
+
+def design_lines(ds: xr.Dataset) -> list[str]:
+    """A percolation design: per width the predicted onset and the keep fractions to paste into a study grid."""
+    a = ds.attrs
+    lines = [f"  {a['lattice'][0]} x {a['lattice'][1]} lattice ({a['image_size']} px frame, spacing {a['spacing']:g} "
+             f"px), {a['overlap']} overlaps >= {a['threshold']:g}, {a['trials']} Newman-Ziff passes; onset = sigmoid "
+             f"midpoint of the largest-cluster ratio over keep fractions >= {a['min_keep_fraction']:g}"]
+    union = set()
+    for k, s in enumerate(ds["sigma"].values):
+        r = ds.isel(sigma=k)
+        lam = [float(v) for v in r.keep_fractions.values if np.isfinite(v)]
+        union.update(lam)
+        lc = float(r.lambda_c_predicted)
+        head = f"  sigma = {s:g} px: {int(r.neighbour_count)} neighbours, "
+        lines.append(head + (f"predicted lambda_c = {lc:.3f} (sigmoid width {float(r.onset_width):.3f})"
+                             if np.isfinite(lc) else "no predicted onset"))
+        if lam:
+            lines.append('    "data.keep_fraction" = [' + ", ".join(f"{v:g}" for v in lam) + "]")
+        if str(r.warning.values):
+            lines.append(f"    warning: {r.warning.values!s}")
+    if len(union) and ds.sizes["sigma"] > 1:
+        lines.append("  all widths in one grid: \"data.keep_fraction\" = [" + ", ".join(f"{v:g}" for v in
+                                                                                   sorted(union)) + "]")
     return lines
 
 

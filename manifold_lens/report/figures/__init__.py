@@ -22,18 +22,25 @@ and how to produce it.
 
 from .data import coverage_map, dataset_preview, training_loss
 from .generation import accuracy_curve, accuracy_map
-from .percolation import neighbour_overlap, onset_comparison, percolation_curves
+from .percolation import (lambda_c_comparison, neighbour_overlap, onset_comparison, percolation_collapse,
+                          percolation_curves, percolation_onsets)
 from .representations import (chord_histograms, effective_dim_curve, embedding_views, metrics_curve, pca_spectrum,
                               persistence_diagram, similarity_curves)
-from .study import ERRORBARS, accuracy_vs_key, study_accuracy_curves, study_value, swept_names
+from .claims import composition_accuracy, interior_exterior_accuracy, lesion_accuracy, rim_accuracy
+from .scaling import scaling_accuracy, scaling_size, size_for_accuracy
+from .study import ERRORBARS, accuracy_vs_key, seed_mean, study_accuracy_curves, study_value, swept_names
+from .torus import torus_references, torus_training
 from .style import (CHORD_PANELS, MANIFOLD_COLORS, MANIFOLD_LABELS, PHASE_COLORS, PHASE_LABELS, REGION_COLORS,
                     STEP_LABEL, X_CMAP, X_COLOR, Y_CMAP, Y_COLOR, FigureDataError, analysis_slice, region_color,
                     representative_checkpoints, source_label)
 
 __all__ = ["coverage_map", "dataset_preview", "training_loss", "accuracy_curve", "accuracy_map", "neighbour_overlap",
-           "onset_comparison", "percolation_curves", "chord_histograms", "effective_dim_curve", "embedding_views",
+           "onset_comparison", "percolation_curves", "percolation_onsets", "lambda_c_comparison",
+           "percolation_collapse", "chord_histograms", "effective_dim_curve", "embedding_views",
            "metrics_curve", "pca_spectrum", "persistence_diagram", "similarity_curves", "accuracy_vs_key",
-           "study_accuracy_curves", "study_value", "swept_names", "ERRORBARS", "CHORD_PANELS",
+           "study_accuracy_curves", "study_value", "swept_names", "seed_mean", "lesion_accuracy",
+           "interior_exterior_accuracy", "composition_accuracy", "rim_accuracy", "scaling_accuracy", "scaling_size",
+           "size_for_accuracy", "torus_training", "torus_references", "ERRORBARS", "CHORD_PANELS",
            "MANIFOLD_COLORS", "MANIFOLD_LABELS", "PHASE_COLORS", "PHASE_LABELS", "REGION_COLORS", "STEP_LABEL",
            "X_CMAP", "X_COLOR", "Y_CMAP", "Y_COLOR", "FigureDataError", "analysis_slice", "region_color",
            "representative_checkpoints", "source_label"]

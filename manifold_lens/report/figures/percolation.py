@@ -1,4 +1,5 @@
-"""Figures of percolation: largest-cluster curves, neighbour overlaps, predicted vs measured onset."""
+"""Figures of percolation: largest-cluster curves, neighbour overlaps, predicted vs measured onset, and the
+percolation test's onsets, lambda_c comparison and collapse."""
 
 from __future__ import annotations
 
@@ -105,7 +106,12 @@ def neighbour_overlap(overlap: xr.Dataset, threshold: float | None = None, spaci
 
 def onset_comparison(comparison: xr.Dataset, title: str | None = None) -> Figure:
     """Left: terminal accuracy of each run (markers) beside the predicted largest-cluster curve (line) vs keep
-    fraction, per sigma; lambda_c predicted (dotted) and measured (solid). Right: predicted vs measured."""
+    fraction, per sigma; lambda_c predicted (dotted) and measured (solid). Right: predicted vs measured.
+
+    A percolation test result (:func:`manifold_lens.percolation_test`, also stored as a comparison group) is
+    drawn by :func:`lambda_c_comparison`."""
+    if "predicted_cluster" in comparison and "terminal_accuracy" not in comparison:
+        return lambda_c_comparison(comparison, title)
     require(comparison, ["lambda_c_predicted", "lambda_c_measured", "terminal_accuracy", "largest_cluster_ratio"],
              "predicted vs measured onset", "run manifold-lens percolate compare")
     colors = _sigma_colors(comparison.sizes["sigma"])
@@ -166,3 +172,140 @@ def _finite(ds, name, k):
         return None
     v = float(ds[name].values[k])
     return v if np.isfinite(v) else None
+
+
+# -- the percolation test (manifold_lens.percolation_test) ------------------------------------------
+
+_TEST_HINT = "run manifold_lens.percolation_test or manifold-lens percolate test STUDY_DIR"
+
+
+def _band(ax, iv, color):
+    if np.all(np.isfinite(iv)):
+        ax.axvspan(iv[0], iv[1], color=color, alpha=0.15, lw=0)
+
+
+def percolation_onsets(test: xr.Dataset, title: str | None = None) -> Figure:
+    """Outcome vs keep fraction, one panel per sigma: each run (points; mean +- sd over seeds as error bars), the
+    fitted sigmoid (solid), the predicted largest-cluster curve (dashed) and its sigmoid (dotted); measured
+    (solid) and predicted (dotted) lambda_c with their 95% intervals as bands."""
+    require(test, ["outcome", "outcome_fit", "predicted_fit", "lambda_c_measured", "lambda_c_predicted"],
+            "percolation onsets", _TEST_HINT)
+    n = test.sizes["sigma"]
+    cols = min(n, 4)
+    rows = int(np.ceil(n / cols))
+    fig = new_figure(3.6 * cols + 0.4, 3.3 * rows + 0.6)
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True, squeeze=False)).ravel()
+    colors = _sigma_colors(n)
+    grid = test["lambda_grid"].values
+    outcome = test.attrs.get("outcome", "outcome")
+    lam, y, rs = test["run_keep_fraction"].values, test["outcome"].values, test["run_sigma"].values
+    for k, s in enumerate(test["sigma"].values):
+        ax, c, r = axes[k], colors[k], test.isel(sigma=k)
+        sel = np.isclose(rs, s)
+        ax.plot(lam[sel], y[sel], "o", color=c, alpha=0.45, ms=4, mec="none", label=f"{outcome} of a run")
+        levels = np.unique(lam[sel])
+        mean = [y[sel][lam[sel] == v].mean() for v in levels]
+        sd = [y[sel][lam[sel] == v].std() for v in levels]
+        ax.errorbar(levels, mean, yerr=sd, fmt="s", color=c, mec="k", ms=5, capsize=2, lw=1,
+                    label="mean +- sd over seeds")
+        ax.plot(grid, r["outcome_fit"], color=c, lw=2, label=f"sigmoid fit to {outcome}")
+        if "predicted_curve" in r and np.isfinite(r["predicted_curve"].values).any():
+            ax.plot(grid, r["predicted_curve"], color="#555", ls="--", lw=1.2,
+                    label="predicted largest cluster / kept sites")
+        ax.plot(grid, r["predicted_fit"], color="#555", ls=":", lw=1.5, label="sigmoid fit to the prediction")
+        for name, ls in (("lambda_c_measured", "-"), ("lambda_c_predicted", ":")):
+            v = float(r[name])
+            if np.isfinite(v):
+                ax.axvline(v, color=c if ls == "-" else "#555", ls=ls, lw=1)
+                _band(ax, r[f"{name}_interval"].values, c if ls == "-" else "#777")
+        status = str(r["status"].values) if "status" in r else "ok"
+        ax.set_title(f"sigma = {s:g} px" + ("" if status == "ok" else "\n" + _short(status)), fontsize=9)
+        ax.set_xlim(0, max(1.0, float(np.nanmax(lam[sel])) if sel.any() else 1.0))
+        ax.set_ylim(-0.03, 1.05)
+        ax.set_xlabel("keep fraction lambda")
+        ax.grid(alpha=0.3)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    axes[0].set_ylabel(f"{outcome} / largest-cluster ratio (fraction)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles += [Line2D([], [], color="#333", lw=1), Line2D([], [], color="#555", ls=":", lw=1)]
+    labels += ["lambda_c measured (band: 95% interval)", "lambda_c predicted (band: 95% interval)"]
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
+    fig.suptitle(title or f"onsets per bump width (verdict: {test.attrs.get('verdict', '?')})\n{outcome} and the "
+                 "predicted largest cluster vs keep fraction", fontsize=10)
+    return fig
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def lambda_c_comparison(test: xr.Dataset, title: str | None = None) -> Figure:
+    """Measured vs predicted lambda_c per sigma with both 95% intervals, the identity line and the errors-in-both
+    regression line; slope, intercept and verdict in the title."""
+    require(test, ["lambda_c_predicted", "lambda_c_measured", "lambda_c_predicted_interval",
+                   "lambda_c_measured_interval"], "predicted vs measured lambda_c", _TEST_HINT)
+    fig = new_figure(6.4, 5.6)
+    ax = fig.add_subplot()
+    colors = _sigma_colors(test.sizes["sigma"])
+    pc, mc = test["lambda_c_predicted"].values, test["lambda_c_measured"].values
+    pint, mint = test["lambda_c_predicted_interval"].values, test["lambda_c_measured_interval"].values
+    ok = np.isfinite(pc) & np.isfinite(mc)
+    for k in np.flatnonzero(ok):
+        xerr = np.abs(np.array([[pc[k] - pint[k, 0]], [pint[k, 1] - pc[k]]]))
+        yerr = np.abs(np.array([[mc[k] - mint[k, 0]], [mint[k, 1] - mc[k]]]))
+        ax.errorbar(pc[k], mc[k], xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), fmt="o", color=colors[k],
+                    mec="k", ms=7, capsize=3, label=f"sigma = {float(test['sigma'][k]):g} px")
+    ax.plot([0, 1], [0, 1], color="#999", ls="--", lw=1, label="measured = predicted")
+    slope, icpt = float(test["slope"]) if "slope" in test else np.nan, float(test.get("intercept", np.nan))
+    text = "regression: not determined"
+    if np.isfinite(slope) and test.attrs.get("verdict") != "insufficient":
+        x = np.linspace(0, 1, 2)
+        si, ii = test["slope_interval"].values, test["intercept_interval"].values
+        ax.plot(x, icpt + slope * x, color="k", lw=1.2, label="errors-in-both regression")
+        text = (f"slope {slope:.2f} [{si[0]:.2f}, {si[1]:.2f}], intercept {icpt:.3f} [{ii[0]:.3f}, {ii[1]:.3f}]")
+    if not ok.all() and "status" in test:
+        why = "\n".join(f"sigma {float(test['sigma'][k]):g}: {_short(str(test['status'].values[k]), 70)}"
+                        for k in np.flatnonzero(~ok))
+        ax.text(0.98, 0.02, "no onset compared:\n" + why, transform=ax.transAxes, ha="right", va="bottom",
+                fontsize=7, bbox=dict(fc="w", ec="#999", alpha=0.9))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("predicted lambda_c (sigmoid midpoint of the largest-cluster ratio)")
+    ax.set_ylabel(f"measured lambda_c (sigmoid midpoint of {test.attrs.get('outcome', 'the outcome')})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    fig.suptitle(title or f"predicted vs measured onset (95% bootstrap intervals), verdict: "
+                 f"{test.attrs.get('verdict', '?')}\n{text}", fontsize=10)
+    return fig
+
+
+def percolation_collapse(test: xr.Dataset, title: str | None = None) -> Figure:
+    """The outcome of every run vs its predicted largest-cluster ratio, all widths (colour by sigma), with the
+    monotone curve of all runs; the cross-validated comparison with separate curves in lambda in the title."""
+    require(test, ["outcome", "predicted_cluster"], "collapse onto cluster size", _TEST_HINT)
+    fig = new_figure(6.8, 5.0)
+    ax = fig.add_subplot()
+    colors = _sigma_colors(test.sizes["sigma"])
+    rs, x, y = test["run_sigma"].values, test["predicted_cluster"].values, test["outcome"].values
+    for k, s in enumerate(test["sigma"].values):
+        sel = np.isclose(rs, s)
+        ax.plot(x[sel], y[sel], "o", color=colors[k], mec="k", mew=0.4, ms=5, alpha=0.8, label=f"sigma = {s:g} px")
+    if "collapse_curve" in test:
+        ax.plot(test["cluster_grid"], test["collapse_curve"], color="k", lw=1.5,
+                label="one monotone curve, all widths")
+    outcome = test.attrs.get("outcome", "outcome")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(-0.03, 1.05)
+    ax.set_xlabel("predicted largest cluster / kept sites of the run's training set")
+    ax.set_ylabel(f"{outcome} (fraction)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    col = str(test["collapse"].values) if "collapse" in test else "undetermined"
+    sub = "collapse: undetermined" if col == "undetermined" else (
+        f"collapse: {col}\n(cross-validated log-likelihood per run: one curve "
+        f"{float(test['collapse_loglik_single']):.3f}, separate curves in lambda "
+        f"{float(test['collapse_loglik_separate']):.3f})")
+    fig.suptitle(title or f"does {outcome} follow one curve of predicted cluster size?\n{sub}", fontsize=10)
+    return fig
