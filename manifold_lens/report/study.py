@@ -5,7 +5,9 @@ and draws, for each swept key, the terminal accuracy overall / in-distribution
 / out-of-distribution against the key's values (mean over seeds, standard
 error as error bars, one line per combination of the other keys and case), and
 every run's accuracy over training when the runs share a checkpoint schedule.
-The index page lists every run (id, swept values, seed, case, status,
+A study with a claim (``study.json`` "claim": torus, composition, rim, lesion,
+interior-exterior, scaling, percolation) first gets that claim's figures
+(:mod:`.claim_plan`). The index page lists every run (id, swept values, seed, case, status,
 accuracies, the largest cluster of its training set) with a link to the run's
 own report (``runs/<id>/report/index.html``) where one has been rendered.
 It never recomputes a metric; runs without results show as n/a.
@@ -25,6 +27,7 @@ from .. import plot
 from ..studies.collect import open_study
 from ..versions import package_versions
 from .page import INDEX, MANIFEST, REPORT_SCHEMA, now, prepare_out, study_index_html
+from .claim_plan import claim_jobs, claim_summary
 from .plan import FigureEntry, Job, _slug
 from .render import Report, save_figure
 
@@ -38,13 +41,16 @@ def run_report_link(study_dir: Path, run_id: str) -> Path | None:
 
 
 def study_plan(study) -> list[Job]:
-    """The study's figures in page order: accuracy vs each swept key, then the runs' accuracy curves."""
+    """The study's figures in page order: its claim's figures (``attrs["claim"]``, :mod:`.claim_plan`), then
+    accuracy vs each swept key and the runs' accuracy curves."""
     jobs: list[Job] = []
 
-    def add(key, title, caption, draw=None, skipped=""):
+    def add(key, title, caption, draw=None, skipped="", section=SECTION):
         stem = _slug(f"{len(jobs) + 1:02d}", key)
-        jobs.append(Job(FigureEntry(SECTION, title, caption, study.attrs.get("study_dir", ""), stem=stem,
+        jobs.append(Job(FigureEntry(section, title, caption, study.attrs.get("study_dir", ""), stem=stem,
                                     skipped=skipped), draw))
+
+    claim_jobs(study, add)
 
     names = plot.swept_names(study)
     if not names:
@@ -83,8 +89,14 @@ def render_study_report(study_dir, out=None, *, overwrite: bool = False, dpi: in
         "runs": [str(r) for r in study["run_id"].values], "run_reports": links,
         "figures": [asdict(e) for e in entries], "unfinished": {}, "skipped_results": {}, "key_numbers": [],
         "notes": list(study.attrs.get("notes", [])), "versions": package_versions(),
+        "claim": study.attrs.get("claim", ""), "scale": study.attrs.get("scale", ""),
+        "claim_verdict": dict(study.attrs.get("claim_verdict", {})),
     }, indent=1, default=str))
-    report.index.write_text(study_index_html(report, study, runs_table(study, links)))
+    page = study_index_html(report, study, runs_table(study, links))
+    summary = claim_summary(study)
+    if summary:  # the claim and, for percolation, the test's verdict, above the figures
+        page = page.replace("<h2 id='study'>Figures</h2>", f"{summary}\n<h2 id='study'>Figures</h2>", 1)
+    report.index.write_text(page)
     return report
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from .style import new_figure, require, step_axis
+from .style import FigureDataError, new_figure, require, step_axis
 
 PANELS = (("accuracy", "overall"), ("accuracy_id", "in-distribution (trained conditions)"),
           ("accuracy_ood", "out-of-distribution (held out)"))
@@ -31,11 +31,16 @@ def study_value(v) -> str:
     return f"{v:g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
-def _groups(study: xr.Dataset, key: str) -> list[tuple[str, np.ndarray]]:
-    """(label, run mask) per combination of the other swept keys and the case, in order of appearance."""
-    others = [n for n in swept_names(study) if n != key]
-    if "case" in study.coords and any(str(c) for c in study["case"].values):
+def _groups(study: xr.Dataset, *keys: str) -> list[tuple[str, np.ndarray]]:
+    """(label, run mask) per combination of the swept keys other than ``keys`` and the case, in order of
+    appearance."""
+    others = [n for n in swept_names(study) if n not in keys]
+    if "case" not in keys and "case" in study.coords and any(str(c) for c in study["case"].values):
         others.append("case")
+    if "case" in others:  # keys that only the cases set (one value per case) say nothing the case does not
+        cases = study["case"].values.tolist()
+        others = [o for o in others if o == "case" or any(
+            len({v for v, c in zip(study[o].values.tolist(), cases) if c == case}) > 1 for case in set(cases))]
     combos = list(zip(*[study[o].values.tolist() for o in others])) if others else [()] * study.sizes["run"]
     out = []
     for combo in dict.fromkeys(combos):
@@ -124,3 +129,98 @@ def study_accuracy_curves(study: xr.Dataset, title: str | None = None) -> Figure
     fig.suptitle(title or f"{study.attrs.get('title', 'study')}: accuracy over training, one line per run",
                  fontsize=10)
     return fig
+
+
+# -- helpers of the claims' figures ----------------------------------------------------------------
+
+def study_coord(study: xr.Dataset, key: str, figure: str, hint: str = "") -> str:
+    """The name of the study's coordinate for config ``key`` (e.g. ``data.holdout.width`` -> ``width``), found
+    by its ``key`` attribute; a one-line :class:`FigureDataError` when the study does not vary it."""
+    for name, coord in study.coords.items():
+        if coord.attrs.get("key") == key and "run" in coord.dims:
+            return str(name)
+    raise FigureDataError(f"{figure}: the study does not sweep {key}" + (f" ({hint})" if hint else ""))
+
+
+def run_values(study: xr.Dataset, var: str) -> np.ndarray:
+    """Per-run values of ``var`` or of one region, ``"region:NAME"`` (NaN where a run has no such region)."""
+    if var.startswith("region:"):
+        region = var.split(":", 1)[1]
+        if "accuracy_region" not in study or region not in [str(r) for r in study["region_name"].values]:
+            return np.full(study.sizes["run"], np.nan)
+        return study["accuracy_region"].sel(region_name=region).values.astype(np.float64)
+    return study[var].values.astype(np.float64)
+
+
+def left_out(study: xr.Dataset, values: np.ndarray, mask: np.ndarray | None = None) -> str:
+    """A caption sentence naming the runs (of ``mask``) without a value, by status; "" when none."""
+    mask = np.ones(study.sizes["run"], bool) if mask is None else mask
+    bad = mask & ~np.isfinite(values)
+    if not bad.any():
+        return ""
+    states = study["status"].values[bad].tolist()
+    counts = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
+    ids = [str(r) for r in study["run_id"].values[bad]]
+    shown = ", ".join(ids[:4]) + (f" and {len(ids) - 4} more" if len(ids) > 4 else "")
+    return f"{int(bad.sum())} of {int(mask.sum())} runs left out (no value: {counts}): {shown}."
+
+
+def seed_stats(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(x values, mean, standard error, seeds) of ``y`` over the runs of ``mask`` at each distinct finite ``x``
+    (sorted); points with no finite value are dropped."""
+    xs = np.unique(x[mask & np.isfinite(x)]) if np.issubdtype(np.asarray(x).dtype, np.number) else np.array(
+        list(dict.fromkeys(x[mask].tolist())))
+    stats = [seed_mean(y[mask & (x == v)]) for v in xs]
+    mean, se, n = (np.array(v, dtype=np.float64) for v in zip(*stats)) if stats else (np.array([]),) * 3
+    ok = n > 0
+    return xs[ok], mean[ok], se[ok], n[ok].astype(int)
+
+
+def seeds_text(n: np.ndarray) -> str:
+    """"3 seeds" or "2-3 seeds" for the seed counts of a line's points."""
+    if not len(n):
+        return "0 seeds"
+    lo, hi = int(n.min()), int(n.max())
+    return f"{lo} seed{'s' * (hi > 1)}" if lo == hi else f"{lo}-{hi} seeds"
+
+
+def seed_errorbar(ax, x, y, mask, label: str = "", **kw) -> int:
+    """Mean over seeds with the standard error as error bars at each distinct x; returns the points drawn."""
+    xs, mean, se, n = seed_stats(x, y, mask)
+    style = dict(fmt="o-", capsize=3, lw=1.5, ms=5)
+    style.update(kw)
+    if len(xs):
+        ax.errorbar(xs.astype(np.float64), mean, yerr=np.nan_to_num(se), label=(f"{label}; " if label else "")
+                    + seeds_text(n), **style)
+    return len(xs)
+
+
+def accuracy_axis(ax, label: str = "accuracy (fraction correct)") -> None:
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+
+
+def grouped_bars(ax, study: xr.Dataset, groups, series, width: float = 0.8) -> int:
+    """Bars of seed means with standard-error bars: one cluster per group (label, mask), one bar per series
+    (label, per-run values, colour); a series with no value in a group shows "n/a". Returns the bars drawn."""
+    k = len(series)
+    w = width / max(k, 1)
+    drawn = 0
+    for j, (label, values, color) in enumerate(series):
+        labelled = False
+        for g, (_, mask) in enumerate(groups):
+            mean, se, n = seed_mean(values[mask])
+            xpos = g - width / 2 + (j + 0.5) * w
+            if n == 0:
+                ax.text(xpos, 0.02, "n/a", ha="center", va="bottom", fontsize=7, rotation=90, color="#777")
+                continue
+            ax.bar(xpos, mean, w * 0.92, yerr=0 if not np.isfinite(se) else se, capsize=3, color=color,
+                   edgecolor="k", lw=0.5, label=None if labelled else label, error_kw={"lw": 1.0})
+            labelled = True
+            ax.text(xpos, min(mean + (se if np.isfinite(se) else 0) + 0.02, 1.0), f"{100 * mean:.0f}%",
+                    ha="center", va="bottom", fontsize=7)
+            drawn += 1
+    ax.set_xticks(range(len(groups)), [g[0] or "all runs" for g in groups], fontsize=8)
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    return drawn

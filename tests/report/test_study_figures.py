@@ -1,0 +1,288 @@
+"""The claims' study figures (manifold_lens.plot) from synthetic study Datasets, size_for_accuracy's crossings
+and power-law fits with known answers, and the study report's dispatch on the claim. No training, except the
+last test, which reuses the session's tiny study."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.figure import Figure
+
+import manifold_lens as ml
+from manifold_lens.report.figures.scaling import crossing, isotonic, power_law
+from manifold_lens.report.study import study_plan
+from tests.report import study_datasets as sd
+
+SE3 = 0.02 / np.sqrt(3)  # standard error of seed noise (-0.02, 0, +0.02) over 3 seeds
+
+
+def errorbar_data(container) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, half-height of the error bar) of an ErrorbarContainer with vertical bars."""
+    line = container.lines[0]
+    segments = container.lines[2][0].get_segments()
+    half = np.array([(s[1, 1] - s[0, 1]) / 2 for s in segments])
+    return np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float), half
+
+
+def test_lesion_accuracy_points_and_error_bars():
+    study = sd.lesion_study()
+    fig = ml.plot.lesion_accuracy(study)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3  # OOD, the band_x region, in-distribution
+    assert [a.get_title() for a in fig.axes] == ["out-of-distribution (all held-out conditions)",
+                                                 "held-out band: region band_x", "in-distribution (trained conditions)"]
+    assert "held-out band width" in fig.axes[0].get_xlabel() and "accuracy" in fig.axes[0].get_ylabel()
+    (c,) = fig.axes[0].containers
+    x, y, half = errorbar_data(c)
+    assert x.tolist() == [2, 4, 6, 8]
+    # widths 2-6: three seeds around 1 - w/10; width 8 lost seed 2 (failed): mean of 0.18 and 0.2, s.e. 0.01
+    np.testing.assert_allclose(y, [0.8, 0.6, 0.4, 0.19], atol=1e-12)
+    np.testing.assert_allclose(half, [SE3, SE3, SE3, 0.01], atol=1e-12)
+    assert "11 of 12 runs" in fig._suptitle.get_text()
+    assert "2-3 seeds" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    note = ml.report.figures.claims.runs_left_out(study, ["accuracy_ood"])
+    assert note.startswith("1 of 12 runs left out (no value: 1 failed)") and "width=8,seed=2" in note
+
+
+def test_interior_exterior_lines_per_position_and_family():
+    fig = ml.plot.interior_exterior_accuracy(sd.interior_exterior_study())
+    left = fig.axes[0]
+    labels = [t.get_text() for t in left.get_legend().get_texts()]
+    assert labels == ["interior, bump; 3 seeds", "interior, sos; 3 seeds", "exterior (corner), bump; 3 seeds",
+                      "exterior (corner), sos; 3 seeds", "exterior (edge), bump; 3 seeds"]
+    expected = {0: 0.9, 1: 1.0, 2: 0.5, 3: 0.6, 4: 0.7}  # accuracy at W = 0, by line (see the builder)
+    for k, c in enumerate(left.containers):
+        x, y, half = errorbar_data(c)
+        assert x.tolist() == [2, 4, 6]
+        np.testing.assert_allclose(y, expected[k] - 0.05 * x, atol=1e-12)
+        np.testing.assert_allclose(half, SE3, atol=1e-12)
+    assert left.get_xlabel().startswith("square side W")
+    assert len(fig.axes[1].containers) == 5  # the in-distribution control, same lines
+
+
+def test_composition_grouped_bars():
+    fig = ml.plot.composition_accuracy(sd.composition_study())
+    ax = fig.axes[0]
+    bars = ax.patches
+    assert len(bars) == 3 * 4  # 3 training sets x (band_x, band_y, intersection, trained control)
+    heights = np.array([b.get_height() for b in bars]).reshape(4, 3)  # series-major
+    expected = np.array(list(sd.COMPOSITION.values())).T
+    np.testing.assert_allclose(heights[:3], expected, atol=1e-12)
+    np.testing.assert_allclose(heights[3], 0.95)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["case sos-cross", "case stripes", "case stripes+sos"]
+    errs = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
+    assert len(errs) == 12
+    half = [(s[1, 1] - s[0, 1]) / 2 for c in errs[:9] for s in c.lines[2][0].get_segments()]
+    np.testing.assert_allclose(half, SE3, atol=1e-12)
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:3] == [
+        "vertical band (x held out)", "horizontal band (y held out)", "intersection (x and y held out)"]
+
+
+def test_rim_bars_with_and_without():
+    fig = ml.plot.rim_accuracy(sd.rim_study())
+    ax = fig.axes[0]
+    heights = [b.get_height() for b in ax.patches]
+    np.testing.assert_allclose(heights, [0.2, 0.7, 0.15, 0.65], atol=1e-12)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["include_rim=False", "include_rim=True"]
+
+
+def test_figures_refuse_what_the_study_lacks():
+    lesion = sd.lesion_study()
+    with pytest.raises(ml.plot.FigureDataError, match="does not sweep data.holdout.width"):
+        ml.plot.lesion_accuracy(lesion.drop_vars("width"))
+    with pytest.raises(ml.plot.FigureDataError, match="no run has a band_x, band_y or intersection"):
+        ml.plot.composition_accuracy(sd.rim_study())
+    with pytest.raises(ml.plot.FigureDataError, match="no run has an 'interior' or 'exterior' region"):
+        ml.plot.interior_exterior_accuracy(lesion)
+    with pytest.raises(ml.plot.FigureDataError, match="one training set"):
+        ml.plot.rim_accuracy(sd.rim_study().isel(run=[0, 1, 2]))
+    with pytest.raises(ml.plot.FigureDataError, match="effective_dim_curve"):
+        ml.plot.torus_training(lesion)
+    with pytest.raises(ml.plot.FigureDataError, match="does not sweep data.keep_fraction"):
+        ml.plot.size_for_accuracy(lesion)
+    with pytest.raises(ml.plot.FigureDataError, match="level = 1.5"):
+        ml.plot.size_for_accuracy(sd.scaling_study(), level=1.5)
+
+
+# -- size for accuracy ---------------------------------------------------------------------------
+
+def test_isotonic_and_crossing_are_exact():
+    np.testing.assert_allclose(isotonic([0.2, 0.5, 0.4, 0.7]), [0.2, 0.45, 0.45, 0.7])
+    np.testing.assert_allclose(isotonic([3.0, 2.0, 1.0]), [2.0, 2.0, 2.0])
+    x = np.array([0.1, 0.2, 0.4, 0.8])
+    assert crossing(x, x, 0.6) == pytest.approx(0.6, abs=1e-12)  # accuracy = keep fraction: crosses at 0.6
+    assert crossing(x, [0.2, 0.5, 0.4, 0.7], 0.6) == pytest.approx(0.4 + 0.15 / 0.25 * 0.4, abs=1e-12)
+    assert np.isnan(crossing(x, [0.1, 0.2, 0.3, 0.5], 0.6))  # never reaches the level
+    assert np.isnan(crossing(x, [0.7, 0.8, 0.9, 1.0], 0.6))  # already above at the smallest keep fraction
+
+
+def test_size_for_accuracy_linear_crossing():
+    runs = [{"swept": {"data.image_size": 16, "data.keep_fraction": k}, "seed": s, "accuracy_ood": k,
+             "kept_sites": round(k * 256)} for k in (0.2, 0.4, 0.8) for s in (0, 1)]
+    res = ml.plot.size_for_accuracy(sd.study_dataset(runs, ["data.image_size", "data.keep_fraction"]))
+    assert res["crossing_keep_fraction"].values.tolist() == [[pytest.approx(0.6, abs=1e-12)]]
+    # kept sites 51, 102, 205 at 0.2, 0.4, 0.8: interpolated half-way between 102 and 205
+    assert res["train_size"].item() == pytest.approx(153.5, abs=1e-9)
+    assert res["n_seeds"].item() == 2 and np.isnan(res["exponent"].item())  # one N: no power law
+    assert res.attrs["train_size_source"].startswith("kept_sites")
+
+
+def test_size_for_accuracy_recovers_power_laws():
+    res = ml.plot.size_for_accuracy(sd.scaling_study(noise=False))
+    assert res["group"].values.tolist() == ["case 2d", "case 2d+stripes"]
+    assert res["image_size"].values.tolist() == [16, 32, 64]
+    np.testing.assert_allclose(res["exponent"].values, [2.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(res["prefactor"].values, [0.5, 4.0], rtol=1e-6)
+    np.testing.assert_allclose(res["train_size"].sel(group="case 2d").values, 0.5 * np.array([16, 32, 64]) ** 2)
+    # identical seeds: the bootstrap interval collapses onto the estimate
+    np.testing.assert_allclose(res["exponent_low"].values, [2.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(res["exponent_high"].values, [2.0, 1.0], atol=1e-6)
+    b, a, se = power_law(np.array([2.0, 4.0, 8.0]), 3.0 * np.array([2.0, 4.0, 8.0]) ** 1.5)
+    assert (b, a) == (pytest.approx(1.5, abs=1e-9), pytest.approx(3.0, rel=1e-9)) and se < 1e-9
+
+
+def test_size_for_accuracy_bootstrap_interval_over_seeds():
+    res = ml.plot.size_for_accuracy(sd.scaling_study(noise=True), bootstrap=300)
+    for g, b in (("case 2d", 2.0), ("case 2d+stripes", 1.0)):
+        r = res.sel(group=g)
+        assert float(r["exponent_low"]) < float(r["exponent"]) < float(r["exponent_high"])
+        assert abs(float(r["exponent"]) - b) < 0.05  # seed noise of +-0.02 in accuracy moves the crossing a little
+        assert float(r["exponent_high"]) - float(r["exponent_low"]) < 0.2
+        assert (r["train_size_low"] <= r["train_size"]).all() and (r["train_size"] <= r["train_size_high"]).all()
+    again = ml.plot.size_for_accuracy(sd.scaling_study(noise=True), bootstrap=300)
+    xr.testing.assert_identical(res, again)  # seeded
+
+
+def test_scaling_figures():
+    study = sd.scaling_study()
+    fig = ml.plot.scaling_accuracy(study)
+    assert [a.get_title() for a in fig.axes] == ["N = 16 (16 x 16 px)", "N = 32 (32 x 32 px)", "N = 64 (64 x 64 px)"]
+    for ax in fig.axes:
+        assert len(ax.containers) == 2  # 2D only, 2D + stripes
+        x, _, half = errorbar_data(ax.containers[0])
+        assert x.tolist() == list(sd.KEEPS) and (half > 0).all()
+    fig = ml.plot.scaling_size(study, bootstrap=200)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0].startswith("slope 2 guide") and labels[2].startswith("case 2d: exponent 2.0")
+    assert labels[3].startswith("case 2d+stripes: exponent 1.0")
+    assert len(ax.containers) == 2 and ax.get_xlabel() == "image size N (px per side)"
+    assert "bootstrap over seeds" in fig._suptitle.get_text()
+
+
+def test_torus_figures():
+    study = sd.torus_study()
+    fig = ml.plot.torus_training(study)
+    assert len(fig.axes) == 3
+    x, y, half = errorbar_data(fig.axes[0].containers[0])
+    np.testing.assert_allclose(y, 20 - 16 * x / 800, atol=1e-12)
+    np.testing.assert_allclose(half, 0.2 / np.sqrt(3), atol=1e-12)
+    assert len(fig.axes[0].lines) >= 5  # the learned line and its references dashed
+    fig = ml.plot.torus_references(study)
+    left, right = fig.axes
+    assert len(left.containers) == 5 * 6  # 5 chord statistics x (learned + 5 references; plane left out)
+    assert [t.get_text() for t in left.get_yticklabels()][0] == "x-on-y orthogonality"
+    heights = [b.get_height() for b in right.patches]
+    assert heights == pytest.approx([7 / 3, 0, 0, 0, 2, 2])
+
+
+# -- the study report -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, claim, titles", [
+    (sd.lesion_study, "lesion", ["Accuracy vs the held-out band's width (claim 5)"]),
+    (sd.interior_exterior_study, "interior-exterior", ["Held-out square's accuracy vs W, interior vs exterior "
+                                                       "(claim 6)"]),
+    (sd.composition_study, "composition", ["Band and intersection accuracy per training set (claim 3)"]),
+    (sd.rim_study, "rim", ["Out-of-distribution accuracy with and without the rim (claim 4)"]),
+    (sd.scaling_study, "scaling", ["Accuracy vs keep fraction per image size (claim 7)",
+                                   "Training-set size for 60% accuracy vs N, log-log (claim 7)"]),
+])
+def test_study_plan_draws_the_claims_figures_first(make, claim, titles):
+    study = make()
+    assert study.attrs["claim"] == claim
+    jobs = study_plan(study)
+    head = jobs[:len(titles)]
+    assert [j.entry.title for j in head] == titles and all(j.entry.section == "Claim" for j in head)
+    for j in head:
+        assert not j.entry.skipped and isinstance(j.draw(), Figure)
+        assert "seed" in j.entry.caption
+    assert any(j.entry.title.startswith("Terminal accuracy vs") for j in jobs[len(titles):]) or \
+        not ml.plot.swept_names(study)
+
+
+def test_study_plan_torus_and_unknown_claims():
+    study = sd.torus_study()
+    jobs = study_plan(study)
+    assert [j.entry.stem for j in jobs[:5]] == ["01-torus_training", "02-torus_references", "03-chord_histograms",
+                                                "04-pca_spectrum", "05-persistence_diagram"]
+    assert isinstance(jobs[0].draw(), Figure) and isinstance(jobs[1].draw(), Figure)
+    assert jobs[2].entry.skipped == "no done run has an analysis/default group"  # no study directory here
+    study.attrs["claim"] = "flying"
+    assert "unknown claim 'flying'" in study_plan(study)[0].entry.skipped
+    study.attrs["claim"] = ""
+    assert study_plan(study)[0].entry.section == "Study"  # a user study: the generic figures only
+
+
+def test_report_of_a_study_with_a_claim(tiny_study, tmp_path):
+    """The tiny study faked into a lesion study (its runs relabelled with band widths) and into a composition
+    study (which it cannot support: skipped with the reason)."""
+    root = tmp_path / "study"
+    shutil.copytree(tiny_study, root, ignore=shutil.ignore_patterns("report"))
+    manifest = json.loads((root / "study.json").read_text())
+    manifest["keys"] = ["data.keep_fraction", "data.holdout.width"]
+    for r in manifest["runs"]:
+        r["swept"]["data.holdout.width"] = 2 + 2 * r["seed"]
+    (root / "study.json").write_text(json.dumps({**manifest, "claim": "lesion", "scale": "cpu"}))
+    report = ml.render_report(root, progress=False, formats=("png",), dpi=50)
+    stems = [f.stem for f in report.rendered]
+    assert stems[0] == "01-lesion_accuracy" and (report.out / "01-lesion_accuracy.png").read_bytes()[:4] == \
+        b"\x89PNG"
+    page = report.index.read_text()
+    assert "Claim: <b>lesion</b> (scale cpu)" in page and "Accuracy vs the held-out band" in page
+    saved = json.loads((report.out / "report.json").read_text())
+    assert saved["claim"] == "lesion" and saved["scale"] == "cpu"
+    (root / "study.json").write_text(json.dumps({**manifest, "claim": "composition"}))
+    report = ml.render_report(root, progress=False, formats=("png",), dpi=50)
+    first = report.figures[0]
+    assert first.stem == "01-composition_accuracy" and "no run has a band_x" in first.skipped
+    assert [f.stem for f in report.rendered][:1] == ["02-accuracy_vs_keep_fraction"]
+
+
+def percolation_study():
+    """Two bump widths x 7 keep fractions x 2 seeds on 16x16, accuracy a sigmoid with onset 0.45 (sigma 0.4 px)
+    and 0.2 (sigma 0.6 px)."""
+    import itertools
+
+    runs = []
+    for sig, k, s in itertools.product((0.4, 0.6), (0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8), (0, 1)):
+        acc = 0.1 + 0.8 / (1 + np.exp(-(k - {0.4: 0.45, 0.6: 0.2}[sig]) / 0.05)) + 0.01 * s
+        runs.append({"swept": {"data.sigma": sig, "data.keep_fraction": k, "data.image_size": 16}, "seed": s,
+                     "accuracy_ood": acc, "accuracy": acc, "accuracy_id": 1.0})
+    return sd.study_dataset(runs, ["data.sigma", "data.keep_fraction", "data.image_size"], "percolation",
+                            "percolation")
+
+
+@pytest.mark.slow
+def test_study_plan_percolation_runs_the_test():
+    if not hasattr(ml, "percolation_test"):
+        pytest.skip("manifold_lens.percolation_test is not in this version")
+    study = percolation_study()
+    jobs = study_plan(study)
+    assert [j.entry.stem for j in jobs[:3]] == ["01-percolation_onsets", "02-lambda_c_comparison",
+                                                "03-percolation_collapse"]
+    verdict = study.attrs["claim_verdict"]
+    assert verdict["verdict"] in ("consistent", "inconsistent", "insufficient") and verdict["reason"]
+    for j in jobs[:3]:
+        assert not j.entry.skipped and f"Verdict: {verdict['verdict']}." in j.entry.caption
+        assert isinstance(j.draw(), Figure)
+    from manifold_lens.report.claim_plan import claim_summary
+    assert f"Percolation test verdict: <b>{verdict['verdict']}</b>" in claim_summary(study)
+    bad = study.drop_vars("sigma")  # the test refuses: each figure skipped with its reason
+    bad.attrs["coordinate_names"] = {k: v for k, v in bad.attrs["coordinate_names"].items() if v != "sigma"}
+    jobs = study_plan(bad)
+    assert jobs[0].entry.skipped.startswith("percolation test: ") and bad.attrs["claim_verdict"]["verdict"] == \
+        "not run"
