@@ -92,7 +92,10 @@ class DataConfig(Section):
     spacing_x: float | None = Field(None, gt=0, description=PX)
     spacing_y: float | None = Field(None, gt=0, description=PX)
     margin: int = Field(6, ge=0, description=PX)  # stripes: canvas beyond the frame (the study: 6 around 32)
-    rim: float = Field(2.0, ge=0, description=PX)  # band outside the frame whose stripes show inside it
+    rim: float = Field(2.0, ge=0, description=PX)  # width of the rim (see rim_kind)
+    # the rim of a stripes canvas: "outside", stripes centred within `rim` px beyond the frame (a faint second
+    # stripe shows inside it); "edge", the 2D examples within `rim` px of the frame's border
+    rim_kind: Literal["outside", "edge"] = "outside"
     include_rim: bool = True  # keep rim examples in the stripes training set
     keep_fraction: float = 1.0  # lambda: the fraction of trainable lattice sites kept
     keep_fractions: dict[RenderedFamily, float] = {}  # per-family keep_fraction of a mixture
@@ -107,6 +110,9 @@ class DataConfig(Section):
                        *((f"keep_fractions.{f}", v) for f, v in self.keep_fractions.items())]:
             if not 0 < v <= 1:
                 raise ValueError(f"data.{key} = {v}: must be in (0, 1], the fraction of lattice sites kept")
+        if self.rim_kind == "edge" and not 0 < self.rim < n / 2:
+            raise ValueError(f"data.rim = {self.rim}: with data.rim_kind = 'edge' the rim is the 2D examples within "
+                             f"rim px of the frame's border; give 0 < rim < {n / 2:g} (half the frame)")
         if self.family == "stripes" and self.margin < 1:
             raise ValueError("data.margin = 0: the stripes family needs a canvas margin >= 1 px outside the frame")
         if self.family == "mixture":

@@ -18,7 +18,13 @@ Each condition carries two labels:
   hold-outs ``band_x``, ``band_y``, ``intersection`` (cross), ``interior``,
   ``exterior``, ``donut_hole``, ``beyond`` (outside a donut), ``listed``;
   ``unsampled`` (dropped by keep_fraction); for stripes ``frame_2d`` (in-frame
-  2D conditions never shown) and ``rim`` (rim examples when excluded).
+  2D conditions never shown) and ``rim`` (rim examples left out).
+  The stripes rim (``data.rim_kind``, width ``data.rim`` px): ``outside``,
+  the stripes centred within ``rim`` px beyond the frame, whose faint second
+  stripe shows inside it (trained unless ``include_rim = false``); ``edge``,
+  the in-frame 2D examples within ``rim`` px of the frame's border (trained
+  with ``include_rim``, else ``frame_2d``), the stripes just outside the frame
+  then always left out. Without the rim both kinds give the same training set.
 * ``holdout_region``, the hold-out geometry of ``data.holdout`` it lies in
   (the same names: ``band_x`` ... ``listed``), or ``none``; set for every
   in-frame 2D condition of every family, ``none`` for 1D stripe examples.
@@ -74,9 +80,12 @@ class SyntheticDataset:
                 parts.append(self._stripe_conditions(comp, xs_f, ys_f))
             else:
                 parts.append(self._frame_conditions(comp, xs_f, ys_f))
-        # In a mixture the in-frame family replaces the stripes family's never-shown 2D frame.
+        # In a mixture the in-frame family replaces the stripes family's 2D frame (and any edge rim in it).
         if len(parts) > 1:
-            parts = [p if p[2][0] != "stripes" else tuple(a[p[3] != "frame_2d"] for a in p) for p in parts]
+            n = self.image_size
+            parts = [p if p[2][0] != "stripes" else
+                     tuple(a[~((p[0] >= 0) & (p[0] <= n - 1) & (p[1] >= 0) & (p[1] <= n - 1))] for a in p)
+                     for p in parts]
         x, y, fam, region, keep_p = (np.concatenate(a) for a in zip(*parts))
         self.x, self.y = x, y
         self.family = fam.astype(str)
@@ -152,12 +161,19 @@ class SyntheticDataset:
         in_y = (y >= 0) & (y <= n - 1)
         keep = in_x | in_y  # both outside the frame: nothing visible, not a candidate
         x, y, in_x, in_y = x[keep], y[keep], in_x[keep], in_y[keep]
+        frame = in_x & in_y
         region = np.full(len(x), "train", dtype=object)
-        region[in_x & in_y] = "frame_2d"
+        region[frame] = "frame_2d"
         out_dist = np.where(in_x, np.maximum(-y, y - (n - 1)), np.maximum(-x, x - (n - 1)))
-        is_rim = ~(in_x & in_y) & (out_dist <= c.rim)
-        if not c.include_rim:
-            region[is_rim] = "rim"
+        outside = ~frame & (out_dist <= c.rim)  # stripes just outside the frame: a faint second stripe inside
+        if c.rim_kind == "outside":
+            if not c.include_rim:
+                region[outside] = "rim"
+        else:  # the rim is the frame's edge: the stripes just outside are always left out
+            region[outside] = "rim"
+            edge = frame & (np.minimum(np.minimum(x, n - 1 - x), np.minimum(y, n - 1 - y)) < c.rim)
+            if c.include_rim:
+                region[edge] = "train"
         fam = np.full(len(x), "stripes", dtype=object)
         return x, y, fam, region, np.full(len(x), comp.keep_fraction)
 
