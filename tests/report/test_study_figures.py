@@ -72,7 +72,7 @@ def test_composition_grouped_bars():
     expected = np.array(list(sd.COMPOSITION.values())).T
     np.testing.assert_allclose(heights[:3], expected, atol=1e-12)
     np.testing.assert_allclose(heights[3], 0.95)
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["case sos-cross", "case stripes", "case stripes+sos"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["sos-cross", "stripes", "stripes+sos"]
     errs = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
     assert len(errs) == 12
     half = [(s[1, 1] - s[0, 1]) / 2 for c in errs[:9] for s in c.lines[2][0].get_segments()]
@@ -250,6 +250,15 @@ def test_report_of_a_study_with_a_claim(tiny_study, tmp_path):
     first = report.figures[0]
     assert first.stem == "01-composition_accuracy" and "no run has a band_x" in first.skipped
     assert [f.stem for f in report.rendered][:1] == ["02-accuracy_vs_keep_fraction"]
+    # torus: one analysed checkpoint per run (no curves); the references panel and the first run's own figures
+    (root / "study.json").write_text(json.dumps({**manifest, "claim": "torus"}))
+    report = ml.render_report(root, progress=False, formats=("png",), dpi=50)
+    entries = {f.stem: f for f in report.figures}
+    assert "fewer than 2 checkpoints" in entries["01-torus_training"].skipped
+    assert not entries["02-torus_references"].skipped and not entries["03-chord_histograms"].skipped
+    assert entries["03-chord_histograms"].title == "Orthogonality and parallelism histograms, run " \
+        "keep_fraction=0.5,seed=0"
+    assert "persistence diagram" in entries["05-persistence_diagram"].skipped  # bump runs measure no homology
 
 
 def percolation_study():

@@ -221,6 +221,9 @@ def grouped_bars(ax, study: xr.Dataset, groups, series, width: float = 0.8) -> i
             ax.text(xpos, min(mean + (se if np.isfinite(se) else 0) + 0.02, 1.0), f"{100 * mean:.0f}%",
                     ha="center", va="bottom", fontsize=7)
             drawn += 1
-    ax.set_xticks(range(len(groups)), [g[0] or "all runs" for g in groups], fontsize=8)
+    labels = [g[0] or "all runs" for g in groups]
+    if all(lab.startswith("case ") and ", " not in lab for lab in labels):  # only cases: their names say it
+        labels = [lab.removeprefix("case ") for lab in labels]
+    ax.set_xticks(range(len(groups)), labels, fontsize=8)
     ax.set_xlim(-0.6, len(groups) - 0.4)
     return drawn
