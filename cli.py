@@ -213,9 +213,11 @@ def _multi_value(base, options: tuple, accept):
 percolate_app = typer.Typer(
     cls=_multi_value(TyperGroup, ("--sigma", "--keep-fractions"), _is_numbers),
     invoke_without_command=True,
-    help="Percolation of the training lattice: largest-cluster curves and thresholds (`percolate compare`: "
-         "against trained models).",
+    help="Percolation of the training lattice: largest-cluster curves and thresholds (`percolate test`: against "
+         "a study's trained models; `percolate design`: keep fractions for such a study).",
 )
+OVERLAP = typer.Option("pixel", "--overlap", "--method", help="When images connect: pixel (overlaps of the rendered "
+                       "images, as the data are) or continuum (closed form, bumps only).")
 app.add_typer(percolate_app, name="percolate")
 
 
@@ -230,7 +232,7 @@ def percolate(
     trials: int = typer.Option(20, "--trials", help="Newman-Ziff passes (random site orders) per sigma."),
     keep_fractions: List[str] = typer.Option([], "--keep-fractions", help="lambda values (default 0.01 .. 1)."),
     periodic: bool = typer.Option(False, "--periodic", help="Wrap the lattice into a torus (periodic bumps)."),
-    method: str = typer.Option("continuum", "--method", help="Overlaps: continuum (closed form) or pixels."),
+    overlap: str = OVERLAP,
     preset: Optional[str] = typer.Option(None, "--preset", help="Take sigma, spacing and lattice from a preset."),
     config: Optional[Path] = typer.Option(None, "--config", help="... or from a config file (TOML)."),
     set_: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set data.sigma=2."),
@@ -254,6 +256,7 @@ def percolate(
         return
     from manifold_lens.config import load_config
     from manifold_lens.percolation import percolate as run_percolation
+    from manifold_lens.percolation.design import check_overlap
     from manifold_lens.summary import percolation_lines
 
     use_config = bool(preset or config or set_)
@@ -262,6 +265,7 @@ def percolate(
         raise typer.Exit(0)
     if out is None:
         fail("--out: give a results store to write, e.g. --out results.zarr")
+    method = check_overlap(overlap)
     lam = parse_csv(",".join(keep_fractions), float, "--keep-fractions") or None
     ds = run_percolation(parse_csv(",".join(sigma), float, "--sigma"), spacing=spacing, lattice_side=lattice,
                          periodic=periodic, config=load_config(preset, config, set_) if use_config else None,
@@ -272,41 +276,107 @@ def percolate(
     echo_lines(percolation_lines(ds))
 
 
-@percolate_app.command("compare", cls=_multi_value(TyperCommand, ("--evaluations",), lambda t: t[:1] != "-"))
+def _percolation_test(study_dir, outcome, threshold, overlap, n_boot, seed, out, name, replace, progress):
+    """`percolate test` (and its alias `compare`): open the study, test, write comparison/NAME, print."""
+    from manifold_lens.percolation import percolation_test
+    from manifold_lens.percolation.design import check_overlap
+    from manifold_lens.stores import write_results, writing_results
+    from manifold_lens.studies import open_study
+    from manifold_lens.summary import percolation_test_lines
+
+    check_overlap(overlap)
+    with writing_results(out, "comparison", name, replace):  # refused before any work if NAME exists
+        runs = open_study(study_dir, threshold=threshold)
+        ds = percolation_test(runs, outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, seed=seed,
+                              progress=progress)
+        write_results(out, "comparison", name, ds, replace=replace)
+    typer.echo(f"wrote {out} group comparison/{name}:")
+    echo_lines(percolation_test_lines(ds))
+
+
+STUDY_DIR = typer.Argument(..., help="A study directory (manifold-lens study run) sweeping data.sigma and "
+                           "data.keep_fraction.")
+OUTCOME = typer.Option("accuracy_ood", "--outcome", help="Per-run outcome whose onset is measured: accuracy_ood "
+                       "(default: accuracy on unsampled sites), accuracy_id or accuracy (both rise by memorisation).")
+N_BOOT = typer.Option(1000, "--n-boot", help="Bootstrap resamples per side and width (95% percentile intervals).")
+TEST_OUT = typer.Option(..., "--out", help="Results store to write (RESULTS.zarr; created if missing).")
+TEST_NAME = typer.Option("default", "--name", help="Results group name: comparison/NAME.")
+THRESHOLD = typer.Option(0.005, "--threshold", help="Overlap at which two images connect, in (0, 1).")
+
+
+@percolate_app.command("test")
+@user_errors
+def percolate_test(
+    study_dir: Path = STUDY_DIR,
+    outcome: str = OUTCOME,
+    threshold: float = THRESHOLD,
+    overlap: str = OVERLAP,
+    n_boot: int = N_BOOT,
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap and the Newman-Ziff passes."),
+    out: Path = TEST_OUT,
+    name: str = TEST_NAME,
+    replace: bool = REPLACE,
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+):
+    """Does the outcome rise where the training set percolates? Predicted vs measured onsets, with a verdict.
+
+    Per bump width, the same sigmoid (floor, ceiling, midpoint lambda_c) is
+    fitted to the predicted largest-cluster ratio and to the outcome vs
+    keep_fraction; both are bootstrapped (runs within each keep fraction;
+    the runs' own training sets). Across widths: measured on predicted
+    lambda_c with errors in both, and a collapse check. Prints the table and
+    the verdict (consistent, inconsistent, insufficient) and writes
+    RESULTS.zarr group comparison/NAME.
+
+    Example: manifold-lens percolate test studies/percolation --out results.zarr
+    """
+    _percolation_test(study_dir, outcome, threshold, overlap, n_boot, seed, out, name, replace, progress)
+
+
+@percolate_app.command("compare", hidden=True)
 @user_errors
 def percolate_compare(
-    runs: List[Path] = typer.Argument(..., help="Run stores that differ in sigma and keep_fraction (give them "
-                                      "before --evaluations)."),
-    evaluations: List[str] = typer.Option([], "--evaluations", help="Results stores with the runs' evaluations: one "
-                                          "per run in the same order, or one shared store (default: --out)."),
-    evaluation_name: Optional[str] = typer.Option(None, "--evaluation-name", help="Evaluation group (default: "
-                                                  "each run's own)."),
-    metric: str = typer.Option("accuracy", "--metric", help="accuracy, accuracy_id or accuracy_ood."),
-    threshold: float = typer.Option(0.005, "--threshold", help="Overlap at which two images connect, in (0, 1)."),
-    method: str = typer.Option("pixels", "--method", help="Overlaps from pixels or the continuum (bumps only)."),
-    trials: int = typer.Option(20, "--trials", help="Newman-Ziff passes per sigma for the prediction."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random site orders."),
-    out: Path = typer.Option(..., "--out", help="Results store to write (RESULTS.zarr; created if missing)."),
-    name: str = typer.Option("default", "--name", help="Results group name: comparison/NAME."),
+    study_dir: Path = STUDY_DIR,
+    outcome: str = OUTCOME,
+    threshold: float = THRESHOLD,
+    overlap: str = OVERLAP,
+    n_boot: int = N_BOOT,
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap and the Newman-Ziff passes."),
+    out: Path = TEST_OUT,
+    name: str = TEST_NAME,
     replace: bool = REPLACE,
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ):
-    """Terminal accuracy vs keep_fraction beside the predicted largest-cluster curve, per sigma.
+    """The former name of `percolate test` (same arguments)."""
+    typer.echo("note: `percolate compare` is now `percolate test`", err=True)
+    _percolation_test(study_dir, outcome, threshold, overlap, n_boot, seed, out, name, replace, progress)
 
-    Fits each sigma's accuracy onset with a logistic in keep_fraction and
-    writes predicted vs measured lambda_c to RESULTS.zarr group comparison/NAME.
 
-    Example: manifold-lens percolate compare a.zarr b.zarr c.zarr --evaluations ev.zarr --out results.zarr
+@percolate_app.command("design", cls=_multi_value(TyperCommand, ("--sigma",), _is_numbers))
+@user_errors
+def percolate_design(
+    sigma: List[str] = typer.Option(..., "--sigma", help="Bump widths (px): --sigma 0.3 0.4 0.5 0.7."),
+    image_size: int = typer.Option(..., "--image-size", help="Frame side N (px) of the study's images."),
+    keep: int = typer.Option(8, "--keep", help="Keep fractions to propose per width (>= 3)."),
+    spacing: float = typer.Option(1.0, "--spacing", help="Lattice spacing d (px)."),
+    threshold: float = THRESHOLD,
+    overlap: str = OVERLAP,
+    trials: int = typer.Option(200, "--trials", help="Newman-Ziff passes per width."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random site orders."),
+):
+    """Predicted onset per bump width and keep fractions concentrated around it, for a study's grid.
+
+    Warns for widths that never connect or already percolate at the smallest
+    sensible keep fraction (max(0.05, 2 / sites)).
+
+    Example: manifold-lens percolate design --sigma 0.3 0.4 0.5 0.7 --image-size 16
     """
-    from manifold_lens.percolation import percolation_vs_accuracy
-    from manifold_lens.summary import comparison_lines
+    from manifold_lens.percolation import design_keep_fractions
+    from manifold_lens.summary import design_lines
 
-    stores = [Path(v) for item in evaluations for v in parse_csv(item)] or [out]
-    ds = percolation_vs_accuracy(runs, stores, evaluation=evaluation_name, metric=metric, threshold=threshold,
-                                 method=method, trials=trials, seed=seed, out=out, name=name, replace=replace,
-                                 progress=progress)
-    typer.echo(f"wrote {out} group comparison/{name}:")
-    echo_lines(comparison_lines(ds))
+    ds = design_keep_fractions(parse_csv(",".join(sigma), float, "--sigma"), image_size, keep=keep, spacing=spacing,
+                               threshold=threshold, overlap=overlap, seed=seed, trials=trials)
+    echo_lines(design_lines(ds))
 
 
 # --- evaluate -----------------------------------------------------------------------------

@@ -141,27 +141,31 @@ def percolation_test_lines(ds: xr.Dataset) -> list[str]:
 
 
 def design_lines(ds: xr.Dataset) -> list[str]:
-    """A percolation design: per width the predicted onset and the keep fractions to paste into a study grid."""
+    """A percolation design: per width the predicted onset and its keep fractions, then the widths as study cases
+    (TOML, each with its own keep-fraction grid) ready to paste into a study file."""
     a = ds.attrs
     lines = [f"  {a['lattice'][0]} x {a['lattice'][1]} lattice ({a['image_size']} px frame, spacing {a['spacing']:g} "
              f"px), {a['overlap']} overlaps >= {a['threshold']:g}, {a['trials']} Newman-Ziff passes; onset = sigmoid "
              f"midpoint of the largest-cluster ratio over keep fractions >= {a['min_keep_fraction']:g}"]
-    union = set()
+    cases = []
     for k, s in enumerate(ds["sigma"].values):
         r = ds.isel(sigma=k)
-        lam = [float(v) for v in r.keep_fractions.values if np.isfinite(v)]
-        union.update(lam)
+        lam = ", ".join(f"{float(v):g}" for v in r.keep_fractions.values if np.isfinite(v))
         lc = float(r.lambda_c_predicted)
-        head = f"  sigma = {s:g} px: {int(r.neighbour_count)} neighbours, "
-        lines.append(head + (f"predicted lambda_c = {lc:.3f} (sigmoid width {float(r.onset_width):.3f})"
-                             if np.isfinite(lc) else "no predicted onset"))
-        if lam:
-            lines.append('    "data.keep_fraction" = [' + ", ".join(f"{v:g}" for v in lam) + "]")
+        lines.append(f"  sigma = {s:g} px: {int(r.neighbour_count)} neighbours, "
+                     + (f"predicted lambda_c = {lc:.3f} (sigmoid width {float(r.onset_width):.3f}); keep fractions "
+                        f"{lam}" if np.isfinite(lc) else "no predicted onset"))
         if str(r.warning.values):
             lines.append(f"    warning: {r.warning.values!s}")
-    if len(union) and ds.sizes["sigma"] > 1:
-        lines.append("  all widths in one grid: \"data.keep_fraction\" = [" + ", ".join(f"{v:g}" for v in
-                                                                                   sorted(union)) + "]")
+        if lam:
+            cases += ["[[study.cases]]", f'name = "sigma-{s:g}"', f'set = {{ "data.sigma" = {s:g} }}',
+                      f'grid = {{ "data.keep_fraction" = [{lam}] }}']
+    if cases:
+        lines += ["study cases (paste into the study file; vary data.seed as well as train.seed, e.g. "
+                  '[study.grid] "data.seed" = [0, 1, 2], so that runs at one keep fraction train on different '
+                  "subsets and the prediction can be bootstrapped over them):",
+                  f'# [study.set] "data.image_size" = {a["image_size"]}' + (
+                      f', "data.spacing" = {a["spacing"]:g}' if a["spacing"] != 1 else ""), *cases]
     return lines
 
 

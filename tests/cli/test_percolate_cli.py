@@ -2,10 +2,13 @@
 
 import numpy as np
 import pytest
+import xarray as xr
 
-from manifold_lens.percolation.onset import logistic
-from manifold_lens.stores import list_results, open_results, read_results, write_results
-from tests.builders import QUIET, fake_evaluation, invoke, make_run
+from manifold_lens.config import load_config
+from manifold_lens.datasets import SyntheticDataset
+from manifold_lens.percolation import coverage_graph, largest_cluster
+from manifold_lens.stores import RunWriter, list_results, open_results, read_results, write_results
+from tests.builders import invoke, write_run_status, write_study_manifest
 
 
 @pytest.mark.parametrize("sigma_args", [["--sigma", "0.3", "1"], ["--sigma", "0.3,1"],
@@ -19,7 +22,7 @@ def test_sigma_lists_and_curves(tmp_path, sigma_args):
     np.testing.assert_allclose(ds.sigma, [0.3, 1.0])
     np.testing.assert_allclose(ds.keep_fraction, [0.2, 0.6, 0.9])
     assert ds.largest_cluster_ratio.dims == ("sigma", "keep_fraction", "trial")
-    assert ds.attrs["lattice"] == [48, 48] and ds.attrs["trials"] == 3 and ds.attrs["method"] == "continuum"
+    assert ds.attrs["lattice"] == [48, 48] and ds.attrs["trials"] == 3 and ds.attrs["method"] == "pixels"
     assert "sigma = 0.3 px: 4 neighbours" in res.output and "lambda_c" in res.output
     assert "percolation" in open_results(out).children
 
@@ -64,7 +67,8 @@ def test_preset_gives_sigma_spacing_and_lattice(tmp_path):
     (["--sigma", "abc"], "--sigma 'abc': give numbers"),
     (["--sigma", 1, "--keep-fractions", 0.5, 2], "keep_fractions = 2.0"),
     (["--lattice", 8], "--sigma: give bump widths"),
-    (["--sigma", 1, "--method", "exact"], "method = 'exact'"),
+    (["--sigma", 1, "--method", "exact"], "overlap = 'exact': must be pixel"),
+    (["--sigma", 1, "--overlap", "exact"], "overlap = 'exact': must be pixel"),
     (["--preset", "quick", "--set", "data.family=sos"], "lattice percolation models bump overlaps"),
 ])
 def test_bad_input_is_one_line_before_any_work(tmp_path, args, message):
@@ -88,62 +92,141 @@ def test_existing_group_needs_replace(tmp_path):
 
 def test_no_arguments_prints_help():
     res = invoke("percolate")
-    assert res.exit_code == 0 and "compare" in res.output and "--sigma" in res.output
+    assert res.exit_code == 0 and "test" in res.output and "design" in res.output and "--sigma" in res.output
+    assert "--overlap" in res.output and "[default: pixel]" in res.output
 
 
-def test_compare(tmp_path):
-    runs, out = [], tmp_path / "results.zarr"
-    for k, keep in enumerate([0.1, 0.2, 0.4, 0.8]):
-        run = make_run(tmp_path / f"run{k}.zarr", 1.0, keep)
-        write_results(out, "evaluation", f"run{k}", fake_evaluation(run, logistic(keep, 0.95, 0.25, 0.03)))
-        runs.append(run)
-    # evaluations default to the --out store, matched to runs by source_run
-    res = invoke("percolate", "compare", *runs, "--out", out, "--trials", 4, "--no-progress")
+def test_overlap_continuum_is_offered(tmp_path):
+    out = tmp_path / "r.zarr"
+    res = invoke("percolate", "--sigma", 0.3, "--lattice", 16, "--trials", 2, "--overlap", "continuum", "--out", out,
+                 "--no-progress")
     assert res.exit_code == 0, res.output
+    assert read_results(out, "percolation", "default").attrs["method"] == "continuum"
+
+
+# -- percolate test / compare on a study directory -------------------------------------------------
+
+def fake_study(root, sigmas=(0.4, 0.7), keeps=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7), seeds=(0, 1)):
+    """A study directory laid out as `study run` writes it, without training: per run a run store (no
+    checkpoints) whose training set is subsampled with data.seed = seed, an evaluation/default group whose
+    accuracy_ood is 0.1 + 0.85 x the largest-cluster ratio of that training set (+ noise, sd 0.02), and a done
+    status. The widths are cases (sigma only in each run's config, as `percolate design` proposes)."""
+    rng = np.random.default_rng(0)
+    runs = []
+    for s in sigmas:
+        for k in keeps:
+            for seed in seeds:
+                rid = f"sigma-{s:g},keep_fraction={k:g},seed={seed}"
+                cfg = load_config("quick", overrides=["data.image_size=16", f"data.sigma={s}",
+                                                      f"data.keep_fraction={k}", f"data.seed={seed}",
+                                                      f"train.seed={seed}"])
+                folder = root / "runs" / rid
+                data = SyntheticDataset(cfg)
+                RunWriter.create(folder / "run.zarr", cfg, data, param_names=[])
+                c = largest_cluster(coverage_graph(data, 0.005)).size / len(data.train_index)
+                acc = float(np.clip(0.1 + 0.85 * c + rng.normal(0, 0.02), 0, 1))
+                ev = xr.Dataset({"accuracy": ("checkpoint", [0.0, (acc + 0.95) / 2]),
+                                 "accuracy_id": ("checkpoint", [0.0, 0.95]),
+                                 "accuracy_ood": ("checkpoint", [0.0, acc])},
+                                coords={"checkpoint": [0, 100]})
+                write_results(folder / "results.zarr", "evaluation", "default", ev)
+                write_run_status(root, rid, "done")
+                runs.append({"run_id": rid, "case": f"sigma-{s:g}", "seed": seed, "swept": {"data.keep_fraction": k},
+                             "config": cfg.to_dict()})
+    write_study_manifest(root, runs, keys=["data.keep_fraction"], name="percolation")
+    return root
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return fake_study(tmp_path_factory.mktemp("percolation-study"))
+
+
+def test_percolate_test_prints_table_and_verdict(study, tmp_path):
+    out = tmp_path / "r.zarr"
+    res = invoke("percolate", "test", study, "--out", out, "--n-boot", 50, "--no-progress")
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0] == f"wrote {out} group comparison/default:"
+    assert "accuracy_ood of 28 runs, 2 widths; pixel overlaps >= 0.005; 50 bootstrap resamples" in lines[1]
+    assert "predicted lambda_c [95%]" in lines[2] and "measured lambda_c [95%]" in lines[2]
+    assert lines[3].split()[:3] == ["0.4", "14", "7"] and lines[3].endswith("ok")
+    assert lines[-1].startswith("verdict: consistent: at 2 widths")
     ds = read_results(out, "comparison", "default")
-    assert float(ds.lambda_c_measured[0]) == pytest.approx(0.25, abs=1e-3)
-    assert "predicted lambda_c" in res.output and " ok" in res.output
-    # one store per run after --evaluations, space-separated
-    stores = []
-    for k, run in enumerate(runs):
-        s = tmp_path / f"ev{k}.zarr"
-        write_results(s, "evaluation", "ddim50", fake_evaluation(run, 0.0))
-        stores.append(s)
-    res = invoke("percolate", "compare", *runs, "--evaluations", *stores, "--out", out, "--name", "flat",
-                 "--trials", 2, "--no-progress")
+    assert ds.attrs["verdict"] == "consistent" and ds.attrs["n_boot"] == 50 and ds.attrs["overlap"] == "pixel"
+    # the prediction is each run's own training set (data.seed differs by seed): the stored cluster ratios
+    assert list(ds.prediction_source.values) == ["the runs' own training sets"] * 2
+    data = SyntheticDataset(load_config("quick", overrides=["data.image_size=16", "data.sigma=0.4",
+                                                            "data.keep_fraction=0.3", "data.seed=1"]))
+    k = list(ds.run_id.values).index("sigma-0.4,keep_fraction=0.3,seed=1")
+    assert float(ds.predicted_cluster[k]) == largest_cluster(coverage_graph(data, 0.005)).size / len(data.train_index)
+    for v in ("lambda_c_predicted", "lambda_c_measured"):
+        assert f"{float(ds[v][0]):.3f}" in lines[3]
+    # same arguments, same numbers; an existing group needs --replace
+    res = invoke("percolate", "test", study, "--out", out, "--n-boot", 50, "--no-progress")
+    assert res.exit_code == 2 and "--replace" in res.output
+    res = invoke("percolate", "test", study, "--out", out, "--n-boot", 50, "--no-progress", "--replace")
+    assert res.exit_code == 0 and res.output.splitlines()[3] == lines[3]
+
+
+def test_overall_and_flat_outcomes(study, tmp_path):
+    out = tmp_path / "r.zarr"
+    res = invoke("percolate", "test", study, "--outcome", "accuracy_id", "--out", out, "--n-boot", 20,
+                 "--no-progress")
     assert res.exit_code == 0, res.output
-    ds = read_results(out, "comparison", "flat")
-    assert np.isnan(float(ds.lambda_c_measured[0])) and "no onset" in str(ds.fit_status.values[0])
-    assert "no onset" in res.output
-    res = invoke("percolate", "compare", *runs[:2], "--evaluations", *stores[:3], "--out", out, "--name", "x")
-    assert res.exit_code == 2 and "one results store per run" in res.output
-    res = invoke("percolate", "compare", *runs[:2], "--out", out, "--threshold", 2)
-    assert res.exit_code == 2 and "threshold" in res.output
-    assert set(list_results(out)["comparison"]) == {"default", "flat"}
+    assert "verdict: insufficient: fewer than two widths show an onset" in res.output
+    assert "not determined" in res.output and "slope" not in res.output
+
+
+def test_compare_is_an_alias_of_test(study, tmp_path):
+    out = tmp_path / "r.zarr"
+    res = invoke("percolate", "compare", study, "--out", out, "--name", "old", "--n-boot", 20, "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "`percolate compare` is now `percolate test`" in res.output and "verdict:" in res.output
+    assert set(list_results(out)["comparison"]) == {"old"}
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--outcome", "loss"], "outcome = 'loss': the runs have no such per-run variable"),
+    (["--overlap", "exact"], "overlap = 'exact': must be pixel"),
+    (["--n-boot", 3], "n_boot = 3"),
+    (["--threshold", 2], "threshold = 2"),
+])
+def test_percolate_test_bad_input_is_one_line(study, tmp_path, args, message):
+    out = tmp_path / "r.zarr"
+    res = invoke("percolate", "test", study, *args, "--out", out, "--no-progress")
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and message in lines[0], res.output
+
+
+def test_percolate_test_needs_a_study(tmp_path):
+    res = invoke("percolate", "test", tmp_path, "--out", tmp_path / "r.zarr")
+    assert res.exit_code == 2 and "not a study directory" in res.output
+
+
+def test_percolate_design():
+    res = invoke("percolate", "design", "--sigma", 0.3, 0.5, 0.1, "--image-size", 16, "--keep", 6)
+    assert res.exit_code == 0, res.output
+    # 16 x 16 lattice, pixel overlaps at 0.005: sigma 0.5 px has 12 neighbours and its sigmoid midpoint is
+    # 0.28 +- 0.01 (the exact coverage graph of the quick dataset gives 0.277; see tests/percolation)
+    line = next(ln for ln in res.output.splitlines() if ln.startswith("  sigma = 0.5 px"))
+    assert "12 neighbours" in line
+    lc = float(line.split("predicted lambda_c = ")[1].split()[0])
+    assert lc == pytest.approx(0.28, abs=0.01)
+    lam = [float(v) for v in line.split("keep fractions ")[1].split(", ")]
+    assert len(lam) == 6 and min(lam) >= 0.05 and min(lam) < lc < max(lam)
+    assert "sigma = 0.1 px: 0 neighbours, no predicted onset" in res.output and "never connects" in res.output
+    assert '[[study.cases]]\nname = "sigma-0.5"\nset = { "data.sigma" = 0.5 }' in res.output
+    bad = invoke("percolate", "design", "--sigma", 0.5, "--image-size", 16, "--keep", 2)
+    assert bad.exit_code == 2 and bad.output.strip() == "error: keep = 2: an onset needs >= 3 keep fractions"
 
 
 @pytest.mark.slow
-def test_cli_end_to_end_with_trained_runs(tmp_path):
-    """Real tiny training and the real evaluate module feed `percolate compare`."""
-    from manifold_lens.config import load_config
-    from manifold_lens.evaluation import evaluate_run
-    from trainers.train import train
-
-    tiny = ["data.image_size=8", "model.base_channels=8", "model.embed_dim=32", "model.freq_dim=8",
-            "train.batch_size=8", "train.warmup_steps=1", "train.steps=2", "train.early_checkpoints=0",
-            "train.checkpoint_every=2"]
-    runs, out = [], tmp_path / "results.zarr"
-    for k, keep in enumerate([0.25, 0.5, 1.0]):
-        cfg = load_config("quick", overrides=tiny + [f"data.keep_fraction={keep}"])
-        path = tmp_path / f"run{k}.zarr"
-        train(cfg, path, **QUIET)
-        evaluate_run(path, "last", steps=2, samples_per_condition=1, device="cpu", out=out, name=f"run{k}",
-                     progress=False)
-        runs.append(path)
-    res = invoke("percolate", "compare", *runs, "--out", out, "--trials", 4, "--no-progress")
+def test_percolate_test_on_a_trained_study(tiny_study, tmp_path):
+    """A real tiny study (one width, two keep fractions, trained and evaluated): one line of verdict, no crash."""
+    out = tmp_path / "r.zarr"
+    res = invoke("percolate", "test", tiny_study, "--out", out, "--n-boot", 20, "--no-progress")
     assert res.exit_code == 0, res.output
     ds = read_results(out, "comparison", "default")
-    assert ds.sizes["run"] == 3 and np.all(ds.terminal_step.values == ds.run_last_step.values)
-    acc = read_results(out, "evaluation", "run2").accuracy.values[-1]
-    assert float(ds.terminal_accuracy.sel(run=2)) == pytest.approx(float(acc))
-    assert np.isfinite(float(ds.lambda_c_predicted[0]))
+    assert ds.attrs["verdict"] == "insufficient" and "one bump width only" in ds.attrs["reason"]
+    assert ds.sizes["run"] == 4 and "verdict: insufficient" in res.output
