@@ -106,9 +106,10 @@ def test_overlap_continuum_is_offered(tmp_path):
 
 # -- percolate test / compare on a study directory -------------------------------------------------
 
-def fake_study(root, sigmas=(0.4, 0.7), keeps=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7), seeds=(0, 1)):
+def fake_study(root, sigmas=(0.4, 0.7), keeps=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7), seeds=(0, 1), data_seed=True):
     """A study directory laid out as `study run` writes it, without training: per run a run store (no
-    checkpoints) whose training set is subsampled with data.seed = seed, an evaluation/default group whose
+    checkpoints) whose training set is subsampled with data.seed = seed (0 for all without ``data_seed``), an
+    evaluation/default group whose
     accuracy_ood is 0.1 + 0.85 x the largest-cluster ratio of that training set (+ noise, sd 0.02), and a done
     status. The widths are cases (sigma only in each run's config, as `percolate design` proposes)."""
     rng = np.random.default_rng(0)
@@ -118,8 +119,8 @@ def fake_study(root, sigmas=(0.4, 0.7), keeps=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.
             for seed in seeds:
                 rid = f"sigma-{s:g},keep_fraction={k:g},seed={seed}"
                 cfg = load_config("quick", overrides=["data.image_size=16", f"data.sigma={s}",
-                                                      f"data.keep_fraction={k}", f"data.seed={seed}",
-                                                      f"train.seed={seed}"])
+                                                      f"data.keep_fraction={k}",
+                                                      f"data.seed={seed if data_seed else 0}", f"train.seed={seed}"])
                 folder = root / "runs" / rid
                 data = SyntheticDataset(cfg)
                 RunWriter.create(folder / "run.zarr", cfg, data, param_names=[])
@@ -167,6 +168,25 @@ def test_percolate_test_prints_table_and_verdict(study, tmp_path):
     assert res.exit_code == 2 and "--replace" in res.output
     res = invoke("percolate", "test", study, "--out", out, "--n-boot", 50, "--no-progress", "--replace")
     assert res.exit_code == 0 and res.output.splitlines()[3] == lines[3]
+
+
+def test_runs_sharing_a_training_set_are_predicted_by_the_ensemble(tmp_path):
+    """Seeds that vary train.seed only share one training set per keep fraction: no realisations to bootstrap,
+    so the prediction is the exact coverage graph's ensemble (from study.json), said in prediction_source."""
+    import manifold_lens as ml
+
+    root = fake_study(tmp_path / "shared", keeps=(0.05, 0.1, 0.2, 0.3, 0.45, 0.6), data_seed=False)
+    runs = ml.open_study(root)
+    assert "sigma" not in runs.coords  # a case setting: read from each run's config in study.json
+    ds = ml.percolation_test(runs, n_boot=30)
+    assert all("share one training set" in str(v) for v in ds.prediction_source.values)
+    # the quick dataset at 16 px: sigmoid midpoints 0.40 (sigma 0.4) and 0.11 (sigma 0.7) with the same estimator
+    # on 100 passes of its exact coverage graph (tests/percolation: the lattice design agrees within 0.01)
+    np.testing.assert_allclose(ds.lambda_c_predicted, [0.40, 0.11], atol=0.025)
+    # the collapse plot still shows each run's own training set
+    k = list(ds.run_id.values).index("sigma-0.7,keep_fraction=0.1,seed=1")
+    assert float(ds.predicted_cluster[k]) == float(runs.largest_cluster_ratio.values[
+        list(runs.run_id.values).index("sigma-0.7,keep_fraction=0.1,seed=1")])
 
 
 def test_overall_and_flat_outcomes(study, tmp_path):
