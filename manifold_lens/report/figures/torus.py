@@ -43,15 +43,22 @@ def _slice(da: xr.DataArray, layer, timestep) -> tuple[xr.DataArray, str]:
     return da, ", ".join(where)
 
 
-def _references(da: xr.DataArray) -> list[str]:
-    """The reference names with any finite value, in a fixed order (the flat sheet left out beside the tori)."""
+def _ideal(study: xr.Dataset) -> bool | None:
+    """Which ideal codes suit the study: the tori (True) for the torus claim, the flat sheet (False) for another
+    claim, all (None) for a user study."""
+    claim = str(study.attrs.get("claim", "") or "")
+    return None if not claim else claim == "torus"
+
+
+def _references(da: xr.DataArray, torus: bool | None = True) -> list[str]:
+    """The reference names with any finite value, in a fixed order; of the ideal codes the tori for a torus
+    study (periodic data), the flat sheet for others, every one when ``torus`` is None."""
     if "reference" not in da.dims:
         return ["learned"]
     names = [str(r) for r in da["reference"].values]
     shown = [r for r in ORDER if r in names and np.isfinite(da.sel(reference=r).values).any()]
-    if "torus3d" in shown or "clifford" in shown:
-        shown = [r for r in shown if r != "plane"]
-    return shown
+    drop = () if torus is None else ("plane",) if torus else ("torus3d", "clifford")
+    return [r for r in shown if r not in drop]
 
 
 def _curve_panel(ax, study, da: xr.DataArray, steps, groups, references: bool) -> None:
@@ -66,7 +73,7 @@ def _curve_panel(ax, study, da: xr.DataArray, steps, groups, references: bool) -
                     color="k" if len(groups) == 1 else f"C{k % 10}",
                     label=("learned" if len(groups) == 1 else label) + f"; {seeds_text(n[ok])}")
     if references and "reference" in da.dims:
-        for r in _references(da):
+        for r in _references(da, _ideal(study)):
             if r == "learned":
                 continue
             with np.errstate(all="ignore"):
@@ -121,7 +128,7 @@ def torus_references(study: xr.Dataset, layer=None, timestep=None, title: str | 
     if "reference" not in study[present[0][0]].dims:
         raise FigureDataError("learned vs references: the analysis has no reference dim (analyze with references)")
     first, where = _slice(study[present[0][0]], layer, timestep)
-    refs = _references(first)
+    refs = _references(first, _ideal(study))
     betti = "betti_1" in study and np.isfinite(study["betti_1"].values).any()
     fig = new_figure(12.5 if betti else 8.5, min(6.0, 2.5 + 0.12 * len(present) * len(refs)))
     left, right = fig.subplots(1, 2, width_ratios=[3, 2]) if betti else (fig.add_subplot(), None)
@@ -166,6 +173,8 @@ def torus_references(study: xr.Dataset, layer=None, timestep=None, title: str | 
         right.legend(fontsize=8, frameon=False, loc="upper right")
         right.grid(alpha=0.3, axis="y")
         right.set_title("loops (persistent homology), final checkpoint", fontsize=10)
+    pooled = len(_groups(study))
+    over = f"{nmax} runs of {pooled} grid points pooled" if pooled > 1 else f"{nmax} seed(s)"
     fig.suptitle(title or f"{study.attrs.get('title', 'study')}: learned code vs references at the final checkpoint"
-                 f" ({where})\nmean over {nmax} seed(s), error bars: standard error over seeds", fontsize=10)
+                 f" ({where})\nmean over {over}, error bars: standard error of that mean", fontsize=10)
     return fig
