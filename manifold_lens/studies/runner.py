@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..config import RunConfig
 from ..errors import ConfigError
 from ..versions import package_versions
 from .executors import StudyExecutor
@@ -67,7 +68,7 @@ def _same_study(out: Path, study: Study) -> None:
         raise ConfigError(f"--out {out} holds this study at scale {old.get('scale')!r}, not {study.scale!r}; "
                           f"give another --out, or --scale {old.get('scale')}")
     mine = {r["run_id"]: r["config"] for r in study.runs}
-    theirs = {r["run_id"]: r["config"] for r in old.get("runs", [])}
+    theirs = {r["run_id"]: _current(r["config"]) for r in old.get("runs", [])}
     if mine != theirs:
         diff = sorted(set(mine) ^ set(theirs)) or sorted(k for k in mine if mine[k] != theirs[k])
         raise ConfigError(f"--out {out} holds another study ({old.get('name')!r}: runs differ, e.g. {diff[0]}); "
@@ -75,6 +76,14 @@ def _same_study(out: Path, study: Study) -> None:
     if old.get("stages") != study.stages:
         raise ConfigError(f"--out {out}: the [evaluate]/[analyze] settings differ from those in {out / MANIFEST}; "
                           "give another --out or restore them")
+
+
+def _current(config: dict) -> dict:
+    """A manifest's run config as this version writes it (keys added since get their defaults)."""
+    try:
+        return RunConfig.from_dict(config).to_dict()
+    except ConfigError:
+        return config
 
 
 def _write_layout(out: Path, study: Study) -> None:

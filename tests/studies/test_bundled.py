@@ -12,7 +12,7 @@ from manifold_lens.studies import list_studies, load_study
 from manifold_lens.studies.spec import resolve_study
 from tests.builders import invoke
 
-BUNDLED = ["composition", "interior-exterior", "lesion"]
+BUNDLED = ["composition", "interior-exterior", "lesion", "percolation", "rim", "scaling", "torus"]
 SCALES = ["cpu", "paper"]
 
 
@@ -29,12 +29,14 @@ def test_bundled_study_resolves_and_validates(name, scale):
     cfgs = configs(study)
     size = {c["data"]["image_size"] for c in cfgs}
     if scale == "cpu":
-        assert size == {16} and {c["model"]["base_channels"] for c in cfgs} == {32}
-        assert all(c["train"]["steps"] <= 1200 for c in cfgs) and len(study.runs) <= 10
-        assert study.stages["analyze"] is None and study.stages["evaluate"]["checkpoints"] == "last"
+        assert size == ({8, 16} if name == "scaling" else {16}) and {c["model"]["base_channels"] for c in cfgs} == {32}
+        assert all(c["train"]["steps"] <= 1500 for c in cfgs) and len(study.runs) <= 12
+        if name != "torus":  # the torus needs its representations over training; the others only accuracy
+            assert study.stages["analyze"] is None and study.stages["evaluate"]["checkpoints"] == "last"
         assert study.executor.kind == "local" and study.executor.workers == 1
     else:
-        assert size == {32} and {c["model"]["base_channels"] for c in cfgs} == {64}
+        assert size == ({16, 24, 32, 48} if name == "scaling" else {32})
+        assert {c["model"]["base_channels"] for c in cfgs} == {64}
         assert {c["train"]["steps"] for c in cfgs} == {20000} and len({r["seed"] for r in study.runs}) >= 3
 
 
@@ -61,9 +63,44 @@ def test_each_claim_sweeps_what_it_needs():
     assert load_study("composition", scale="paper").runs[0]["config"]["data"]["holdout"]["x_range"] == [13, 19]
 
 
+def test_torus_rim_scaling_and_percolation_sweep_what_they_need():
+    from manifold_lens.percolation import lattice_percolation
+
+    torus = load_study("torus")
+    assert {c["data"]["family"] for c in configs(torus)} == {"periodic"}
+    assert torus.stages["evaluate"]["checkpoints"] == torus.stages["analyze"]["checkpoints"] == "all"
+    assert torus.stages["analyze"]["references"] is True and torus.stages["analyze"]["homology"] is True
+
+    rim = {r["case"]: r["config"]["data"] for r in load_study("rim").runs}
+    assert {c: (d["include_rim"], d["rim_kind"]) for c, d in rim.items()} == {
+        "stripes-alone": (False, "outside"), "rim-outside": (True, "outside"), "rim-edge": (True, "edge")}
+    assert {d["family"] for d in rim.values()} == {"stripes"}
+
+    scaling = load_study("scaling")
+    grid = {(r["case"], r["config"]["data"]["image_size"], r["config"]["data"]["keep_fraction"])
+            for r in scaling.runs}
+    assert grid == {(c, n, k) for c in ("bumps", "bumps+stripes") for n in (8, 16) for k in (0.15, 0.3, 0.6)}
+    mix = next(r["config"]["data"] for r in scaling.runs if r["case"] == "bumps+stripes")
+    assert mix["keep_fractions"] == {"stripes": 1.0} and set(mix["mix"]) == {"bump", "stripes"}
+
+    # percolation: each width's keep fractions bracket its predicted onset (pixel overlaps, threshold 0.005)
+    perc = load_study("percolation")
+    by_sigma = {}
+    for r in perc.runs:
+        by_sigma.setdefault(r["config"]["data"]["sigma"], []).append(r["config"]["data"]["keep_fraction"])
+    assert sorted(by_sigma) == [0.4, 0.5, 0.7]
+    lam_c = lattice_percolation(sorted(by_sigma), lattice=16, trials=40, method="pixels", progress=False)["lambda_c"]
+    for sigma, lc in zip(sorted(by_sigma), lam_c.values):
+        keep = sorted(by_sigma[sigma])
+        assert keep[0] < lc < keep[-1] and abs(keep[1] - lc) < 0.05, (sigma, lc, keep)
+    assert lam_c.values[0] - lam_c.values[-1] > 0.2  # the thresholds are spread out
+    paper = load_study("percolation", scale="paper")
+    assert {r["config"]["data"]["sigma"] for r in paper.runs} == {0.4, 0.5, 0.6, 0.7} and len(paper.runs) == 84
+
+
 def test_study_list_shows_the_bundled_studies():
     rows = {r["name"]: r for r in list_studies()}
-    assert set(BUNDLED) <= set(rows)
+    assert set(rows) == {*BUNDLED, "example"}  # the seven claims and the small example
     for name in BUNDLED:
         assert rows[name]["claim"] == name and rows[name]["scales"] == SCALES
         assert rows[name]["runs"] == len(load_study(name).runs) and 0 < rows[name]["minutes"] <= 20
