@@ -295,3 +295,16 @@ def test_study_plan_percolation_runs_the_test():
     jobs = study_plan(bad)
     assert jobs[0].entry.skipped.startswith("percolation test: ") and bad.attrs["claim_verdict"]["verdict"] == \
         "not run"
+
+
+def test_left_out_names_runs_without_the_value():
+    study = sd.composition_study()
+    regions = ["region:band_x", "region:band_y", "region:intersection"]
+    assert ml.report.figures.claims.runs_left_out(study, regions) == ""
+    study["accuracy_region"][0, :] = np.nan  # a done run without the regions (e.g. evaluated before they existed)
+    assert ml.report.figures.claims.runs_left_out(study, regions) == \
+        "1 of 9 runs left out (no value: 1 done but without it): run0."
+    fig = ml.plot.composition_accuracy(study)
+    assert "8 of 9 runs with a value" in fig._suptitle.get_text()
+    heights = [b.get_height() for b in fig.axes[0].patches][:3]
+    np.testing.assert_allclose(heights, [0.1 + 0.01, 0.8, 0.9], atol=1e-12)  # sos-cross: seeds 1 and 2 left

@@ -159,7 +159,8 @@ def left_out(study: xr.Dataset, values: np.ndarray, mask: np.ndarray | None = No
     if not bad.any():
         return ""
     states = study["status"].values[bad].tolist()
-    counts = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
+    counts = ", ".join(f"{states.count(s)} {s}" + (" but without it" if s == "done" else "")
+                       for s in dict.fromkeys(states))
     ids = [str(r) for r in study["run_id"].values[bad]]
     shown = ", ".join(ids[:4]) + (f" and {len(ids) - 4} more" if len(ids) > 4 else "")
     return f"{int(bad.sum())} of {int(mask.sum())} runs left out (no value: {counts}): {shown}."
