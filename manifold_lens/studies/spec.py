@@ -41,7 +41,7 @@ its first scale when it has no ``cpu``); a file without scales refuses one.
 memory, the stage settings) and returns a :class:`Study`; bad input is one
 :class:`~manifold_lens.errors.ConfigError` line naming the key, the value and
 the run. It takes a path, or the name of a bundled study
-(``data/studies/NAME.toml``, :func:`resolve_study`), and ``overrides``
+(``data/studies/NAME.toml``, :func:`~manifold_lens.studies.bundled.resolve_study`), and ``overrides``
 (``key=value`` strings, as ``--set``) applied over every run.
 """
 
@@ -58,6 +58,7 @@ from pydantic import Field
 
 from ..config import SEED_MAX, Section, load_config, validate_section
 from ..errors import ConfigError
+from .bundled import resolve_study
 from .stages import STAGES, check_executor, check_stage
 
 ID_CHARS = re.compile(r"[^A-Za-z0-9_.=,+-]")
@@ -383,48 +384,3 @@ def load_study(path: str | Path, *, scale: str | None = None, overrides: list[st
     check_executor(spec.executor)
     return Study(head.name, path.resolve(), text, keys, runs, stages, spec.executor, head.description,
                  claim=head.claim, scale=scale, overrides=extra)
-
-
-# -- bundled studies -----------------------------------------------------------------------------
-
-def studies_dir():
-    """The folder of bundled study files (package data, like the presets)."""
-    from importlib import resources
-
-    return resources.files("manifold_lens.data") / "studies"
-
-
-def resolve_study(study: str | Path) -> Path:
-    """A study file's path: ``study`` itself when it is a file, else the bundled ``data/studies/<study>.toml``."""
-    path = Path(study)
-    if path.is_file():
-        return path
-    name = path.name[:-5] if path.name.endswith(".toml") else path.name
-    bundled = studies_dir() / f"{name}.toml"
-    if str(study) in (name, f"{name}.toml") and bundled.is_file():
-        return Path(str(bundled))
-    names = ", ".join(n for n, *_ in _bundled_files())
-    raise ConfigError(f"{study}: no such study file or bundled study (bundled: {names})")
-
-
-def _bundled_files() -> list[tuple[str, object]]:
-    return [(p.name[:-5], p) for p in sorted(studies_dir().iterdir(), key=lambda p: p.name)
-            if p.name.endswith(".toml")]
-
-
-def list_studies(scale: str = "cpu") -> list[dict]:
-    """Each bundled study: name, claim, description, and at ``scale`` (when it has it) its runs and minutes.
-
-    ``runs`` is counted from the grid, cases and seeds; ``minutes`` is the
-    file's own estimate for that scale (None when it gives none).
-    """
-    out = []
-    for name, p in _bundled_files():
-        _, spec = read_study_file(Path(str(p)))
-        row = {"name": name, "claim": spec.study.claim, "description": spec.study.description,
-               "scales": list(spec.scale), "runs": None, "minutes": None}
-        if not spec.scale or scale in spec.scale:
-            scaled, used = apply_scale(spec, scale if spec.scale else None)
-            row.update(runs=count_runs(scaled), minutes=spec.scale[used].minutes if used else None)
-        out.append(row)
-    return out

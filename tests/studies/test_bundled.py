@@ -9,7 +9,7 @@ import pytest
 
 from manifold_lens.errors import ConfigError
 from manifold_lens.studies import list_studies, load_study
-from manifold_lens.studies.spec import resolve_study
+from manifold_lens.studies.bundled import resolve_study
 from tests.builders import invoke
 
 BUNDLED = ["composition", "interior-exterior", "lesion", "percolation", "rim", "scaling", "torus"]
