@@ -106,7 +106,7 @@ def check_keep_fractions(keep_fractions, allow_zero: bool = False) -> np.ndarray
     return lam
 
 
-def check_lattice_inputs(sigma, spacing, threshold, lattice, method="continuum", periodic=False,
+def check_lattice_inputs(sigma, spacing, threshold, lattice, method="pixels", periodic=False,
                          trials=1, memory=None) -> None:
     """Validate lattice percolation inputs before any work; one-line ConfigError each.
 
@@ -153,7 +153,7 @@ def check_lattice_inputs(sigma, spacing, threshold, lattice, method="continuum",
         )
 
 
-def lattice_neighbourhood(sigma, spacing=1.0, threshold: float = 0.005, lattice=(256, 256), method: str = "continuum",
+def lattice_neighbourhood(sigma, spacing=1.0, threshold: float = 0.005, lattice=(256, 256), method: str = "pixels",
                           periodic: bool = False):
     """Lattice offsets (oy, ox) whose overlap passes the threshold, and those overlaps.
 
@@ -199,7 +199,7 @@ def _neighbourhood(sy, sx, dy, dx, threshold, ly, lx, method, periodic):
 
 
 def lattice_percolation(sigma, spacing=1.0, threshold: float = 0.005, lattice=256, trials: int = 20,
-                        keep_fractions=None, periodic: bool = False, method: str = "continuum", seed: int = 0,
+                        keep_fractions=None, periodic: bool = False, method: str = "pixels", seed: int = 0,
                         sigma_y=None, offsets=None, progress: bool = True) -> xr.Dataset:
     """Largest-cluster curves of site percolation on a lattice, one row per bump width.
 
@@ -309,7 +309,7 @@ def lattice_percolation(sigma, spacing=1.0, threshold: float = 0.005, lattice=25
 
 def percolate(sigma=(), *, spacing: float | None = None, lattice_side: int | None = None, periodic: bool = False,
               config: RunConfig | None = None, threshold: float = 0.005, trials: int = 20, keep_fractions=None,
-              method: str = "continuum", seed: int = 0, source: str = "", out=None, name: str = "default",
+              method: str = "pixels", seed: int = 0, source: str = "", out=None, name: str = "default",
               replace: bool = False, progress: bool = True) -> xr.Dataset:
     """:func:`lattice_percolation` of given widths, or of a run config's training lattice; optionally stored.
 

@@ -156,7 +156,7 @@ def plan(sources: Sources) -> list[Job]:
     comps = sources.of_kind("comparison")
     if not comps:
         add("Percolation", "onset_comparison", "Predicted vs measured onset", "", "",
-            skipped="no comparison results: run manifold-lens percolate compare RUN.zarr ... --out RESULTS.zarr")
+            skipped="no comparison results: run manifold-lens percolate test STUDY_DIR --out RESULTS.zarr")
     for g in comps:
         label = g.label(several)
         add("Percolation", "onset_comparison", f"Predicted vs measured onset ({label})",

@@ -1,7 +1,7 @@
 """Reports: every figure the given results support, as PNG and PDF, with an index page.
 
 :func:`render_report` reads results stores (``evaluate``, ``analyze``,
-``percolate``, ``percolate compare``) and run stores, draws each figure of
+``percolate``, ``percolate test``) and run stores, draws each figure of
 :mod:`manifold_lens.plot` the inputs support and writes ``DIR/index.html``
 with a caption per figure and a table of key numbers (final accuracy overall,
 in- and out-of-distribution, effective_dim, factorization_score,

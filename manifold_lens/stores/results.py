@@ -6,7 +6,7 @@ Layout of ``RESULTS.zarr``::
     evaluation/<name>/   generation accuracy (``manifold-lens evaluate``)
     analysis/<name>/     representation metrics (``manifold-lens analyze``)
     percolation/<name>/  largest-cluster curves (``manifold-lens percolate``)
-    comparison/<name>/   predicted vs measured onsets (``percolate compare``)
+    comparison/<name>/   predicted vs measured onsets (``percolate test``)
 
 Writers never touch other groups, so evaluate, analyze and percolate share a
 store without clobbering each other. A writer holds the store's lock

@@ -108,9 +108,9 @@ def test_textbook_thresholds_on_256_lattice(offsets, exact):
 
 def test_overlap_neighbourhoods_reduce_to_textbook_lattices():
     # sigma = 0.3, d = 1: exp(-1/0.36) = 0.062 passes 0.005, the diagonal exp(-2/0.36) = 0.0039 does not
-    oy, ox, _ = lattice_neighbourhood(0.3, 1.0, 0.005, 64)
+    oy, ox, _ = lattice_neighbourhood(0.3, 1.0, 0.005, 64, method="continuum")
     assert sorted(zip(oy, ox)) == sorted(zip(*NN))
-    oy, ox, _ = lattice_neighbourhood(0.4, 1.0, 0.005, 64)  # exp(-2/0.64) = 0.044: diagonals join
+    oy, ox, _ = lattice_neighbourhood(0.4, 1.0, 0.005, 64, method="continuum")  # exp(-2/0.64) = 0.044: diagonals join
     assert sorted(zip(oy, ox)) == sorted(zip(*NN_DIAG))
     oy, ox, w = lattice_neighbourhood((1.5, 0.6), 1.0, 0.005, 64, method="pixels")  # anisotropic (y, x)
     assert oy.max() > ox.max() and np.all(w >= 0.005)
@@ -132,7 +132,7 @@ def test_lambda_c_falls_as_sigma_grows_and_isolated_sites():
 
 def test_periodic_lattice_threshold():
     ds = lattice_percolation([0.3], 1.0, 0.005, 128, trials=20, keep_fractions=[0.5], periodic=True, seed=2,
-                             progress=False)
+                             method="continuum", progress=False)
     assert abs(float(ds.lambda_c[0]) - 0.5927) < 0.015
     assert np.isnan(float(ds.lambda_span[0]))  # no edges on a torus
 

@@ -144,7 +144,7 @@ def test_skips_say_why(tmp_path, tiny_run):
     reasons = {f.title: f.skipped for f in rep.skipped}
     assert "manifold-lens evaluate" in reasons["Accuracy vs step"]
     assert "manifold-lens analyze" in reasons["PCA spectrum"]
-    assert "percolate compare" in reasons["Predicted vs measured onset"]
+    assert "percolate test" in reasons["Predicted vs measured onset"]
     assert "no run store" in reasons["Dataset gallery and coverage map"]
     assert [f.stem.split("-", 1)[1] for f in rep.rendered] == ["percolation_curves-percolation-default",
                                                                 "neighbour_overlap-percolation-default"]

@@ -1,7 +1,7 @@
 """Figures, by stage: each a function taking xarray objects (or a dataset) and returning a matplotlib Figure.
 
 Every function reads results as written by ``evaluate``, ``analyze``,
-``percolate`` and ``percolate compare`` (or run-store pieces such as
+``percolate`` and ``percolate test`` (or run-store pieces such as
 ``open_run(p).loss``) and never recomputes a metric. Figures are plain
 :class:`matplotlib.figure.Figure` objects made without pyplot, so importing
 this package changes no global state (no backend switch) and figures need no

@@ -113,7 +113,7 @@ def onset_comparison(comparison: xr.Dataset, title: str | None = None) -> Figure
     if "predicted_cluster" in comparison and "terminal_accuracy" not in comparison:
         return lambda_c_comparison(comparison, title)
     require(comparison, ["lambda_c_predicted", "lambda_c_measured", "terminal_accuracy", "largest_cluster_ratio"],
-             "predicted vs measured onset", "run manifold-lens percolate compare")
+             "predicted vs measured onset", "run manifold-lens percolate test STUDY_DIR")
     colors = _sigma_colors(comparison.sizes["sigma"])
     fig = new_figure(12.0, 4.6)
     left, right = fig.subplots(1, 2, width_ratios=[3, 2])
