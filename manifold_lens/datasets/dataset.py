@@ -64,7 +64,8 @@ class SyntheticDataset:
     """The candidate lattice, its train/held-out split and the renderer.
 
     Attributes (all arrays over candidate conditions):
-        x, y: centres in frame pixels; family: str; region: str;
+        x, y: centres in frame pixels; family: str; region: str (role in training);
+        holdout_region: str (hold-out geometry of an in-frame condition, else "none");
         train: bool, True where the condition is in the training set.
     """
 
