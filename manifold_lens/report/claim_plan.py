@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import plot
 from .figures.claims import runs_left_out
+from .figures.scaling import exponent_text
 from .figures.study import ERRORBARS, left_out
 
 CLAIMS = ("torus", "composition", "rim", "lesion", "interior-exterior", "scaling", "percolation")
@@ -82,8 +83,9 @@ def _composition(study, add) -> None:
 
 def _rim(study, add) -> None:
     add("rim_accuracy", "Out-of-distribution accuracy with and without the rim (claim 4)",
-        "Terminal out-of-distribution accuracy (every held-out condition) and, where present, the in-frame 2D "
-        "conditions' accuracy, for stripes alone and stripes with the rim of 2D examples (each case or rim "
+        "Terminal out-of-distribution accuracy (every held-out condition) and, where present, the accuracy of "
+        "the in-frame 2D conditions never shown (frame_2d) and of the held-out interior square (the same "
+        "conditions in every case), for stripes alone and stripes with the rim of 2D examples (each case or rim "
         f"setting). {SEEDS} Expected: the few compositional examples of the rim make OOD generation work."
         + _left(study, ["accuracy_ood"]), lambda: plot.rim_accuracy(study), section=SECTION)
 
@@ -92,10 +94,7 @@ def _scaling(study, add) -> None:
     var = "accuracy_ood"
     try:
         res = plot.size_for_accuracy(study, 0.6, var)
-        fits = "; ".join(
-            f"{g}: exponent {float(r['exponent']):.2f} [{float(r['exponent_low']):.2f}, "
-            f"{float(r['exponent_high']):.2f}] (fit s.e. {float(r['exponent_se']):.2f})"
-            for g, r in ((str(g), res.sel(group=g)) for g in res["group"].values)) + "."
+        fits = "Fits: " + "; ".join(f"{g}: {exponent_text(res.sel(group=g))}" for g in res["group"].values) + "."
         source = res.attrs["train_size_source"]
     except plot.FigureDataError:
         fits, source = "", "kept_sites"

@@ -99,12 +99,13 @@ def composition_study() -> xr.Dataset:
 
 
 def rim_study() -> xr.Dataset:
-    """Stripes without / with the rim x 3 seeds: OOD 0.2 vs 0.7, frame_2d 0.15 vs 0.65."""
+    """Stripes without / with the rim x 3 seeds: OOD 0.2 vs 0.7, frame_2d 0.15 vs 0.65, interior 0.25 vs 0.75."""
     runs = []
     for (rim, ood), s in itertools.product(((False, 0.2), (True, 0.7)), SEEDS):
         e = seed_noise(s)
         runs.append({"swept": {"data.include_rim": rim}, "seed": s, "accuracy_ood": ood + e, "accuracy_id": 0.9,
-                     "accuracy": 0.6, "regions": {"train": 0.9, "frame_2d": ood - 0.05 + e}})
+                     "accuracy": 0.6, "regions": {"train": 0.9, "frame_2d": ood - 0.05 + e,
+                                                            "interior": ood + 0.05 + e}})
     return study_dataset(runs, ["data.include_rim"], "rim", "rim")
 
 

@@ -85,7 +85,7 @@ def test_rim_bars_with_and_without():
     fig = ml.plot.rim_accuracy(sd.rim_study())
     ax = fig.axes[0]
     heights = [b.get_height() for b in ax.patches]
-    np.testing.assert_allclose(heights, [0.2, 0.7, 0.15, 0.65], atol=1e-12)
+    np.testing.assert_allclose(heights, [0.2, 0.7, 0.15, 0.65, 0.25, 0.75], atol=1e-12)  # OOD, frame_2d, interior
     assert [t.get_text() for t in ax.get_xticklabels()] == ["include_rim=False", "include_rim=True"]
 
 

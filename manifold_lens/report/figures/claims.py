@@ -170,12 +170,14 @@ def composition_accuracy(study: xr.Dataset, title: str | None = None) -> Figure:
     return fig
 
 
-IN_FRAME = (("frame_2d", "in-frame 2D conditions never shown (frame_2d)"),)
+IN_FRAME = (("frame_2d", "in-frame 2D conditions never shown (frame_2d)"),
+            ("interior", "held-out interior square (interior)"))
 
 
 def rim_accuracy(study: xr.Dataset, title: str | None = None) -> Figure:
     """Claim 4: out-of-distribution accuracy with and without the rim (each case and grid point, e.g.
-    ``include_rim`` or the rim's definition), with the in-frame 2D region where present, as grouped bars."""
+    ``include_rim`` or the rim's definition), with the in-frame regions where present (``frame_2d``, a held-out
+    ``interior`` square, the cross's bands), as grouped bars."""
     require(study, ["accuracy_ood"], "rim accuracy", _COLLECT)
     series = [("out-of-distribution (all held-out conditions)", run_values(study, "accuracy_ood"), "#555555")]
     series += [(name, run_values(study, f"region:{r}"), region_color(r)) for r, name in IN_FRAME
@@ -185,14 +187,14 @@ def rim_accuracy(study: xr.Dataset, title: str | None = None) -> Figure:
     if len(groups) < 2:
         raise FigureDataError("rim accuracy: the study has one training set; compare with and without the rim "
                               "(cases or a swept data.include_rim)")
-    fig = new_figure(max(7.0, 1.0 + 0.8 * len(groups) * len(series)), 4.8)
+    fig = new_figure(max(8.0, 1.0 + 0.8 * len(groups) * len(series)), 4.8 + 0.2 * max(len(series) - 2, 0))
     ax = fig.subplots()
     grouped_bars(ax, study, groups, series)
     accuracy_axis(ax, "terminal accuracy (fraction correct)")
     ax.set_ylim(0, 1.12)
     ax.set_xlabel("training set (case / grid point)")
     ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14),
-              ncol=min(len(series), 3))
+              ncol=2 if len(series) > 2 else len(series))
     fig.suptitle(title or _title(study, "stripes with and without the rim: out-of-distribution accuracy",
                                  series[0][1]), fontsize=10)
     return fig

@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from .study import _groups, accuracy_axis, run_values, seed_errorbar, study_coord
 from .style import FigureDataError, new_figure, require
@@ -187,6 +188,18 @@ def size_for_accuracy(study: xr.Dataset, level: float = LEVEL, var: str = "accur
     return ds
 
 
+def exponent_text(r: xr.Dataset) -> str:
+    """One group's exponent in words: with its bootstrap interval, else the fit's standard error, else alone."""
+    b, blo, bhi, se = (float(r[k]) for k in ("exponent", "exponent_low", "exponent_high", "exponent_se"))
+    if not np.isfinite(b):
+        return "no fit (fewer than 2 sizes cross)"
+    if np.isfinite(blo):
+        return f"exponent {b:.2f} [{blo:.2f}, {bhi:.2f}]"
+    if np.isfinite(se):
+        return f"exponent {b:.2f} +- {se:.2f} (fit s.e.)"
+    return f"exponent {b:.2f} (2 sizes: no interval)"
+
+
 def scaling_accuracy(study: xr.Dataset, var: str = "accuracy_ood", level: float = LEVEL, keep: str | None = None,
                      title: str | None = None) -> Figure:
     """Claim 7: ``var`` against keep fraction, one panel per image size N, one line per training set (2D only,
@@ -235,7 +248,7 @@ def scaling_size(study: xr.Dataset, level: float = LEVEL, var: str = "accuracy_o
     if not np.isfinite(res["train_size"].values).any():
         raise FigureDataError(f"scaling size: no training set reaches {100 * level:g}% {var} inside the measured "
                               "keep fractions at any N (widen the keep fractions or train longer)")
-    fig = new_figure(7.8, 5.2)
+    fig = new_figure(8.0, 6.0)
     ax = fig.subplots()
     for k, g in enumerate(res["group"].values):
         r = res.isel(group=k)
@@ -246,10 +259,7 @@ def scaling_size(study: xr.Dataset, level: float = LEVEL, var: str = "accuracy_o
         lo = np.where(np.isfinite(r["train_size_low"].values), size - r["train_size_low"].values, 0)
         hi = np.where(np.isfinite(r["train_size_high"].values), r["train_size_high"].values - size, 0)
         b, a = float(r["exponent"]), float(r["prefactor"])
-        blo, bhi, se = float(r["exponent_low"]), float(r["exponent_high"]), float(r["exponent_se"])
-        fit = (f"exponent {b:.2f} [{blo:.2f}, {bhi:.2f}]" if np.isfinite(blo) else
-               f"exponent {b:.2f} +- {se:.2f} (fit s.e.)" if np.isfinite(se) else
-               f"exponent {b:.2f}" if np.isfinite(b) else "no fit (< 2 sizes cross)")
+        fit = exponent_text(r)
         color = f"C{k % 10}"
         ax.errorbar(ns[ok], size[ok], yerr=[np.maximum(lo[ok], 0), np.maximum(hi[ok], 0)], fmt="o", ms=6,
                     capsize=3, color=color, label=f"{g}: {fit}")
@@ -265,11 +275,15 @@ def scaling_size(study: xr.Dataset, level: float = LEVEL, var: str = "accuracy_o
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(ns, [str(int(n)) for n in ns])
-    ax.minorticks_off()
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel("image size N (px per side)")
     ax.set_ylabel(f"training images at {100 * level:g}% {var.replace('_', ' ')}")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     fig.suptitle(title or f"{study.attrs.get('title', 'study')}: training-set size for {100 * level:g}% "
                  f"{var.replace('_', ' ')} vs N\nlines: size = a N^b, least squares on logs; error bars and [ ]: "
                  f"95% interval,\n{INTERVAL} ({bootstrap} draws)", fontsize=10)
