@@ -139,7 +139,7 @@ def torus_references(study: xr.Dataset, layer=None, timestep=None, title: str | 
         for r, off in zip(refs, offsets):
             mean, se, n = seed_mean(da.sel(reference=r).values.astype(np.float64))
             nmax = max(nmax, n)
-            lowest = min(lowest, mean) if n else lowest
+            lowest = min(lowest, mean - (se if np.isfinite(se) else 0.0)) if n else lowest
             if n:
                 left.errorbar(mean, -i + off, xerr=0 if not np.isfinite(se) else se, fmt=REFERENCE_MARKERS[r],
                               ms=8 if r == "learned" else 6, color=REFERENCE_COLORS[r], capsize=2,
