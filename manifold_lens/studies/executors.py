@@ -2,7 +2,8 @@
 
 - ``local``: a :class:`concurrent.futures.ProcessPoolExecutor` of ``workers``
   processes (spawned: torch and fork do not mix); each run gets
-  ``cores // workers`` torch threads, set inside the worker.
+  ``cores // workers`` torch threads, set inside the worker (``OMP_NUM_THREADS``
+  in the environment caps ``cores``: with 1 each worker gets one thread).
 - ``slurm``: :class:`submitit.AutoExecutor` (folder ``DIR/slurm``), every run
   one task of a job array; partition, time, GPUs, CPUs from ``[executor.slurm]``.
   ``cluster = "debug"`` (in-process) or ``"local"`` run submitit without Slurm.
@@ -24,10 +25,13 @@ from .spec import ExecutorSpec, check_executor
 
 
 def cores() -> int:
+    """CPU cores this process may use; ``OMP_NUM_THREADS``, when set, caps it (a shared machine)."""
     try:
-        return len(os.sched_getaffinity(0))
+        n = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        n = os.cpu_count() or 1
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(n, int(cap))) if cap.isdigit() and int(cap) > 0 else n
 
 
 def timeout_minutes(value: int | str) -> int:
