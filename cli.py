@@ -307,6 +307,7 @@ THRESHOLD = typer.Option(0.005, "--threshold", help="Overlap at which two images
 @percolate_app.command("test")
 @user_errors
 def percolate_test(
+    ctx: typer.Context,
     study_dir: Path = STUDY_DIR,
     outcome: str = OUTCOME,
     threshold: float = THRESHOLD,
@@ -330,26 +331,13 @@ def percolate_test(
 
     Example: manifold-lens percolate test studies/percolation --out results.zarr
     """
+    if ctx.info_name == "compare":
+        typer.echo("note: `percolate compare` is now `percolate test`", err=True)
     _percolation_test(study_dir, outcome, threshold, overlap, n_boot, seed, out, name, replace, progress)
 
 
-@percolate_app.command("compare", hidden=True)
-@user_errors
-def percolate_compare(
-    study_dir: Path = STUDY_DIR,
-    outcome: str = OUTCOME,
-    threshold: float = THRESHOLD,
-    overlap: str = OVERLAP,
-    n_boot: int = N_BOOT,
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap and the Newman-Ziff passes."),
-    out: Path = TEST_OUT,
-    name: str = TEST_NAME,
-    replace: bool = REPLACE,
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
-):
-    """The former name of `percolate test` (same arguments)."""
-    typer.echo("note: `percolate compare` is now `percolate test`", err=True)
-    _percolation_test(study_dir, outcome, threshold, overlap, n_boot, seed, out, name, replace, progress)
+percolate_app.command("compare", hidden=True,
+                      help="The former name of `percolate test` (same arguments).")(percolate_test)
 
 
 @percolate_app.command("design", cls=_multi_value(TyperCommand, ("--sigma",), _is_numbers))
