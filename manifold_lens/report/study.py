@@ -67,8 +67,19 @@ def study_plan(study) -> list[Job]:
     add("accuracy_curves", "Accuracy over training, per run",
         "Generation accuracy of every run over training, one line per run, coloured by its grid point (swept "
         "values and case).", lambda: plot.study_accuracy_curves(study),
-        skipped="" if "accuracy_curve" in study else (note or "no run has an evaluation over several checkpoints"))
+        skipped=_curves_skipped(study, note))
     return jobs
+
+
+def _curves_skipped(study, note: str) -> str:
+    """Why the accuracy curves are not drawn ("" when they are): none collected, or one checkpoint only."""
+    if "accuracy_curve" not in study:
+        return note or "no run has an evaluation over several checkpoints"
+    if study.sizes.get("checkpoint", 0) < 2:
+        steps = ", ".join(str(int(s)) for s in study["checkpoint"].values)
+        return (f"the runs were evaluated at one checkpoint only (step {steps}): no curve to draw; "
+                "set checkpoints = \"all\" in the study's [evaluate] for curves")
+    return ""
 
 
 def render_study_report(study_dir, out=None, *, overwrite: bool = False, dpi: int = 110, formats=("png", "pdf"),

@@ -76,3 +76,15 @@ def test_cli_report_on_a_study(tiny_study, tmp_path):
                                                                       "02-accuracy_curves.png"]
     with pytest.raises(ManifoldLensError, match="reported on its own"):
         ml.render_report([tiny_study, tiny_study / "runs" / "keep_fraction=1,seed=0" / "results.zarr"], tmp_path / "x")
+
+
+def test_accuracy_curves_skipped_with_one_checkpoint():
+    import xarray as xr
+
+    from manifold_lens.report.study import _curves_skipped
+
+    one = xr.Dataset({"accuracy_curve": (("run", "checkpoint"), [[0.5], [0.7]])}, coords={"checkpoint": [1000]})
+    assert "one checkpoint only (step 1000)" in _curves_skipped(one, "")
+    two = xr.Dataset({"accuracy_curve": (("run", "checkpoint"), [[0.1, 0.5]])}, coords={"checkpoint": [0, 1000]})
+    assert _curves_skipped(two, "") == ""
+    assert _curves_skipped(xr.Dataset(), "accuracy curves omitted: x") == "accuracy curves omitted: x"
