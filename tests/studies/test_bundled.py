@@ -30,10 +30,14 @@ def test_bundled_study_resolves_and_validates(name, scale):
     size = {c["data"]["image_size"] for c in cfgs}
     if scale == "cpu":
         assert size == ({8, 16} if name == "scaling" else {16}) and {c["model"]["base_channels"] for c in cfgs} == {32}
-        assert all(c["train"]["steps"] <= 1500 for c in cfgs) and len(study.runs) <= 12
+        assert all(c["train"]["steps"] <= 1500 for c in cfgs)
         if name != "torus":  # the torus needs its representations over training; the others only accuracy
             assert study.stages["analyze"] is None and study.stages["evaluate"]["checkpoints"] == "last"
-        assert study.executor.kind == "local" and study.executor.workers == 1
+            # under 20 minutes on 2 cores: lesion measured 125 s per 1000-step 16x16 run per one-thread worker
+            # (training and the last checkpoint's evaluation); cost scales with steps and pixels
+            seconds = sum(0.125 * c["train"]["steps"] * (c["data"]["image_size"] / 16) ** 2 for c in cfgs)
+            assert seconds / study.executor.workers < 20 * 60
+        assert study.executor.kind == "local" and study.executor.workers == 2
     else:
         assert size == ({16, 24, 32, 48} if name == "scaling" else {32})
         assert {c["model"]["base_channels"] for c in cfgs} == {64}
