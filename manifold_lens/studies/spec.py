@@ -4,7 +4,7 @@
 [study]
 name = "lesion-width"
 preset = "quick"                  # or config = "base.toml" (relative to this file)
-seeds = [0, 1]                    # train.seed values; each grid point runs once per seed
+seeds = [0, 1]                    # replicates: train.seed and data.seed (unless set); one run per seed
 [study.set]                       # fixed overrides for every run, as --set
 "data.image_size" = 16
 [study.grid]                      # every combination of these
@@ -361,7 +361,8 @@ def load_study(path: str | Path, *, scale: str | None = None, overrides: list[st
             values = dict(zip(grid, combo))
             for seed in head.seeds:
                 rid = run_id(ids, values, case_name, seed)
-                run_overrides = {**head.set, **case_set, **values, **extra, "train.seed": seed}
+                # a seed is a replicate: the weights' and the training subset's (data.seed, unless set)
+                run_overrides = {"data.seed": seed, **head.set, **case_set, **values, **extra, "train.seed": seed}
                 try:  # overrides before resolving (sigma_x...)
                     cfg = load_config(head.preset, config_file, run_overrides)
                     if check_memory:

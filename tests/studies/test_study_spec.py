@@ -31,6 +31,19 @@ def test_run_table_crosses_cases_grid_and_seeds(tmp_path):
     assert study.stages["evaluate"] == {"checkpoints": "last", "steps": 2, "samples_per_condition": 1}
 
 
+def test_a_seed_is_a_replicate_of_weights_and_training_subset(tmp_path):
+    f = write_study(tmp_path / "s.toml", grid='"data.keep_fraction" = [0.5]', seeds="[3, 4]")
+    runs = load_study(f).runs
+    assert [(r["config"]["train"]["seed"], r["config"]["data"]["seed"]) for r in runs] == [(3, 3), (4, 4)]
+    from manifold_lens.datasets import SyntheticDataset
+    from manifold_lens.config import RunConfig
+    kept = [set(SyntheticDataset(RunConfig(**r["config"]).data).train_index.tolist()) for r in runs]
+    assert kept[0] != kept[1]  # two replicates train on different halves of the lattice
+    f = write_study(tmp_path / "t.toml", grid='"data.keep_fraction" = [0.5]', seeds="[3, 4]",
+                    extra_set='"data.seed" = 7')
+    assert {r["config"]["data"]["seed"] for r in load_study(f).runs} == {7}  # an explicit data.seed wins
+
+
 def test_colliding_names_use_the_full_key_and_ids_are_sanitized(tmp_path):
     f = write_study(tmp_path / "s.toml", grid='"data.seed" = [1, 2]\n"data.family" = ["bump"]', seeds="[0]",
                     cases='[[study.cases]]\nname = "a b/c"\nset = {}\n')
