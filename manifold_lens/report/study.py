@@ -40,6 +40,15 @@ def run_report_link(study_dir: Path, run_id: str) -> Path | None:
     return p if p.is_file() else None
 
 
+def case_determined(study, name: str) -> bool:
+    """Whether coordinate ``name`` takes one value in each case (it is set by the case, not swept within it)."""
+    cases = [str(c) for c in study["case"].values] if "case" in study.coords else []
+    if not any(cases):
+        return False
+    values = [str(v) for v in study[name].values]
+    return all(len({v for v, c in zip(values, cases) if c == case}) == 1 for case in set(cases))
+
+
 def study_plan(study) -> list[Job]:
     """The study's figures in page order: its claim's figures (``attrs["claim"]``, :mod:`.claim_plan`), then
     accuracy vs each swept key and the runs' accuracy curves."""
@@ -53,6 +62,8 @@ def study_plan(study) -> list[Job]:
     claim_jobs(study, add)
 
     names = plot.swept_names(study)
+    if study.attrs.get("claim"):  # the claim's figures compare the cases; a key the case fixes adds nothing
+        names = [n for n in names if not case_determined(study, n)]
     if not names:
         add("accuracy_vs_key", "Accuracy vs swept key", "", skipped="the study sweeps no key (only seeds or cases)")
     for name in names:

@@ -88,3 +88,15 @@ def test_accuracy_curves_skipped_with_one_checkpoint():
     two = xr.Dataset({"accuracy_curve": (("run", "checkpoint"), [[0.1, 0.5]])}, coords={"checkpoint": [0, 1000]})
     assert _curves_skipped(two, "") == ""
     assert _curves_skipped(xr.Dataset(), "accuracy curves omitted: x") == "accuracy curves omitted: x"
+
+
+def test_keys_fixed_by_the_case_are_not_swept_keys():
+    import numpy as np
+    import xarray as xr
+
+    from manifold_lens.report.study import case_determined
+
+    ds = xr.Dataset(coords={"run": np.arange(4), "case": ("run", ["a", "a", "b", "b"]),
+                            "family": ("run", ["sos", "sos", "bump", "bump"]), "width": ("run", [3, 6, 3, 6])})
+    assert case_determined(ds, "family") and not case_determined(ds, "width")
+    assert not case_determined(ds.assign_coords(case=("run", ["", "", "", ""])), "family")
