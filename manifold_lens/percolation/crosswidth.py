@@ -61,6 +61,15 @@ class Regression(NamedTuple):
     intercept_boot: np.ndarray
 
 
+def _spread(boot: np.ndarray) -> np.ndarray:
+    """Bootstrap standard error per width (row): NaN where fewer than 2 replicates have an onset."""
+    n = np.isfinite(boot).sum(1)
+    out = np.full(len(boot), np.nan)
+    ok = n > 1
+    out[ok] = np.nanstd(boot[ok], axis=1, ddof=1)
+    return out
+
+
 def regression(pred, meas, pred_boot, meas_boot) -> Regression:
     """:func:`errors_in_both` of measured on predicted onsets (one per width), with bootstrap replicates.
 
@@ -70,8 +79,7 @@ def regression(pred, meas, pred_boot, meas_boot) -> Regression:
     full replicate sets; a replicate uses the widths with an onset in it
     (needs >= 2).
     """
-    sx = np.nanstd(pred_boot, axis=1, ddof=1) if pred_boot.shape[1] > 1 else np.zeros(len(pred))
-    sy = np.nanstd(meas_boot, axis=1, ddof=1) if meas_boot.shape[1] > 1 else np.zeros(len(meas))
+    sx, sy = _spread(pred_boot), _spread(meas_boot)
     slope, intercept = errors_in_both(pred, meas, sx, sy)
     n_boot = pred_boot.shape[1]
     sb, ib = np.full(n_boot, np.nan), np.full(n_boot, np.nan)

@@ -29,6 +29,7 @@ from scipy.special import expit
 MIN_RISE = 0.1        # smallest ceiling - floor (fraction) that counts as an onset
 MIN_KEEP = 3          # fewest distinct keep fractions an onset is read from
 MAX_FAILED = 0.2      # largest share of bootstrap resamples without an onset for the onset to count
+SINGLE = "one realisation per keep fraction"
 FORMULA = "floor + (ceiling - floor) / (1 + exp(-(lambda - lambda_c) / width))"
 
 
@@ -97,7 +98,7 @@ def fit_sigmoid(lam, y) -> tuple[float, float, float, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = least_squares(resid, p0, jac=jac, bounds=(lower, upper), xtol=1e-14, ftol=1e-14, gtol=1e-14,
-                            max_nfev=400)
+                            max_nfev=100)
     p = res.x if np.isfinite(res.cost) and res.cost <= 0.5 * sse[k] + 1e-15 else p0
     return float(p[0]), float(p[1]), float(p[2]), float(p[3])
 
@@ -167,11 +168,18 @@ def bootstrap_onsets(lam, y, n_boot: int, rng: np.random.Generator, min_rise: fl
     y = np.asarray(y, dtype=np.float64)
     fit = onset(lam, y, min_rise)
     reps = np.full(n_boot, np.nan)
+    strata = [np.flatnonzero(lam == v) for v in np.unique(lam)]
+    if fit.ok and all(len(s) == 1 for s in strata):  # every resample is the sample: no interval to read
+        return Bootstrap(fit._replace(status=f"{SINGLE}: no interval (run >= 2 seeds per keep fraction)"), reps,
+                         np.nan, np.nan, 1.0)
     if fit.ok:
-        strata = [np.flatnonzero(lam == v) for v in np.unique(lam)]
+        fits: dict[bytes, float] = {}  # a resample's fit depends only on which points it holds
         for b in range(n_boot):
-            idx = np.concatenate([rng.choice(s, len(s)) for s in strata])
-            reps[b] = onset(lam[idx], y[idx], min_rise).lambda_c
+            idx = np.sort(np.concatenate([rng.choice(s, len(s)) for s in strata]))
+            key = idx.tobytes()
+            if key not in fits:
+                fits[key] = onset(lam[idx], y[idx], min_rise).lambda_c
+            reps[b] = fits[key]
     return _summarise(fit, reps)
 
 

@@ -183,6 +183,14 @@ def test_too_few_keep_fractions_is_insufficient():
     assert r.attrs["verdict"] == "insufficient" and "has 2 keep fractions" in r.attrs["reason"]
 
 
+def test_one_seed_gives_no_interval_and_no_verdict_on_it():
+    # one run per keep fraction: every bootstrap resample is the sample itself, so an interval of width 0 would
+    # claim a certainty the data do not have; the onset is reported without an interval and not judged
+    r = ml.percolation_test(table(seeds=1), n_boot=N_BOOT)
+    assert r.attrs["verdict"] == "insufficient" and "one realisation per keep fraction" in r.attrs["reason"]
+    assert np.isfinite(r["lambda_c_measured"]).all() and np.isnan(r["lambda_c_measured_interval"]).all()
+
+
 def test_dropped_runs_are_counted():
     t = table(sigmas=(0.5, 0.7))
     status = np.array(["done"] * t.sizes["run"], dtype=object)
