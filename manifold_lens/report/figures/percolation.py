@@ -236,8 +236,12 @@ def percolation_onsets(test: xr.Dataset, title: str | None = None) -> Figure:
     return fig
 
 
-def _short(text: str, n: int = 60) -> str:
-    return text if len(text) <= n else text[: n - 3] + "..."
+def _short(text: str, n: int = 80, width: int = 42) -> str:
+    """A status for a panel title: at most ``n`` characters, wrapped to lines of ``width``."""
+    import textwrap
+
+    text = text if len(text) <= n else text[: n - 3] + "..."
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def lambda_c_comparison(test: xr.Dataset, title: str | None = None) -> Figure:
