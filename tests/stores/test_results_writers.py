@@ -33,7 +33,8 @@ def writers(run, out, name=None):
                     "--no-progress", *named],
         "percolate": ["percolate", "--sigma", "1", "--lattice", "8", "--trials", "1", "--out", out, "--no-progress",
                       *named],
-        "compare": ["percolate", "compare", run, "--evaluations", out, "--out", out, "--no-progress", *named],
+        # the lock and the name are checked before the study is read: no study is needed for these refusals
+        "percolate test": ["percolate", "test", Path(out).parent / "no-study", "--out", out, "--no-progress", *named],
     }
 
 

@@ -222,7 +222,7 @@ def test_composition_end_to_end_on_tiny_settings(tmp_path):
     args = [a for s in TINY_SET for a in ("--set", s)]
     res = invoke("study", "run", "composition", "--scale", "cpu", *args, "--out", out, "--no-progress")
     assert res.exit_code == 0, res.output
-    assert "6 of 6 runs done" in res.output
+    assert "9 of 9 runs done" in res.output  # 3 training sets x 3 seeds
     manifest = json.loads((out / "study.json").read_text())
     assert manifest["claim"] == "composition" and manifest["scale"] == "cpu"
     assert manifest["overrides"]["train.steps"] == 12
