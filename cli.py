@@ -276,24 +276,6 @@ def percolate(
     echo_lines(percolation_lines(ds))
 
 
-def _percolation_test(study_dir, outcome, threshold, overlap, n_boot, seed, out, name, replace, progress):
-    """`percolate test` (and its alias `compare`): open the study, test, write comparison/NAME, print."""
-    from manifold_lens.percolation import percolation_test
-    from manifold_lens.percolation.design import check_overlap
-    from manifold_lens.stores import write_results, writing_results
-    from manifold_lens.studies import open_study
-    from manifold_lens.summary import percolation_test_lines
-
-    check_overlap(overlap)
-    with writing_results(out, "comparison", name, replace):  # refused before any work if NAME exists
-        runs = open_study(study_dir, threshold=threshold)
-        ds = percolation_test(runs, outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, seed=seed,
-                              progress=progress)
-        write_results(out, "comparison", name, ds, replace=replace)
-    typer.echo(f"wrote {out} group comparison/{name}:")
-    echo_lines(percolation_test_lines(ds))
-
-
 STUDY_DIR = typer.Argument(..., help="A study directory (manifold-lens study run) sweeping data.sigma and "
                            "data.keep_fraction.")
 OUTCOME = typer.Option("accuracy_ood", "--outcome", help="Per-run outcome whose onset is measured: accuracy_ood "
@@ -333,7 +315,20 @@ def percolate_test(
     """
     if ctx.info_name == "compare":
         typer.echo("note: `percolate compare` is now `percolate test`", err=True)
-    _percolation_test(study_dir, outcome, threshold, overlap, n_boot, seed, out, name, replace, progress)
+    from manifold_lens.percolation import percolation_test
+    from manifold_lens.percolation.design import check_overlap
+    from manifold_lens.stores import write_results, writing_results
+    from manifold_lens.studies import open_study
+    from manifold_lens.summary import percolation_test_lines
+
+    check_overlap(overlap)
+    with writing_results(out, "comparison", name, replace):  # refused before any work if NAME exists
+        runs = open_study(study_dir, threshold=threshold)
+        ds = percolation_test(runs, outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, seed=seed,
+                              progress=progress)
+        write_results(out, "comparison", name, ds, replace=replace)
+    typer.echo(f"wrote {out} group comparison/{name}:")
+    echo_lines(percolation_test_lines(ds))
 
 
 percolate_app.command("compare", hidden=True,
