@@ -4,7 +4,8 @@ Three encoder stages, a bottleneck and three decoder stages with skip
 connections; GroupNorm everywhere, self-attention at the configured
 resolutions and always in the bottleneck. The timestep t and the bump centre
 (x, y) are each encoded sinusoidally, combined by an MLP into one embedding and
-added to every residual block.
+fed to every residual block: added as a bias, or with ``scale_shift`` (the
+quick preset) as a per-channel scale and shift of its normalised activations.
 
 Dotted module names (stable; users hook them). For an N x N input and stage
 widths c0, c1, c2 = base_channels x channel_mult:
@@ -56,6 +57,9 @@ class UNetConfig(Section):
     freq_dim: number of sinusoidal features per encoded scalar (t, x, y); even.
     coord_max_period: longest period (px) of the x / y sinusoidal encodings.
     groups: GroupNorm groups; every stage width must be divisible by it.
+    scale_shift: feed the embedding to each block as a per-channel scale and
+        shift of its second normalised activation (FiLM, "scale-shift norm")
+        instead of adding it as a bias; conditions the blocks multiplicatively.
     """
 
     base_channels: int = Field(64, ge=1)
@@ -66,6 +70,7 @@ class UNetConfig(Section):
     freq_dim: int = Field(64, ge=2, description="an even number")
     coord_max_period: float = Field(200.0, gt=0, description="pixels")
     groups: int = Field(8, ge=1)
+    scale_shift: bool = False
 
 
 def validate_unet(params: dict, image_size: int) -> dict:
@@ -111,22 +116,28 @@ class ConditionEmbedding(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """GroupNorm-SiLU-conv twice, with the embedding added in between (DDPM style)."""
+    """GroupNorm-SiLU-conv twice, with the embedding added in between (DDPM style), or
+    applied as a scale and shift of the second GroupNorm's output (``scale_shift``, FiLM)."""
 
-    def __init__(self, cin: int, cout: int, embed_dim: int, groups: int):
+    def __init__(self, cin: int, cout: int, embed_dim: int, groups: int, scale_shift: bool = False):
         super().__init__()
+        self.scale_shift = scale_shift
         self.norm1 = nn.GroupNorm(groups, cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
-        self.emb = nn.Linear(embed_dim, cout)
+        self.emb = nn.Linear(embed_dim, 2 * cout if scale_shift else cout)
         self.norm2 = nn.GroupNorm(groups, cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         r = self.conv1(F.silu(self.norm1(h)))
-        r = r + self.emb(F.silu(emb))[:, :, None, None]
-        r = self.conv2(F.silu(self.norm2(r)))
-        return self.skip(h) + r
+        e = self.emb(F.silu(emb))[:, :, None, None]
+        if self.scale_shift:
+            scale, shift = e.chunk(2, dim=1)
+            r = self.norm2(r) * (1 + scale) + shift
+        else:
+            r = self.norm2(r + e)
+        return self.skip(h) + self.conv2(F.silu(r))
 
 
 class SelfAttention(nn.Module):
@@ -149,10 +160,11 @@ class SelfAttention(nn.Module):
 class Stage(nn.Module):
     """Residual blocks at one resolution, optionally followed by self-attention."""
 
-    def __init__(self, cin: int, cout: int, n_blocks: int, embed_dim: int, groups: int, attention: bool):
+    def __init__(self, cin: int, cout: int, n_blocks: int, embed_dim: int, groups: int, attention: bool,
+                 scale_shift: bool = False):
         super().__init__()
         self.blocks = nn.ModuleList(
-            [ResBlock(cin if i == 0 else cout, cout, embed_dim, groups) for i in range(n_blocks)]
+            [ResBlock(cin if i == 0 else cout, cout, embed_dim, groups, scale_shift) for i in range(n_blocks)]
         )
         self.attention = SelfAttention(cout, groups) if attention else None
 
@@ -167,11 +179,11 @@ class Stage(nn.Module):
 class Bottleneck(nn.Module):
     """Residual block, self-attention, residual block at N/8 resolution."""
 
-    def __init__(self, channels: int, embed_dim: int, groups: int):
+    def __init__(self, channels: int, embed_dim: int, groups: int, scale_shift: bool = False):
         super().__init__()
-        self.block1 = ResBlock(channels, channels, embed_dim, groups)
+        self.block1 = ResBlock(channels, channels, embed_dim, groups, scale_shift)
         self.attention = SelfAttention(channels, groups)
-        self.block2 = ResBlock(channels, channels, embed_dim, groups)
+        self.block2 = ResBlock(channels, channels, embed_dim, groups, scale_shift)
 
     def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         return self.block2(self.attention(self.block1(h, emb)), emb)
@@ -217,21 +229,21 @@ class ConditionalUNet(nn.Module):
         g, e = config.groups, config.embed_dim
         res = [image_size, image_size // 2, image_size // 4]
         attn = [r in config.attention_resolutions for r in res]
-        nb = config.num_res_blocks
+        nb, ss = config.num_res_blocks, config.scale_shift
         self.embed = ConditionEmbedding(config.freq_dim, e, config.coord_max_period)
         self.conv_in = nn.Conv2d(1, c[0], 3, padding=1)
         self.encoder = nn.ModuleList([
-            Stage(c[0], c[0], nb, e, g, attn[0]),
-            Stage(c[0], c[1], nb, e, g, attn[1]),
-            Stage(c[1], c[2], nb, e, g, attn[2]),
+            Stage(c[0], c[0], nb, e, g, attn[0], ss),
+            Stage(c[0], c[1], nb, e, g, attn[1], ss),
+            Stage(c[1], c[2], nb, e, g, attn[2], ss),
         ])
         self.down = nn.ModuleList([nn.Conv2d(ch, ch, 3, stride=2, padding=1) for ch in c])
-        self.bottleneck = Bottleneck(c[2], e, g)
+        self.bottleneck = Bottleneck(c[2], e, g, ss)
         self.up = nn.ModuleList([Upsample(c[2]), Upsample(c[2]), Upsample(c[1])])
         self.decoder = nn.ModuleList([
-            Stage(c[2] + c[2], c[2], nb, e, g, attn[2]),
-            Stage(c[2] + c[1], c[1], nb, e, g, attn[1]),
-            Stage(c[1] + c[0], c[0], nb, e, g, attn[0]),
+            Stage(c[2] + c[2], c[2], nb, e, g, attn[2], ss),
+            Stage(c[2] + c[1], c[1], nb, e, g, attn[1], ss),
+            Stage(c[1] + c[0], c[0], nb, e, g, attn[0], ss),
         ])
         self.out = OutputHead(c[0], g)
 

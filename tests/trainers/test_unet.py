@@ -103,3 +103,33 @@ def test_layer_aliases_are_declared_by_the_model():
         resolve_layers(other, "layer4")
     other.layer_aliases, other.default_layers = {"hidden": "0"}, ("1",)  # any model may declare its own
     assert resolve_layers(other, "hidden") == ["0"] and resolve_layers(other) == ["1"]
+
+
+def test_scale_shift_block_is_film():
+    """With scale_shift the embedding scales and shifts the second GroupNorm's output: exactly (1 + s) norm + b."""
+    from trainers.unet import ResBlock
+
+    torch.manual_seed(0)
+    block = ResBlock(4, 4, embed_dim=3, groups=2, scale_shift=True).eval()
+    assert block.emb.out_features == 8  # a scale and a shift per channel
+    scale, shift = torch.tensor([0.5, -1.0, 2.0, 0.0]), torch.tensor([1.0, 0.0, -3.0, 0.25])
+    with torch.no_grad():
+        block.emb.weight.zero_()
+        block.emb.bias.copy_(torch.cat([scale, shift]))
+    h, emb = torch.randn(2, 4, 5, 5), torch.randn(2, 3)
+    r = block.norm2(block.conv1(torch.nn.functional.silu(block.norm1(h))))
+    expected = h + block.conv2(torch.nn.functional.silu(r * (1 + scale)[:, None, None] + shift[:, None, None]))
+    torch.testing.assert_close(block(h, emb), expected)
+
+
+def test_scale_shift_changes_only_the_embedding_projections():
+    """Stores written before scale_shift existed build the additive model: same names, same shapes."""
+    plain = tiny_model().state_dict()
+    film = build_model("unet", {"base_channels": 8, "embed_dim": 32, "freq_dim": 8, "attention_resolutions": [4],
+                                "scale_shift": True}, 8).state_dict()
+    assert list(plain) == list(film)
+    differ = {k for k in plain if plain[k].shape != film[k].shape}
+    assert differ and all(k.endswith((".emb.weight", ".emb.bias")) for k in differ)
+    assert all(film[k].shape[0] == 2 * plain[k].shape[0] for k in differ)
+    assert validate_model_params("unet", {}, 16)["scale_shift"] is False  # the default stays additive
+    assert load_config("quick").model.params["scale_shift"] is True
