@@ -33,10 +33,12 @@ def test_bundled_study_resolves_and_validates(name, scale):
         assert all(c["train"]["steps"] <= 1500 for c in cfgs)
         if name != "torus":  # the torus needs its representations over training; the others only accuracy
             assert study.stages["analyze"] is None and study.stages["evaluate"]["checkpoints"] == "last"
-            # under 20 minutes on 2 cores: lesion measured 125 s per 1000-step 16x16 run per one-thread worker
-            # (training and the last checkpoint's evaluation); cost scales with steps and pixels
-            seconds = sum(0.125 * c["train"]["steps"] * (c["data"]["image_size"] / 16) ** 2 for c in cfgs)
-            assert seconds / study.executor.workers < 20 * 60
+            # within the file's estimate, at most 30 minutes on 2 cores: the percolation study measured about
+            # 105 s per 1000-step 16x16 run per one-thread worker (training and the last checkpoint's
+            # evaluation, the quick preset); cost scales with steps and pixels
+            seconds = sum(0.105 * c["train"]["steps"] * (c["data"]["image_size"] / 16) ** 2 for c in cfgs)
+            minutes = next(r["minutes"] for r in list_studies() if r["name"] == name)
+            assert seconds / study.executor.workers < minutes * 60 <= 30 * 60
         assert study.executor.kind == "local" and study.executor.workers == 2
     else:
         assert size == ({16, 24, 32, 48} if name == "scaling" else {32})
@@ -92,12 +94,15 @@ def test_torus_rim_scaling_and_percolation_sweep_what_they_need():
     by_sigma = {}
     for r in perc.runs:
         by_sigma.setdefault(r["config"]["data"]["sigma"], []).append(r["config"]["data"]["keep_fraction"])
-    assert sorted(by_sigma) == [0.4, 0.5, 0.7]
+    assert sorted(by_sigma) == [0.5, 0.6, 0.7]  # sigma 0.4 is not learned at the cpu scale's steps
     lam_c = lattice_percolation(sorted(by_sigma), lattice=16, trials=40, method="pixels", progress=False)["lambda_c"]
     for sigma, lc in zip(sorted(by_sigma), lam_c.values):
-        keep = sorted(by_sigma[sigma])
-        assert keep[0] < lc < keep[-1] and abs(keep[1] - lc) < 0.05, (sigma, lc, keep)
-    assert lam_c.values[0] - lam_c.values[-1] > 0.2  # the thresholds are spread out
+        keep = sorted(set(by_sigma[sigma]))
+        assert len(keep) == 4 and keep[0] < lc < keep[-1] and min(abs(k - lc) for k in keep) < 0.05, (sigma, lc, keep)
+        assert all(by_sigma[sigma].count(k) == 2 for k in keep)  # 2 seeds a keep fraction: onset intervals
+    assert lam_c.values[0] - lam_c.values[-1] > 0.15  # the thresholds are spread out
+    seeds = {(r["config"]["train"]["seed"], r["config"]["data"]["seed"]) for r in perc.runs}
+    assert seeds == {(0, 0), (1, 1)}  # each seed a different training subset as well as initialisation
     paper = load_study("percolation", scale="paper")
     assert {r["config"]["data"]["sigma"] for r in paper.runs} == {0.4, 0.5, 0.6, 0.7} and len(paper.runs) == 84
 
@@ -107,7 +112,7 @@ def test_study_list_shows_the_bundled_studies():
     assert set(rows) == {*BUNDLED, "example"}  # the seven claims and the small example
     for name in BUNDLED:
         assert rows[name]["claim"] == name and rows[name]["scales"] == SCALES
-        assert rows[name]["runs"] == len(load_study(name).runs) and 0 < rows[name]["minutes"] <= 20
+        assert rows[name]["runs"] == len(load_study(name).runs) and 0 < rows[name]["minutes"] <= 30
     res = invoke("study", "list")
     assert res.exit_code == 0, res.output
     lines = {line.split()[0]: line for line in res.output.splitlines() if line.strip()}
