@@ -324,15 +324,15 @@ def _continuity(grid, gram, cell_gram, gaa, gbb, cfg, data, notes):
 
 
 def _homology(cell_gram, cfg, data, notes):
-    """H0 and H1 persistence diagrams of the grid cells and the tested loop count ``betti_1`` (optional: ripser).
+    """H0 and H1 persistence diagrams of the grid cells and the tested loop count ``betti_1`` (ripser).
 
     Every variable is written whenever homology is on and ripser is installed (NaN when there are too
     few cells), so results of many checkpoints stack.
     """
     try:
-        from ripser import ripser  # noqa: F401  (optional extra)
+        from ripser import ripser  # noqa: F401  (a dependency; a broken install only notes it)
     except ImportError:
-        notes.append("homology skipped: ripser is not installed (pip install manifold-lens[topology])")
+        notes.append("homology skipped: ripser is not installed (pip install ripser; manifold-lens depends on it)")
         return
     n, draws, min_ratio = cell_gram.shape[0], cfg["homology_null_draws"], cfg["betti_min_ratio"]
     diagram = np.full((2, N_BARS, 2), np.nan)

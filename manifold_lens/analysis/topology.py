@@ -2,7 +2,7 @@
 
 The points are the rows of a Gram matrix (one point per (x, y) grid cell in
 :func:`~manifold_lens.measure`); their Vietoris-Rips filtration is computed by
-ripser (optional extra ``manifold-lens[topology]``) on every point up to
+ripser (a dependency) on every point up to
 :data:`MAX_POINTS`, on a greedy farthest-point subsample beyond.
 
 Counting long H1 bars (``betti_1``). An H1 bar [birth, death) counts as a loop
