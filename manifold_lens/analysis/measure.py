@@ -27,6 +27,8 @@ See :mod:`~manifold_lens.analysis.geometry`, :mod:`~manifold_lens.analysis.facto
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import xarray as xr
 from threadpoolctl import threadpool_limits
@@ -326,14 +328,9 @@ def _continuity(grid, gram, cell_gram, gaa, gbb, cfg, data, notes):
 def _homology(cell_gram, cfg, data, notes):
     """H0 and H1 persistence diagrams of the grid cells and the tested loop count ``betti_1`` (ripser).
 
-    Every variable is written whenever homology is on and ripser is installed (NaN when there are too
-    few cells), so results of many checkpoints stack.
+    Every variable is written whenever homology is on (NaN when there are too few cells), so results of
+    many checkpoints stack. ripser is a dependency: :func:`measure` refuses homology without it.
     """
-    try:
-        from ripser import ripser  # noqa: F401  (a dependency; a broken install only notes it)
-    except ImportError:
-        notes.append("homology skipped: ripser is not installed (pip install ripser; manifold-lens depends on it)")
-        return
     n, draws, min_ratio = cell_gram.shape[0], cfg["homology_null_draws"], cfg["betti_min_ratio"]
     diagram = np.full((2, N_BARS, 2), np.nan)
     n_bars, null_max, counted = np.full(2, np.nan), np.full(draws, np.nan), np.zeros(N_BARS, dtype=bool)
@@ -472,6 +469,9 @@ def measure(
     periodic = bool(da.attrs.get("periodic", False)) if periodic is None else bool(periodic)
     period = da.attrs.get("period") if period is None else period
     homology = periodic if homology is None else bool(homology)
+    if homology and importlib.util.find_spec("ripser") is None:  # a dependency: refused, never silently skipped
+        _fail("homology needs ripser, a dependency of manifold-lens missing from this environment: "
+              "pip install ripser (or pass homology=False; analyze --no-homology)")
     if homology and not (int(homology_points) == homology_points and homology_points >= topo.MIN_POINTS):
         _fail(f"homology_points: must be an integer >= {topo.MIN_POINTS}, got {homology_points}")
     if homology and not (int(homology_null_draws) == homology_null_draws and homology_null_draws >= 1):

@@ -146,7 +146,7 @@ def h1_diagram(dist: np.ndarray) -> tuple[np.ndarray, float]:
     while some bar is still alive there, then complete; bars born above the
     returned scale ``T`` are missing, and each has death / birth < E / T.
     """
-    from ripser import ripser  # optional extra
+    from ripser import ripser
 
     n = dist.shape[0]
     if n < 2:
@@ -162,7 +162,7 @@ def h1_diagram(dist: np.ndarray) -> tuple[np.ndarray, float]:
 
 def shuffled_null(points: np.ndarray, draws: int = NULL_DRAWS, seed: int = 0) -> np.ndarray:
     """Longest H1 persistence of each of ``draws`` copies of ``points`` with every column permuted independently."""
-    from ripser import ripser  # optional extra
+    from ripser import ripser
 
     rng = np.random.default_rng(seed)
     longest = np.zeros(draws)

@@ -186,7 +186,6 @@ def test_transposed_input_and_attrs_drive_periodicity():
 
 
 def test_homology_of_periodic_torus():
-    pytest.importorskip("ripser")
     ix, iy = _coords()
     ds = measure(_da(fact.clifford_torus(*_angles(ix, iy)), ix, iy), periodic=True)
     assert int(ds.betti_1) == 2  # the tested count (tests/analysis/test_topology.py covers the rule)
@@ -225,15 +224,18 @@ def test_bad_input_errors():
     _one_line_error(good, "period", periodic=True, period=2.0)
 
 
-def test_missing_optional_extras_are_skipped_with_a_note(monkeypatch):
+def test_missing_umap_is_skipped_with_a_note_missing_ripser_is_refused(monkeypatch):
     # A None entry in sys.modules makes `import ripser` / `import umap` raise ImportError.
     monkeypatch.setitem(__import__("sys").modules, "ripser", None)
     monkeypatch.setitem(__import__("sys").modules, "umap", None)
     ix, iy = _coords(6)
-    ds = measure(_da(fact.clifford_torus(*_angles(ix, iy, 6)), ix, iy), periodic=True, embed="pca,umap")
-    assert "betti_1" not in ds and "h1_persistence" not in ds
-    assert "embedding_umap" not in ds and "embedding_pca" in ds
-    assert "ripser is not installed" in ds.attrs["notes"] and "umap-learn is not installed" in ds.attrs["notes"]
+    code = _da(fact.clifford_torus(*_angles(ix, iy, 6)), ix, iy)
+    ds = measure(code, periodic=True, embed="pca,umap", homology=False)  # umap is an optional extra
+    assert "embedding_umap" not in ds and "embedding_pca" in ds and "betti_1" not in ds
+    assert "umap-learn is not installed" in ds.attrs["notes"]
+    # ripser is a dependency: homology (on by default for periodic codes) is refused, never silently skipped
+    with pytest.raises(ManifoldLensError, match="homology needs ripser"):
+        measure(code, periodic=True, embed="pca")
 
 
 def test_off_lattice_conditions_leave_factorization_undefined():

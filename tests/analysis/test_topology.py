@@ -16,7 +16,6 @@ import xarray as xr
 from manifold_lens.analysis import topology as topo
 from manifold_lens.analysis.measure import N_BARS, measure
 
-pytest.importorskip("ripser")
 
 NOISE = 0.02  # total noise norm / RMS radius of the shape
 
