@@ -74,7 +74,8 @@ def test_version_is_the_package_version():
      "--replace"),
     (("train",), "overwrite=True is the former replace=True", "--replace is the former --replace"),
     (("quickstart",), "out = qs: already holds files", "OUT qs: already holds files"),
-    (("percolate",), "lattice_side = 1: must be >= 2; method='pixels'", "--lattice 1: must be >= 2; --overlap 'pixels'"),
+    (("percolate",), "lattice_side = 1: must be >= 2; method='pixels'",
+     "--lattice 1: must be >= 2; --overlap 'pixels'"),
     (("percolate", "design"), "sigma = [0.5, -1]: widths must be > 0 px", "--sigma [0.5, -1]: widths must be > 0 px"),
     (("layers",), "tolerance = -1", "tolerance = -1"),  # not a parameter of this command: unchanged
 ])

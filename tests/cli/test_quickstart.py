@@ -49,7 +49,8 @@ def test_quickstart_end_to_end(tmp_path):
     # the same directory again: refused in one line, nothing touched
     res = runner.invoke(app, ["quickstart", str(out), "--set", "train.steps=1", "--no-progress"])
     assert res.exit_code == 2 and res.output.strip().count("\n") == 0
-    assert res.output.startswith(f"error: OUT {out}: already holds files") and "pass --replace to write over" in res.output
+    assert res.output.startswith(f"error: OUT {out}: already holds files")
+    assert "pass --replace to write over" in res.output
 
 
 def test_percolation_of_a_bump_config_is_the_lattice_curve():

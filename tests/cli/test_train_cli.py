@@ -19,8 +19,9 @@ def test_train_existing_out_and_resume(tmp_path):
 
     res = invoke("train", "--out", out, *SETS, "--no-progress")
     assert res.exit_code == 2
-    assert re.search(r"already exists: pass --resume to continue it or --(overwrite|replace) to (replace|write over) it",
-                     res.output), res.output
+    # the library's words (replace=True, or the former --overwrite) in the command's flags
+    assert re.search(r"already exists: pass --resume to continue it or --(overwrite|replace) to "
+                     r"(replace|write over) it", res.output), res.output
 
     res = invoke("train", "--out", out, "--resume", "--set", "train.steps=18", "--no-progress")
     assert res.exit_code == 0, res.output
