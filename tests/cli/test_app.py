@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,17 @@ def test_import_manifold_lens_is_lazy():
     assert set(manifold_lens.__all__) <= set(dir(manifold_lens))
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         manifold_lens.nope  # noqa: B018
+
+
+def test_pyproject_entry_points_name_the_installed_modules():
+    """The console script and the plugins resolve under the package's own name (nothing top-level)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    targets = [*project["scripts"].values(), *(v for group in project["entry-points"].values() for v in group.values())]
+    assert targets == ["manifold_lens.cli:app", "manifold_lens.trainers.unet:build_unet",
+                       "manifold_lens.trainers.train:train"]
+    for target in targets:
+        module, attr = target.split(":")
+        assert callable(getattr(importlib.import_module(module), attr))
 
 
 def test_version_is_the_package_version():
