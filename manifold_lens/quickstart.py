@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,24 +54,36 @@ class QuickstartResult:
     seconds: float
 
 
-def check_out_dir(out: Path, overwrite: bool) -> None:
-    """OUT must be new or empty; with ``overwrite`` it may hold an earlier quickstart's outputs (and only those)."""
+def _replace_keyword(replace: bool, overwrite: bool | None) -> bool:
+    """``replace``, or the deprecated ``overwrite`` keyword it renamed (with a DeprecationWarning)."""
+    if overwrite is None:
+        return replace
+    warnings.warn("overwrite= is deprecated; use replace=", DeprecationWarning, stacklevel=3)
+    return replace or overwrite
+
+
+def check_out_dir(out: Path, replace: bool = False, *, overwrite: bool | None = None) -> None:
+    """OUT must be new or empty; with ``replace`` it may hold an earlier quickstart's outputs (and only those).
+
+    ``overwrite`` is the former name of ``replace`` (deprecated).
+    """
+    replace = _replace_keyword(replace, overwrite)
     if out.exists() and not out.is_dir():
         raise ManifoldLensError(f"OUT {out}: is a file; give a directory for the quickstart outputs")
     own = {RUN_STORE, RESULTS_STORE, REPORT}
     present = {p.name for p in out.iterdir() if not p.name.endswith(".lock")} if out.exists() else set()
     if not present:
         return
-    if not overwrite:
-        raise ManifoldLensError(f"OUT {out}: already holds files; give a new directory or pass --overwrite to "
-                                f"replace its {RUN_STORE}, {RESULTS_STORE} and {REPORT}/")
+    if not replace:
+        raise ManifoldLensError(f"out = {out}: already holds files; give a new directory or pass replace=True to "
+                                f"write over its {RUN_STORE}, {RESULTS_STORE} and {REPORT}/")
     for name, schema in ((RUN_STORE, RUN), (RESULTS_STORE, RESULTS)):
         if name in present and store_schema(out / name) != schema:
-            raise ManifoldLensError(f"OUT {out}: {name} is not a manifold-lens {schema.split('.')[-1]} store; "
-                                    "--overwrite replaces only the quickstart's own outputs: move it away first")
+            raise ManifoldLensError(f"out = {out}: {name} is not a manifold-lens {schema.split('.')[-1]} store; "
+                                    "replace=True writes over only the quickstart's own outputs: move it away first")
     if present - own:
-        raise ManifoldLensError(f"OUT {out}: holds {', '.join(sorted(present - own))}, which the quickstart did "
-                                "not write; --overwrite replaces only its own outputs: give a new directory")
+        raise ManifoldLensError(f"out = {out}: holds {', '.join(sorted(present - own))}, which the quickstart did "
+                                "not write; replace=True writes over only its own outputs: give a new directory")
 
 
 def remove_previous(out: Path) -> None:
@@ -110,19 +123,23 @@ def percolation_of(config, trials: int = 20, threshold: float = THRESHOLD, seed:
 
 def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_steps: int = 20,
                checkpoints: str = "all", embed=("pca",), noise_draws: int = 4, trials: int = 20,
-               device: str = "auto", overwrite: bool = False, progress: bool = True, log=print) -> QuickstartResult:
+               device: str = "auto", replace: bool = False, progress: bool = True, log=print,
+               overwrite: bool | None = None) -> QuickstartResult:
     """Train, evaluate, analyse, percolate and report the quick preset into ``out`` (see the module docstring).
 
     Args:
-        out: directory for run.zarr, results.zarr and report/ (new or empty, or ``overwrite``).
+        out: directory for run.zarr, results.zarr and report/ (new or empty, or ``replace``).
         overrides: ``key=value`` config overrides for training, e.g. ``["train.steps=20"]``.
         samples_per_condition, sampler_steps: evaluation samples per condition and DDIM steps.
         checkpoints: checkpoints to evaluate and analyse ("all", "last" or steps "0,500").
         embed: embeddings stored by the analysis (pca, umap, isomap).
         noise_draws: noise draws averaged per condition in the analysis.
         trials: Newman-Ziff passes of the percolation curve.
+        replace: write over an earlier quickstart's outputs in ``out`` (and nothing else).
         log: called with one line per stage (``print`` by default).
+        overwrite: the former name of ``replace`` (deprecated).
     """
+    replace = _replace_keyword(replace, overwrite)
     t0 = time.perf_counter()
     out = Path(out)
     cfg = load_config("quick", overrides=list(overrides))
@@ -131,7 +148,7 @@ def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_ste
                         samples_per_condition=samples_per_condition)
     run_path, results, report_dir = out / RUN_STORE, out / RESULTS_STORE, out / REPORT
     check_run_resources(cfg, run_path, resolve_device(device))
-    check_out_dir(out, overwrite)
+    check_out_dir(out, replace)
     with ExitStack() as held:  # both stores' writer locks, before anything is replaced, until the report is done
         for store in (run_path, results):
             held.enter_context(store_lock(store))
@@ -150,7 +167,7 @@ def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_ste
                      device=device, out=results, name="default", progress=progress)
 
         log(f"[3/5] analysing the representations of {len(chosen)} checkpoint(s)")
-        analyze_run(run, results, checkpoints=chosen, embed=embed, noise_draws=noise_draws, device=device,
+        analyze_run(run, out=results, checkpoints=chosen, embed=embed, noise_draws=noise_draws, device=device,
                     progress=progress)
 
         log(f"[4/5] percolation of the training lattice (sigma {d.sigma_x:g} px, spacing {d.spacing_x:g} px, "
@@ -160,7 +177,7 @@ def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_ste
         write_results(results, "percolation", "default", perc)
 
         log(f"[5/5] rendering the report into {report_dir}")
-        report = render_report([results], report_dir, overwrite=overwrite, progress=progress)
+        report = render_report([results], report_dir, overwrite=replace, progress=progress)
         for line in report_lines(report)[:-2]:
             log(line)
         return QuickstartResult(run_path, results, report_dir, report.index, time.perf_counter() - t0)

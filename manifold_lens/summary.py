@@ -1,10 +1,12 @@
-"""Text summaries of results: the lines the command line prints after each command.
+"""Summaries of results: the lines the command line prints after each command, and the same as data.
 
 One function per kind of result, all here so that what a user reads is
 worded the same way everywhere: :func:`evaluation_lines`,
 :func:`analysis_lines`, :func:`percolation_lines`, :func:`comparison_lines`,
 :func:`percolation_test_lines`, :func:`design_lines`, :func:`report_lines`,
-:func:`run_lines`, :func:`layer_lines`.
+:func:`run_lines`, :func:`layer_lines`. Their ``*_summary`` twins return the
+same numbers as plain dicts (what ``--json`` prints; NaN where a number is
+undetermined, which the CLI writes as null).
 """
 
 from __future__ import annotations
@@ -194,3 +196,111 @@ def layer_lines(infos, aliases: dict[str, str], defaults) -> list[str]:
         note = f" (alias {named[i.name]})" if i.name in named else (" (default)" if i.name in defaults else "")
         lines.append(f"{i.name:{width}s}  {i.module_type:{tw}s}  {shape}{note}")
     return lines
+
+
+# -- the same summaries as data (--json) ------------------------------------------------
+
+def _num(v):
+    """A float or int from a 0-d value (NaN stays NaN)."""
+    v = np.asarray(v).item()
+    return v if isinstance(v, (bool, int, str)) else float(v)
+
+
+def run_summary(run) -> dict:
+    """A trained run: its path, checkpoint steps and final loss (mean of the last 50 logged steps)."""
+    loss = run.loss.loss.values
+    return {"path": str(run.path), "checkpoints": [int(s) for s in run.steps],
+            "final_loss": float(loss[-50:].mean()) if len(loss) else None}
+
+
+def evaluation_summary(ds: xr.Dataset) -> dict:
+    """Sampler and tolerance, accuracy (overall, ID, OOD) and phase fractions per checkpoint, regions at the last."""
+    a = ds.attrs
+    rows = []
+    for step in ds["checkpoint"].values:
+        d = ds.sel(checkpoint=step)
+        rows.append({"step": int(step), "accuracy": _num(d["accuracy"]), "accuracy_id": _num(d["accuracy_id"]),
+                     "accuracy_ood": _num(d["accuracy_ood"]),
+                     "phases": {p: _num(d["phase_fraction"].sel(phase_name=p)) for p in PHASES}})
+    last = ds.isel(checkpoint=-1)
+    return {"sampler": a.get("sampler"), "sampler_steps": a.get("sampler_steps"),
+            "samples_per_condition": a.get("samples_per_condition"), "conditions": int(ds.sizes["condition"]),
+            "tolerance_px": a.get("tolerance_px"), "ema": bool(a.get("ema")), "checkpoints": rows,
+            "regions_at_last": {str(r): _num(last["accuracy_region"].sel(region_name=r))
+                                for r in last["region_name"].values}}
+
+
+def analysis_summary(ds: xr.Dataset, variables=("effective_dim", "factorization_score", "continuity_index")) -> dict:
+    """Sizes, then per layer and timestep the headline metrics at the first and last checkpoint and the
+    references' at the last (as :func:`analysis_lines`)."""
+    present = [v for v in variables if v in ds]
+    rows = []
+    for t in ds["timestep"].values:
+        for layer in ds["layer"].values:
+            sel = ds[present].sel(timestep=t, layer=layer)
+            first, last = learned(sel.isel(checkpoint=0)), learned(sel.isel(checkpoint=-1))
+            row = {"layer": str(layer), "timestep": int(t), "first": {v: _num(first[v]) for v in present},
+                   "last": {v: _num(last[v]) for v in present}}
+            if "reference" in sel.dims:
+                end = sel.isel(checkpoint=-1)
+                row["references"] = {str(r): {v: _num(end[v].sel(reference=r)) for v in present}
+                                     for r in end["reference"].values if str(r) != "learned"}
+            rows.append(row)
+    return {"checkpoints": [int(c) for c in ds["checkpoint"].values], "timesteps": int(ds.sizes["timestep"]),
+            "layers": int(ds.sizes["layer"]), "conditions": int(ds.sizes.get("condition", 0)), "metrics": rows}
+
+
+def percolation_summary(ds: xr.Dataset) -> dict:
+    """Lattice percolation: the setting, then per sigma its neighbourhood and threshold lambda_c."""
+    a = ds.attrs
+    rows = [{"sigma": float(s), "isolated": bool(ds.sel(sigma=s).isolated),
+             "neighbour_count": int(ds.sel(sigma=s).neighbour_count),
+             "lambda_c": _num(ds.sel(sigma=s).lambda_c), "lambda_c_stderr": _num(ds.sel(sigma=s).lambda_c_stderr)}
+            for s in ds.sigma.values]
+    return {"lattice": a.get("lattice"), "periodic": bool(int(a.get("periodic", 0))), "trials": a.get("trials"),
+            "threshold": a.get("threshold"), "method": a.get("method"),
+            "keep_fractions": int(ds.sizes["keep_fraction"]), "sigma": rows, "note": a.get("lattice_note")}
+
+
+def percolation_test_summary(ds: xr.Dataset) -> dict:
+    """The percolation test as :func:`percolation_test_lines` prints it: per width the onsets with 95% intervals,
+    the regression across widths, the collapse check and the verdict."""
+    a = ds.attrs
+    rows = []
+    for k, s in enumerate(ds["sigma"].values):
+        r = ds.isel(sigma=k)
+        rows.append({"sigma": float(s), "runs": int(r.n_runs), "keep_fractions": int(r.n_keep_fractions),
+                     "lambda_c_predicted": _num(r.lambda_c_predicted),
+                     "lambda_c_predicted_interval": [float(v) for v in r.lambda_c_predicted_interval.values],
+                     "lambda_c_measured": _num(r.lambda_c_measured),
+                     "lambda_c_measured_interval": [float(v) for v in r.lambda_c_measured_interval.values],
+                     "status": str(r.status.values)})
+    return {"outcome": a.get("outcome"), "runs": int(ds.sizes["run"]), "dropped_runs": int(a.get("dropped_runs", 0)),
+            "overlap": a.get("overlap"), "threshold": a.get("threshold"), "n_boot": a.get("n_boot"),
+            "seed": a.get("seed"), "sigma": rows, "slope": _num(ds["slope"]),
+            "slope_interval": [float(v) for v in ds["slope_interval"].values], "intercept": _num(ds["intercept"]),
+            "intercept_interval": [float(v) for v in ds["intercept_interval"].values],
+            "collapse": str(ds["collapse"].values), "verdict": a.get("verdict"), "reason": a.get("reason")}
+
+
+def design_summary(ds: xr.Dataset) -> dict:
+    """A percolation design: the lattice and, per width, the predicted onset and its keep fractions."""
+    a = ds.attrs
+    rows = []
+    for k, s in enumerate(ds["sigma"].values):
+        r = ds.isel(sigma=k)
+        rows.append({"sigma": float(s), "neighbour_count": int(r.neighbour_count),
+                     "lambda_c_predicted": _num(r.lambda_c_predicted), "onset_width": _num(r.onset_width),
+                     "keep_fractions": [float(v) for v in r.keep_fractions.values if np.isfinite(v)],
+                     "warning": str(r.warning.values) or None})
+    return {key: a.get(key) for key in ("lattice", "image_size", "spacing", "overlap", "threshold", "trials",
+                                        "min_keep_fraction")} | {"sigma": rows}
+
+
+def layer_summary(infos, aliases: dict[str, str], defaults) -> list[dict]:
+    """The hookable layers as :func:`layer_lines` lists them: name, module type, output shape (null when the
+    layer is not called), its alias and whether analysis uses it by default."""
+    named = {v: k for k, v in aliases.items()}
+    return [{"name": i.name, "module_type": i.module_type,
+             "output_shape": None if i.output_shape is None else [int(n) for n in i.output_shape],
+             "alias": named.get(i.name), "default": i.name in defaults} for i in infos]

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
 
 from manifold_lens.config import load_config
 from tests.builders import QUIET, TINY
+
+
+def _trainers_from_checkout() -> None:
+    """Import the repository's trainers/ as ``manifold_lens.trainers`` where the environment's install predates
+    that layout (an older ``pip install -e .``); a current install maps it itself and this does nothing."""
+    if importlib.util.find_spec("manifold_lens.trainers") is not None:
+        return
+    folder = Path(__file__).resolve().parents[1] / "trainers"
+    spec = importlib.util.spec_from_file_location("manifold_lens.trainers", folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+
+
+_trainers_from_checkout()
 
 
 @pytest.fixture
@@ -17,7 +37,7 @@ def tiny_config():
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A tiny run store trained once per test session (read-only for tests)."""
-    from trainers.train import train
+    from manifold_lens.trainers.train import train
 
     path = tmp_path_factory.mktemp("runs") / "tiny.zarr"
     train(load_config("quick", overrides=TINY), path, **QUIET)

@@ -41,7 +41,7 @@ def test_bundled_model_and_trainer_come_from_entry_points(registry):
 
 
 def test_get_trainer_returns_the_bundled_training_loop():
-    from trainers.train import train
+    from manifold_lens.trainers.train import train
 
     assert get_trainer("ddpm") is train
 

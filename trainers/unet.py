@@ -1,4 +1,4 @@
-"""The study's conditional UNet (SCIENCE.md section 2).
+"""The study's conditional UNet (docs/science.md, section 2).
 
 Three encoder stages, a bottleneck and three decoder stages with skip
 connections; GroupNorm everywhere, self-attention at the configured

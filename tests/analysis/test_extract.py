@@ -14,7 +14,7 @@ from manifold_lens.analysis.measure import measure
 from manifold_lens.stores import open_run
 from manifold_lens.diffusion import ddim_timesteps
 from manifold_lens.diffusion import NoiseSchedule
-from trainers.unet import build_unet
+from manifold_lens.trainers.unet import build_unet
 
 SCHEDULE = NoiseSchedule(1000)
 

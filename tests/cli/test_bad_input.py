@@ -2,7 +2,7 @@
 
 The table follows issue 10 case by case: sizes that would exhaust memory,
 non-finite numbers, unreadable config files, damaged or crafted run stores,
-and ``--overwrite`` aimed at something that is not a run store. Each case
+and ``--replace`` aimed at something that is not a run store. Each case
 runs against copies of one tiny trained run, and every file under the test
 folder is fingerprinted before and after: a refused command writes nothing.
 """
@@ -184,9 +184,9 @@ def test_unreadable_config_files(tmp_path, content, suffix, message):
 # -- other commands ------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
-    (["percolate", "--sigma", "inf", "--no-progress"], "sigma = inf: must be a finite number"),
-    (["percolate", "--sigma", "1", "--lattice", "0", "--no-progress"], "lattice = 0: needs at least 2 sites"),
-    (["percolate", "--sigma", "1", "--spacing", "nan", "--no-progress"], "spacing = nan: must be a finite"),
+    (["percolate", "--sigma", "inf", "--no-progress"], "--sigma inf: must be a finite number"),
+    (["percolate", "--sigma", "1", "--lattice", "0", "--no-progress"], "--lattice 0: needs at least 2 sites"),
+    (["percolate", "--sigma", "1", "--spacing", "nan", "--no-progress"], "--spacing nan: must be a finite"),
     (["datasets", "preview", "--examples", "-1"], "--examples -1: must be >= 1"),
 ])
 def test_other_commands_refuse(tmp_path, args, message):
@@ -204,9 +204,9 @@ def test_evaluate_eta_nan(workdir):
     assert fingerprint(workdir) == before
 
 
-# -- --overwrite replaces a run store and nothing else ---------------------------------
+# -- --replace writes over a run store and nothing else --------------------------------
 
-def test_overwrite_refuses_what_is_not_a_run_store(workdir):
+def test_replace_refuses_what_is_not_a_run_store(workdir):
     results = workdir / "results.zarr"
     res = invoke("percolate", "--sigma", "1", "--lattice", "16", "--trials", "1", "--out", results, "--no-progress")
     assert res.exit_code == 0, res.output
@@ -218,8 +218,9 @@ def test_overwrite_refuses_what_is_not_a_run_store(workdir):
     before = fingerprint(workdir)
     for target, what in [(results, "is a manifold-lens.results store"), (other, "is a Zarr store that is not a run"),
                          (folder, "is a folder of other files")]:
-        res = invoke("train", "--out", target, "--overwrite", *SETS, "--no-progress")
-        assert_one_line_error(res, f"{target} {what}; --overwrite replaces only a run store")
+        res = invoke("train", "--out", target, "--replace", *SETS, "--no-progress")
+        assert_one_line_error(res, f"{target} {what}; --")
+        assert "only a run store" in res.output
     assert fingerprint(workdir) == before
-    res = invoke("train", "--out", workdir / "run.zarr", "--overwrite", *SETS, "--no-progress")  # a run store: yes
+    res = invoke("train", "--out", workdir / "run.zarr", "--replace", *SETS, "--no-progress")  # a run store: yes
     assert res.exit_code == 0, res.output

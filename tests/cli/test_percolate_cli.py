@@ -58,17 +58,17 @@ def test_preset_gives_sigma_spacing_and_lattice(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--sigma", 1, "--threshold", 0], "threshold = 0.0: must be in (0, 1)"),
-    (["--sigma", 1, "--threshold", 1.2], "threshold = 1.2: must be in (0, 1)"),
-    (["--sigma", 1, -2], "sigma = -2.0: must be a finite number > 0"),
-    (["--sigma", 0], "sigma = 0.0: must be a finite number > 0"),
-    (["--sigma", 1, "--lattice", 1], "lattice = 1: needs at least 2 sites"),
+    (["--sigma", 1, "--threshold", 0], "--threshold 0.0: must be in (0, 1)"),
+    (["--sigma", 1, "--threshold", 1.2], "--threshold 1.2: must be in (0, 1)"),
+    (["--sigma", 1, -2], "--sigma -2.0: must be a finite number > 0"),
+    (["--sigma", 0], "--sigma 0.0: must be a finite number > 0"),
+    (["--sigma", 1, "--lattice", 1], "--lattice 1: needs at least 2 sites"),
     (["--sigma", 1, "--lattice", 10**6], "use a smaller --lattice"),
     (["--sigma", "abc"], "--sigma 'abc': give numbers"),
-    (["--sigma", 1, "--keep-fractions", 0.5, 2], "keep_fractions = 2.0"),
+    (["--sigma", 1, "--keep-fractions", 0.5, 2], "--keep-fractions 2.0: give values in [0, 1]"),
     (["--lattice", 8], "--sigma: give bump widths"),
-    (["--sigma", 1, "--method", "exact"], "overlap = 'exact': must be pixel"),
-    (["--sigma", 1, "--overlap", "exact"], "overlap = 'exact': must be pixel"),
+    (["--sigma", 1, "--method", "exact"], "--overlap 'exact': must be pixel"),
+    (["--sigma", 1, "--overlap", "exact"], "--overlap 'exact': must be pixel"),
     (["--preset", "quick", "--set", "data.family=sos"], "lattice percolation models bump overlaps"),
 ])
 def test_bad_input_is_one_line_before_any_work(tmp_path, args, message):
@@ -207,10 +207,10 @@ def test_compare_is_an_alias_of_test(study, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--outcome", "loss"], "outcome = 'loss': the runs have no such per-run variable"),
-    (["--overlap", "exact"], "overlap = 'exact': must be pixel"),
-    (["--n-boot", 3], "n_boot = 3"),
-    (["--threshold", 2], "threshold = 2"),
+    (["--outcome", "loss"], "--outcome 'loss': the runs have no such per-run variable"),
+    (["--overlap", "exact"], "--overlap 'exact': must be pixel"),
+    (["--n-boot", 3], "--n-boot 3: give >= 20 bootstrap resamples"),
+    (["--threshold", 2], "--threshold 2.0: must be in (0, 1)"),
 ])
 def test_percolate_test_bad_input_is_one_line(study, tmp_path, args, message):
     out = tmp_path / "r.zarr"
@@ -238,7 +238,7 @@ def test_percolate_design():
     assert "sigma = 0.1 px: 0 neighbours, no predicted onset" in res.output and "never connects" in res.output
     assert '[[study.cases]]\nname = "sigma-0.5"\nset = { "data.sigma" = 0.5 }' in res.output
     bad = invoke("percolate", "design", "--sigma", 0.5, "--image-size", 16, "--keep", 2)
-    assert bad.exit_code == 2 and bad.output.strip() == "error: keep = 2: an onset needs >= 3 keep fractions"
+    assert bad.exit_code == 2 and bad.output.strip() == "error: --keep 2: an onset needs >= 3 keep fractions"
 
 
 @pytest.mark.slow

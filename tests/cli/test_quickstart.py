@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
+from manifold_lens.cli import app
 from manifold_lens.config import load_config
 from manifold_lens.errors import ManifoldLensError
 from manifold_lens.percolation import lattice_percolation
@@ -48,7 +48,9 @@ def test_quickstart_end_to_end(tmp_path):
             assert (out / "report" / name).stat().st_size > 1000
     # the same directory again: refused in one line, nothing touched
     res = runner.invoke(app, ["quickstart", str(out), "--set", "train.steps=1", "--no-progress"])
-    assert res.exit_code == 2 and "--overwrite" in res.output and res.output.strip().count("\n") == 0
+    assert res.exit_code == 2 and res.output.strip().count("\n") == 0
+    assert res.output.startswith(f"error: OUT {out}: already holds files")
+    assert "pass --replace to write over" in res.output
 
 
 def test_percolation_of_a_bump_config_is_the_lattice_curve():
@@ -73,17 +75,27 @@ def test_percolation_of_other_families_uses_the_coverage_graph():
 def test_out_checks(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x.txt").write_text("")
-    with pytest.raises(ManifoldLensError, match="already holds files.*--overwrite"):
-        check_out_dir(tmp_path / "a", overwrite=False)
+    with pytest.raises(ManifoldLensError, match="already holds files.*pass replace=True"):
+        check_out_dir(tmp_path / "a", replace=False)
     (tmp_path / "b" / "run.zarr").mkdir(parents=True)
     with pytest.raises(ManifoldLensError, match="run.zarr is not a manifold-lens run store"):
-        check_out_dir(tmp_path / "b", overwrite=True)
+        check_out_dir(tmp_path / "b", replace=True)
     with pytest.raises(ManifoldLensError, match="holds x.txt, which the quickstart did not write"):
-        check_out_dir(tmp_path / "a", overwrite=True)  # --overwrite replaces only the quickstart's own outputs
+        check_out_dir(tmp_path / "a", replace=True)  # replace writes over only the quickstart's own outputs
     (tmp_path / "c").write_text("")
     with pytest.raises(ManifoldLensError, match="is a file"):
-        check_out_dir(tmp_path / "c", overwrite=False)
-    check_out_dir(tmp_path / "new", overwrite=False)  # a new directory is fine
+        check_out_dir(tmp_path / "c", replace=False)
+    check_out_dir(tmp_path / "new", replace=False)  # a new directory is fine
+
+
+def test_overwrite_is_the_deprecated_name_of_replace(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.txt").write_text("")
+    with pytest.warns(DeprecationWarning, match="overwrite= is deprecated; use replace="):
+        with pytest.raises(ManifoldLensError, match="holds x.txt, which the quickstart did not write"):
+            check_out_dir(tmp_path / "a", overwrite=True)  # the old keyword still means replace=True
+    res = runner.invoke(app, ["quickstart", str(tmp_path / "a"), "--overwrite", "--set", "data.image_size=12"])
+    assert res.exit_code == 2 and "note: --overwrite is deprecated and will be removed; use --replace" in res.stderr
 
 
 def test_bad_override_fails_before_training(tmp_path):

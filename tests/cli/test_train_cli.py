@@ -1,5 +1,7 @@
 """`manifold-lens train` and `manifold-lens datasets` through typer's CliRunner."""
 
+import re
+
 import pytest
 
 from manifold_lens import open_run
@@ -17,7 +19,9 @@ def test_train_existing_out_and_resume(tmp_path):
 
     res = invoke("train", "--out", out, *SETS, "--no-progress")
     assert res.exit_code == 2
-    assert "already exists: pass --resume to continue it or --overwrite to replace it" in res.output
+    # the library's words (replace=True, or the former --overwrite) in the command's flags
+    assert re.search(r"already exists: pass --resume to continue it or --(overwrite|replace) to "
+                     r"(replace|write over) it", res.output), res.output
 
     res = invoke("train", "--out", out, "--resume", "--set", "train.steps=18", "--no-progress")
     assert res.exit_code == 0, res.output

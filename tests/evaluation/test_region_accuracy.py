@@ -45,7 +45,7 @@ def test_results_without_holdout_region_group_by_region_alone():
 
 def test_tiny_stripes_run_reports_band_and_intersection_accuracy(tmp_path):
     """Train a tiny stripes run with a cross in data.holdout and evaluate it: the cross's groups exist."""
-    from trainers.train import train
+    from manifold_lens.trainers.train import train
 
     cfg = load_config("quick", overrides=[*TINY, "data.family=stripes", "data.margin=2", "data.holdout.kind=cross",
                                           "data.holdout.x_range=[3, 4]", "data.holdout.y_range=[3, 4]"])

@@ -13,7 +13,7 @@ from manifold_lens.stores import RunWriter
 from manifold_lens.stores.encoding import write_group
 from manifold_lens.stores.schema import RUN, VERSIONS
 from tests.builders import QUIET
-from trainers.train import checkpoint_schedule
+from manifold_lens.trainers.train import checkpoint_schedule
 
 
 def test_checkpoint_schedule_dense_early_regular_late():
@@ -121,7 +121,7 @@ def test_every_root_metadata_write_is_a_consistent_commit(tmp_path, tiny_config,
     """A kill can land between any two writes: each root write must be a whole commit."""
     from zarr.core.group import AsyncGroup
 
-    from trainers.train import train
+    from manifold_lens.trainers.train import train
 
     snapshots = []
     original = AsyncGroup._save_metadata

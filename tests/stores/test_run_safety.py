@@ -18,7 +18,7 @@ from manifold_lens.stores import RunWriter
 from manifold_lens.stores import writer as writer_module
 from manifold_lens.stores.lock import lock_path, store_lock
 from tests.builders import QUIET, TINY, fingerprint, invoke, set_args
-from trainers.train import train
+from manifold_lens.trainers.train import train
 
 HOLD = ("import sys, time\nfrom manifold_lens.stores.lock import StoreLock\n"
         "StoreLock(sys.argv[1]).acquire()\nprint('held', flush=True)\ntime.sleep(120)\n")

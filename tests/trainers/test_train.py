@@ -14,7 +14,7 @@ from manifold_lens import load_config, open_run
 from manifold_lens.errors import ConfigError, StoreError
 from manifold_lens.stores import RunWriter
 from tests.builders import QUIET, TINY, set_args
-from trainers.train import train
+from manifold_lens.trainers.train import train
 
 
 def assert_same_weights(a, b, step=None, ema=False):
@@ -84,7 +84,7 @@ def test_crash_during_checkpoint_is_invisible_and_resumable(tmp_path, tiny_confi
 def test_process_killed_mid_training_resumes_exactly(tmp_path):
     """SIGKILL a real `manifold-lens train` process, resume it, compare to an uninterrupted run."""
     overrides = TINY + ["train.steps=150", "train.checkpoint_every=10", "train.batch_size=16"]
-    args = [sys.executable, "-c", "from cli import app; app()", "train", "--out"]
+    args = [sys.executable, "-c", "from manifold_lens.cli import app; app()", "train", "--out"]
     sets = set_args(overrides)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     killed = tmp_path / "killed.zarr"
@@ -123,7 +123,7 @@ def test_resume_refuses_changed_data(tmp_path, tiny_config):
 
 def test_existing_out_refused(tmp_path, tiny_config):
     train(tiny_config, tmp_path / "r.zarr", **QUIET)
-    with pytest.raises(StoreError, match="--resume .* or --overwrite"):
+    with pytest.raises(StoreError, match=r"resume.* or .*(overwrite|replace)"):
         train(tiny_config, tmp_path / "r.zarr", **QUIET)
     train(tiny_config, tmp_path / "r.zarr", overwrite=True, **QUIET)
     assert open_run(tmp_path / "r.zarr").status == "complete"

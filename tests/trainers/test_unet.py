@@ -4,7 +4,7 @@ import torch
 from manifold_lens.config import load_config
 from manifold_lens.errors import ConfigError, ManifoldLensError
 from manifold_lens.models import available_models, build_model, validate_model_params
-from trainers.unet import sinusoidal
+from manifold_lens.trainers.unet import sinusoidal
 
 SHAPES_8 = {  # documented in the README (N = 8, base 8, mult [1, 2, 2])
     "embed": (2, 32),
@@ -107,7 +107,7 @@ def test_layer_aliases_are_declared_by_the_model():
 
 def test_scale_shift_block_is_film():
     """With scale_shift the embedding scales and shifts the second GroupNorm's output: exactly (1 + s) norm + b."""
-    from trainers.unet import ResBlock
+    from manifold_lens.trainers.unet import ResBlock
 
     torch.manual_seed(0)
     block = ResBlock(4, 4, embed_dim=3, groups=2, scale_shift=True).eval()
