@@ -81,7 +81,7 @@ class HoldoutConfig(Section):
 
 
 class DataConfig(Section):
-    """The synthetic dataset (SCIENCE.md section 1). Lengths are in pixels."""
+    """The synthetic dataset (docs/science.md, section 1). Lengths are in pixels."""
 
     family: Family = "bump"
     image_size: int = Field(32, ge=2, description=PX)  # N: an N x N frame (the model may ask for more)

@@ -1,4 +1,4 @@
-"""The synthetic datasets of SCIENCE.md section 1: the candidate lattice, hold-outs, subsampling.
+"""The synthetic datasets of docs/science.md (section 1): the candidate lattice, hold-outs, subsampling.
 
 A :class:`SyntheticDataset` is fully determined by its (resolved)
 :class:`~manifold_lens.config.DataConfig`. It lists every *candidate

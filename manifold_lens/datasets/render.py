@@ -1,4 +1,4 @@
-"""Rendering: the one place where images of conditions are drawn (SCIENCE.md section 1).
+"""Rendering: the one place where images of conditions are drawn (docs/science.md, section 1).
 
 Coordinates are pixels of the N x N *frame*: x runs along columns (u), y along
 rows (v), and pixel (row v, column u) has its centre at (u, v). An image is
