@@ -43,7 +43,8 @@ def _config_error(err: ValidationError, schema: type[BaseModel], section: str) -
     if e["type"] == "extra_forbidden":
         parent = ".".join([section] * bool(section) + loc[:-1])
         where = f"section [{parent}]" if parent else "the top level"
-        return ConfigError(f"unknown key {key!r}: valid keys in {where} are {', '.join(section_fields(schema, loc[:-1]))}")
+        valid = ", ".join(section_fields(schema, loc[:-1]))
+        return ConfigError(f"unknown key {key!r}: valid keys in {where} are {valid}")
     ctx = {k: (", ".join(re.findall(r"'([^']*)'", v) or [v]) if k == "expected" else
                f"{v:g}" if isinstance(v, (int, float)) else v) for k, v in (e.get("ctx") or {}).items()}
     text = _MESSAGES.get(e["type"], e["msg"]).format(**ctx) if e["type"] in _MESSAGES else e["msg"]

@@ -217,8 +217,9 @@ def evaluate_run(run, *args, out=None, name: str | None = None, replace: bool = 
     settings = EvaluationSettings(
         checkpoints=checkpoints, sampler=sampler, steps=steps, eta=eta, samples_per_condition=samples_per_condition,
         conditions=conditions, tolerance=tolerance, seed=seed, batch_size=batch_size, keep_images=keep_images,
-        device="auto" if device is None else str(device), min_peak=min_peak, second_bump_threshold=second_bump_threshold,
-        max_width_ratio=max_width_ratio, **values).check(timesteps=run.config.diffusion.timesteps)
+        device="auto" if device is None else str(device), min_peak=min_peak,
+        second_bump_threshold=second_bump_threshold, max_width_ratio=max_width_ratio,
+        **values).check(timesteps=run.config.diffusion.timesteps)
     chosen = run.select_checkpoints(settings.checkpoints)
     cond = select_conditions(run.conditions, settings.conditions)
     dev = resolve_device(device)

@@ -1,5 +1,5 @@
-"""Stricter scoring (docs/science.md, section 6): a dim second bump is a second bump, a blob of the wrong width is not one
-correct bump. Rendered images with known centres and widths, then the options of `evaluate_run`."""
+"""Stricter scoring (docs/science.md, section 6): a dim second bump is a second bump, a blob of the wrong width is
+not one correct bump. Rendered images with known centres and widths, then the options of `evaluate_run`."""
 
 import numpy as np
 import pytest
