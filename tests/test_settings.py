@@ -207,3 +207,11 @@ def test_evaluate_run_takes_checkpoints_positionally_with_a_warning_and_only_one
         evaluate_run("/nonexistent/run.zarr", "all")  # warns before opening the run
     with pytest.raises(TypeError, match="1 positional argument"):
         evaluate_run("/nonexistent/run.zarr", "all", "out.zarr")
+
+
+def test_numpy_steps_and_checkpoints_are_taken_as_integers():
+    import numpy as np
+
+    s = EvaluationSettings(steps=np.int64(20), checkpoints=np.array([0, 10])).check(timesteps=100)
+    assert s.steps == 20 and type(s.steps) is int and s.sampler_steps == 20
+    assert EvaluationSettings(steps=20.0, checkpoints=(0, np.int32(5))).check().steps == 20

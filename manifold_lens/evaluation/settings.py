@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -98,9 +99,11 @@ class EvaluationSettings(StageSettings):
         """
         if self.sampler not in SAMPLERS:
             raise _bad("sampler", self.sampler, f"must be one of {', '.join(SAMPLERS)}")
-        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int)
-                                       or self.steps < 1):
-            raise _bad("steps", self.steps, "must be an integer >= 1 (at most the run's diffusion.timesteps)")
+        steps = self.steps
+        if steps is not None:
+            if not (_is_integral(steps) or (isinstance(steps, float) and steps.is_integer())) or steps < 1:
+                raise _bad("steps", steps, "must be an integer >= 1 (at most the run's diffusion.timesteps)")
+            steps = int(steps)
         eta = check_eta(self.eta)
         number = {k: _number(k, getattr(self, k)) for k in ("tolerance", "peak_fraction", "min_peak",
                                                             "second_bump_threshold", "max_width_ratio")}
@@ -127,7 +130,7 @@ class EvaluationSettings(StageSettings):
             raise _bad("device", str(self.device), "must be auto, cpu, cuda or cuda:N")
         if not isinstance(self.keep_images, bool):
             raise _bad("keep_images", self.keep_images, "expected true or false")
-        out = dataclasses.replace(self, eta=eta, **number, **counts)
+        out = dataclasses.replace(self, steps=steps, eta=eta, **number, **counts)
         if timesteps is not None:
             plan = plan_sampler(out.sampler, out.steps, out.eta, int(timesteps))
             object.__setattr__(out, "_plan", plan)  # derived, not a field: replace() drops it
@@ -225,11 +228,19 @@ def _integer(name: str, value: Any) -> int:
     return int(value)
 
 
+def _is_integral(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_checkpoints(value: Any) -> None:
-    ok = (isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-          or (isinstance(value, (list, tuple)) and len(value) > 0
-              and all(isinstance(v, int) and not isinstance(v, bool) for v in value)))
-    if not ok:
+    """A str ("last", "all", "STEP,STEP"), a step, or a non-empty sequence of steps (ints, numpy ints)."""
+    if isinstance(value, str) or _is_integral(value):
+        return
+    try:
+        steps = list(value)
+    except TypeError:
+        steps = []
+    if not steps or not all(_is_integral(v) for v in steps):
         raise _bad("checkpoints", value, 'give "last", "all", a step or a list of steps')
 
 
