@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from .errors import ManifoldLensError
+from .errors import ConfigError
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -19,14 +19,14 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ManifoldLensError(f"--device {device!r}: not a device; use auto, cpu, cuda or cuda:N") from None
+        raise ConfigError(f"device = {str(device)!r}: not a device; use auto, cpu, cuda or cuda:N") from None
     if dev.type not in ("cpu", "cuda"):
-        raise ManifoldLensError(f"--device {device}: use auto, cpu, cuda or cuda:N")
+        raise ConfigError(f"device = {str(device)!r}: use auto, cpu, cuda or cuda:N")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ManifoldLensError(f"--device {device}: CUDA is not available on this machine; use cpu or auto")
+            raise ConfigError(f"device = {str(device)!r}: CUDA is not available on this machine; use cpu or auto")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ManifoldLensError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA "
+            raise ConfigError(f"device = {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA "
                                     f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return dev
 

@@ -24,6 +24,7 @@ from torch.utils._pytree import tree_flatten
 from .config import DataConfig, RunConfig
 from .devices import available_memory
 from .errors import ConfigError
+from .models import build_model
 
 GIB = 2**30
 BYTES_PER_CONDITION = 200   # x, y, family, region, masks and their temporaries while the lattice is built
@@ -88,8 +89,6 @@ class ModelSize:
 
 def model_size(name: str, params: dict, image_size: int, forward: bool = True) -> ModelSize:
     """Measure a model built on the meta device (no memory used); ``forward`` also runs one image through it."""
-    from .models import build_model
-
     with torch.device("meta"):
         model = build_model(name, params, image_size)
     n_params = sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())

@@ -17,7 +17,7 @@ torch.nn.Module`` with the model section's parameters (everything but
 ``name``); the module is called as ``model(x_t, t, cond)``. A factory may
 carry ``validate(params, image_size) -> dict``, which checks the parameters
 (raising :class:`~manifold_lens.errors.ConfigError` naming the key) and
-returns them with defaults filled in; :meth:`RunConfig.validate` calls it.
+returns them with defaults filled in; :meth:`RunConfig.checked` calls it.
 The built module may declare ``layer_aliases`` (e.g. ``{"layer4":
 "encoder.2"}``) and ``default_layers``, which analysis uses.
 

@@ -78,8 +78,8 @@ class StageSettings:
     def help(cls, name: str) -> str:
         """One line of help for a parameter, with its units when it has any."""
         f = cls._field(name)
-        units = f.metadata.get("units", "")
-        return f"{f.metadata.get('help', '')}" + (f" ({units})" if units and units not in f.metadata["help"] else "")
+        text, units = f.metadata.get("help", ""), f.metadata.get("units", "")
+        return text + (f" ({units})" if units and units not in text else "")
 
     @classmethod
     def units(cls, name: str) -> str:

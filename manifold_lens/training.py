@@ -8,6 +8,7 @@ one entry point the CLI, the quickstart and later the studies use.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from .config import RunConfig, load_config
@@ -28,31 +29,36 @@ def training_config(out, preset: str | None = None, config: str | Path | None = 
     with ``resume`` and neither, the config stored in ``out`` plus ``overrides``.
     """
     if resume and not (preset or config):
-        return open_run(out).config.with_overrides(list(overrides)).validate().resolved()
+        return open_run(out).config.with_overrides(list(overrides)).checked().resolved()
     return load_config(preset, config, list(overrides))
 
 
-def train_run(config: RunConfig, out, *, resume: bool = False, overwrite: bool = False, device: str | None = None,
-              progress: bool = True, log=print) -> Run:
+def train_run(config: RunConfig, out, *, resume: bool = False, replace: bool = False, device: str | None = None,
+              progress: bool = True, log=print, overwrite: bool | None = None) -> Run:
     """Train ``config`` into run store ``out`` with its registered trainer; return the run, opened.
 
     ``resume`` continues ``out`` from its last committed checkpoint (only
     ``train.steps`` and the checkpointing keys may differ from the stored
-    config); ``overwrite`` replaces an existing run store (and nothing else).
+    config); ``replace`` replaces an existing run store (and nothing else;
+    ``overwrite`` is its deprecated former name).
     ``device`` (auto, cpu, cuda, cuda:N) overrides ``train.device``. Before
     anything is allocated the run's memory and disk needs are checked
     (:mod:`manifold_lens.memory`); the store's writer lock is held throughout.
     """
+    if overwrite is not None:
+        warnings.warn("train_run(overwrite=...) is deprecated: use replace=", DeprecationWarning, stacklevel=2)
+        replace = replace or bool(overwrite)
     out = Path(out)
-    if resume and overwrite:
-        raise ManifoldLensError("give either --resume or --overwrite, not both")
+    if resume and replace:
+        raise ManifoldLensError("give either resume=True or replace=True, not both")
     if resume and not out.exists():
-        raise ManifoldLensError(f"--resume: {out} does not exist; drop --resume to start a new run")
+        raise ManifoldLensError(f"resume=True: {out} does not exist; drop resume=True to start a new run")
     if not resume:
-        check_replaceable(out, overwrite)  # --overwrite replaces a run store and nothing else
+        check_replaceable(out, replace)  # replace=True replaces a run store and nothing else
     dev = resolve_device(device or config.train.device)  # fail before any work on an unavailable device
     trainer = get_trainer(config.train.trainer)
-    with store_lock(out):  # one writer: a second train/resume/overwrite of this store is refused
+    with store_lock(out):  # one writer: a second train/resume/replace of this store is refused
         check_run_resources(config, out, dev)
-        path = trainer(config, out, resume=resume, overwrite=overwrite, device=device, progress=progress, log=log)
+        # the trainer protocol (manifold_lens.models) still names it overwrite
+        path = trainer(config, out, resume=resume, overwrite=replace, device=device, progress=progress, log=log)
     return open_run(path)

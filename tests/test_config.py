@@ -4,10 +4,10 @@ from manifold_lens.config import RunConfig, list_presets, load_config, load_pres
 from manifold_lens.errors import ConfigError
 
 
-def test_presets_exist_and_validate():
+def test_presets_exist_and_are_checked():
     assert {"quick", "paper-bump", "paper-torus"} <= set(list_presets())
     for name in list_presets():
-        load_preset(name).validate()
+        load_preset(name).checked()
     assert load_preset("quick").data.image_size == 16
     assert load_preset("paper-torus").data.family == "periodic"
 
@@ -81,8 +81,12 @@ def test_config_file(tmp_path):
     p.write_text("[data\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(config=p)
-    with pytest.raises(ConfigError, match="no such file"):
+    with pytest.raises(ConfigError, match=r"^config = .*missing.toml: no such file$"):
         load_config(config=tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="^give either preset or config, not both$"):
+        load_config("quick", config=p)
+    with pytest.raises(ConfigError, match="^override 'train.steps': expected key=value, e.g. train.steps=500$"):
+        load_config("quick", overrides=["train.steps"])
 
 
 def test_unknown_key_is_reported_before_other_errors():
@@ -103,3 +107,30 @@ def test_choices_are_listed_plainly_whatever_their_number():
     with pytest.raises(ConfigError) as err:
         load_config("quick", overrides=["data.holdout.position=middle"])
     assert str(err.value) == "data.holdout.position = 'middle': must be one of corner, edge"
+
+
+def test_checked_fills_the_model_defaults_and_validate_is_its_deprecated_alias():
+    cfg = RunConfig.from_dict({"model": {"name": "unet", "base_channels": 8}})
+    checked = cfg.checked()
+    assert checked.model.base_channels == 8 and "embed_dim" in checked.model.params
+    assert "embed_dim" not in cfg.model.params  # checked() returns a copy
+    with pytest.warns(DeprecationWarning, match=r"RunConfig.checked\(\)"):
+        assert cfg.validate() == checked
+    # on the class, validate is pydantic's own (deprecated) classmethod again, no longer shadowed
+    with pytest.warns(DeprecationWarning, match="model_validate"):
+        assert RunConfig.validate({"train": {"steps": 7}}).train.steps == 7
+
+
+def test_the_config_modules_import_no_model_lazily():
+    """config and memory import the model registry at module level (no function-level import of the package)."""
+    import ast
+    import inspect
+
+    import manifold_lens.config.files as files
+    import manifold_lens.config.schema as schema
+    import manifold_lens.memory as memory
+
+    for module in (files, schema, memory):
+        for fn in ast.walk(ast.parse(inspect.getsource(module))):
+            if isinstance(fn, ast.FunctionDef):
+                assert not [n for n in ast.walk(fn) if isinstance(n, ast.ImportFrom) and n.level], fn.name

@@ -1,4 +1,4 @@
-"""The synthetic datasets of SCIENCE.md section 1: the candidate lattice, hold-outs, subsampling.
+"""The synthetic datasets of docs/science.md (section 1): the candidate lattice, hold-outs, subsampling.
 
 A :class:`SyntheticDataset` is fully determined by its (resolved)
 :class:`~manifold_lens.config.DataConfig`. It lists every *candidate
@@ -41,6 +41,7 @@ Each condition carries two labels:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,7 @@ from ..config import DataConfig, RunConfig
 from ..errors import ConfigError
 from ..memory import check_dataset_memory
 from .render import lattice, render_many
+
 
 @dataclass(frozen=True)
 class Component:
@@ -106,6 +108,11 @@ class SyntheticDataset:
                 self.weight[sel] = comp.weight / sel.sum()
         self.weight /= self.weight.sum()
         self._train_set: xr.Dataset | None = None
+
+    @classmethod
+    def from_config(cls, config: DataConfig | RunConfig) -> "SyntheticDataset":
+        """The dataset a config describes, built (configs are checked when they are built)."""
+        return cls(config)
 
     @classmethod
     def from_store(cls, config: DataConfig | RunConfig, conditions: xr.Dataset,
@@ -317,7 +324,6 @@ def holdout_regions(config: DataConfig, x, y, outside: str = "train") -> np.ndar
     return region
 
 
-
 def holdout_geometry(config: DataConfig, x, y) -> np.ndarray:
     """``holdout_region`` per condition: the hold-out geometry of each in-frame centre, ``none`` elsewhere (str).
 
@@ -334,5 +340,7 @@ def holdout_geometry(config: DataConfig, x, y) -> np.ndarray:
 
 
 def build_dataset(config: DataConfig | RunConfig) -> SyntheticDataset:
-    """The dataset a config describes (configs are checked when they are built)."""
-    return SyntheticDataset(config)
+    """Deprecated: :meth:`SyntheticDataset.from_config`."""
+    warnings.warn("build_dataset(config) is deprecated: use SyntheticDataset.from_config(config)",
+                  DeprecationWarning, stacklevel=2)
+    return SyntheticDataset.from_config(config)

@@ -1,4 +1,4 @@
-"""Rendering: the one place where images of conditions are drawn (SCIENCE.md section 1).
+"""Rendering: the one place where images of conditions are drawn (docs/science.md, section 1).
 
 Coordinates are pixels of the N x N *frame*: x runs along columns (u), y along
 rows (v), and pixel (row v, column u) has its centre at (u, v). An image is
@@ -8,12 +8,28 @@ stripe at 0.5); training pixels are intensities mapped to [-1, 1].
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import numpy as np
 
 from ..errors import ConfigError
 
 # Pixel range used for training: intensities in [0, 1] map to [-1, 1].
 PIXEL_MIN, PIXEL_MAX = -1.0, 1.0
+
+
+def _image_size_was_n(fn):
+    """Accept the former keyword ``n`` for ``image_size`` (one release, with a DeprecationWarning)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if "n" in kwargs:
+            warnings.warn(f"{fn.__name__}(n=...) is deprecated: use image_size=", DeprecationWarning, stacklevel=2)
+            kwargs["image_size"] = kwargs.pop("n")
+        return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def to_pixels(intensity: np.ndarray) -> np.ndarray:
@@ -35,9 +51,11 @@ def _offsets(centres: np.ndarray, n: int, periodic: bool) -> np.ndarray:
     return d
 
 
-def bump_intensity(x, y, n: int, sigma_x: float = 1.0, sigma_y: float | None = None,
+@_image_size_was_n
+def bump_intensity(x, y, image_size: int, sigma_x: float = 1.0, sigma_y: float | None = None,
                    periodic: bool = False) -> np.ndarray:
-    """2D Gaussian bumps, peak 1, shape (B, n, n); periodic wraps distances mod n."""
+    """2D Gaussian bumps, peak 1, shape (B, N, N) for N = ``image_size`` px; periodic wraps distances mod N."""
+    n = image_size
     sigma_y = sigma_x if sigma_y is None else sigma_y
     x = np.atleast_1d(np.asarray(x, dtype=np.float64))
     y = np.atleast_1d(np.asarray(y, dtype=np.float64))
@@ -46,12 +64,14 @@ def bump_intensity(x, y, n: int, sigma_x: float = 1.0, sigma_y: float | None = N
     return gy[:, :, None] * gx[:, None, :]
 
 
-def sos_intensity(x, y, n: int, sigma_x: float = 1.0, sigma_y: float | None = None) -> np.ndarray:
-    """Sum of stripes: vertical stripe at x plus horizontal stripe at y, halved to [0, 1].
+@_image_size_was_n
+def sos_intensity(x, y, image_size: int, sigma_x: float = 1.0, sigma_y: float | None = None) -> np.ndarray:
+    """Sum of stripes: vertical stripe at x plus horizontal stripe at y, halved to [0, 1]; (B, N, N).
 
     Each stripe alone peaks at 0.5; where they cross the image reaches 1. A
     centre outside the frame leaves only its Gaussian tail inside it.
     """
+    n = image_size
     sigma_y = sigma_x if sigma_y is None else sigma_y
     x = np.atleast_1d(np.asarray(x, dtype=np.float64))
     y = np.atleast_1d(np.asarray(y, dtype=np.float64))
@@ -60,8 +80,10 @@ def sos_intensity(x, y, n: int, sigma_x: float = 1.0, sigma_y: float | None = No
     return 0.5 * (vx[:, None, :] + hy[:, :, None])
 
 
-def render(family: str, x, y, n: int, sigma_x: float, sigma_y: float) -> np.ndarray:
-    """Render one family at centres (x, y) into the [-1, 1] pixel range, float32 (B, n, n)."""
+@_image_size_was_n
+def render(family: str, x, y, image_size: int, sigma_x: float, sigma_y: float) -> np.ndarray:
+    """Render one family at centres (x, y) into the [-1, 1] pixel range, float32 (B, N, N)."""
+    n = image_size
     if family == "bump":
         inten = bump_intensity(x, y, n, sigma_x, sigma_y)
     elif family == "periodic":
@@ -73,8 +95,10 @@ def render(family: str, x, y, n: int, sigma_x: float, sigma_y: float) -> np.ndar
     return to_pixels(inten)
 
 
-def render_many(family, x, y, n: int, sigma_x: float, sigma_y: float) -> np.ndarray:
-    """Render centres of possibly different families (one name or one per centre), float32 (B, n, n) in [-1, 1]."""
+@_image_size_was_n
+def render_many(family, x, y, image_size: int, sigma_x: float, sigma_y: float) -> np.ndarray:
+    """Render centres of possibly different families (one name or one per centre), float32 (B, N, N) in [-1, 1]."""
+    n = image_size
     x = np.atleast_1d(np.asarray(x, dtype=np.float64))
     y = np.atleast_1d(np.asarray(y, dtype=np.float64))
     fam = np.broadcast_to(np.asarray(family, dtype=object), x.shape).astype(str)

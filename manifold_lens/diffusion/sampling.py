@@ -36,10 +36,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..devices import resolve_device
-from ..errors import ManifoldLensError
+from ..errors import ConfigError
 from .schedule import NoiseSchedule
 
 SAMPLERS = ("ddim", "ddpm")
+DDIM_STEPS = 50  # DDIM's steps when none are given
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -51,10 +52,14 @@ def ddim_timesteps(timesteps: int, steps: int) -> list[int]:
 
 
 def check_steps(steps: int, timesteps: int) -> int:
-    """Validate a number of sampler steps against the schedule's T (one-line error)."""
-    if isinstance(steps, bool) or int(steps) != steps or not 1 <= int(steps) <= timesteps:
-        raise ManifoldLensError(
-            f"--steps {steps}: must be an integer between 1 and T = {timesteps} (the run's diffusion.timesteps)"
+    """Validate a number of sampler steps against the schedule's T (one-line ConfigError naming ``steps``)."""
+    try:
+        whole = not isinstance(steps, bool) and int(steps) == steps
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or not 1 <= int(steps) <= timesteps:
+        raise ConfigError(
+            f"steps = {steps}: must be an integer between 1 and T = {timesteps} (the run's diffusion.timesteps)"
         )
     return int(steps)
 
@@ -63,22 +68,26 @@ def sampler_timesteps(sampler: str, steps: int | None, timesteps: int) -> list[i
     """Check a sampler and its number of steps against T; return the decreasing timesteps it visits.
 
     ``ddpm`` always takes all T steps (``steps`` must be None or T); ``ddim``
-    takes ``steps`` (default 50) spread over [0, T-1].
+    takes ``steps`` (default DDIM_STEPS = 50) spread over [0, T-1].
     """
     if sampler not in SAMPLERS:
-        raise ManifoldLensError(f"--sampler {sampler!r}: must be one of {', '.join(SAMPLERS)}")
+        raise ConfigError(f"sampler = {sampler!r}: must be one of {', '.join(SAMPLERS)}")
     if sampler == "ddpm":
         if steps is not None and int(steps) != timesteps:
-            raise ManifoldLensError(f"--steps {steps}: the ddpm sampler always takes all T = {timesteps} steps; "
-                                    "use --sampler ddim for fewer")
+            raise ConfigError(f"steps = {steps}: the ddpm sampler always takes all T = {timesteps} steps; "
+                              "use sampler='ddim' for fewer")
         return list(range(timesteps - 1, -1, -1))
-    return ddim_timesteps(timesteps, 50 if steps is None else steps)
+    return ddim_timesteps(timesteps, DDIM_STEPS if steps is None else steps)
 
 
 def check_eta(eta: float) -> float:
-    """DDIM's eta must be a finite number >= 0."""
-    if not (float(eta) >= 0 and math.isfinite(float(eta))):
-        raise ManifoldLensError(f"--eta {eta}: must be a finite number >= 0 (0 deterministic, 1 DDPM-like)")
+    """DDIM's eta must be a finite number >= 0 (one-line ConfigError naming ``eta``)."""
+    try:
+        ok = not isinstance(eta, bool) and float(eta) >= 0 and math.isfinite(float(eta))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"eta = {eta}: must be a finite number >= 0 (0 deterministic, 1 DDPM-like)")
     return float(eta)
 
 
@@ -134,7 +143,7 @@ def sample(
     if return_states_at is not None:
         check_visited(plan, return_states_at, "return_states_at")
     if batch_size < 1:
-        raise ManifoldLensError(f"--batch-size {batch_size}: must be >= 1")
+        raise ConfigError(f"batch_size = {batch_size}: must be >= 1")
     return run_sampler(model, schedule, cond, plan, image_size=image_size,
                        generator=generator if generator is not None else torch.Generator().manual_seed(int(seed)),
                        batch_size=batch_size, device=resolve_device(device) if device is not None else None,
@@ -155,15 +164,20 @@ def plan_sampler(sampler: str, steps: int | None, eta: float, timesteps: int) ->
     return SamplerPlan(sampler, ts, 1.0 if sampler == "ddpm" else check_eta(eta))  # ddpm ignores eta
 
 
-def check_visited(plan: SamplerPlan, timesteps: Iterable[int], option: str = "--timesteps") -> list[int]:
-    """The timesteps, each one the planned sampler visits; a one-line error naming the nearest ones otherwise."""
+def check_visited(plan: SamplerPlan, timesteps: Iterable[int], option: str = "timesteps") -> list[int]:
+    """The timesteps, each one the planned sampler visits; a one-line error naming the nearest ones otherwise.
+
+    ``option`` names the parameter in the message ("timesteps = [...]"; a
+    name given as a ``--flag`` keeps the former "--timesteps [...]" form).
+    """
     wanted = [int(t) for t in timesteps]
     visited = set(plan.timesteps)
     off = [t for t in wanted if t not in visited]
     if off:
         near = sorted(sorted(visited, key=lambda v: abs(v - off[0]))[:2])
-        raise ManifoldLensError(
-            f"{option} {off}: not visited by {plan.sampler} with {len(plan.timesteps)} steps (nearest: "
+        sep = " " if option.startswith("--") else " = "
+        raise ConfigError(
+            f"{option}{sep}{off}: not visited by {plan.sampler} with {len(plan.timesteps)} steps (nearest: "
             f"{', '.join(map(str, near))}; see manifold_lens.diffusion.ddim_timesteps)")
     return wanted
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..config import DiffusionConfig
-from ..errors import ManifoldLensError
+from ..errors import ConfigError
 
 
 class NoiseSchedule:
@@ -21,7 +21,7 @@ class NoiseSchedule:
 
     def __init__(self, timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02):
         if timesteps < 2:
-            raise ValueError(f"timesteps = {timesteps}: must be >= 2")
+            raise ConfigError(f"timesteps = {timesteps}: must be >= 2")
         self.timesteps = int(timesteps)
         self.beta_start, self.beta_end = float(beta_start), float(beta_end)
         self.betas = torch.linspace(beta_start, beta_end, timesteps, dtype=torch.float64)
@@ -61,10 +61,15 @@ class NoiseSchedule:
         return a / (1 - a)
 
     def check_timesteps(self, timesteps, name: str = "timesteps") -> list[int]:
-        """Check user timesteps against [0, T); one-line ManifoldLensError otherwise."""
+        """Check user timesteps against [0, T); one-line ConfigError naming ``name`` otherwise.
+
+        The message reads "timesteps = [50]: outside [0, 50) ..."; a ``name``
+        given as a ``--flag`` keeps the former "--timesteps [50] outside" form.
+        """
         out = [int(t) for t in timesteps]
         bad = [t for t in out if not 0 <= t < self.timesteps]
         if bad:
-            raise ManifoldLensError(f"{name} {bad} outside [0, {self.timesteps}): the run's diffusion has "
-                                    f"T = {self.timesteps}")
+            where = f"{name} {bad}" if name.startswith("--") else f"{name} = {bad}:"
+            raise ConfigError(f"{where} outside [0, {self.timesteps}): the run's diffusion has "
+                              f"T = {self.timesteps}")
         return out

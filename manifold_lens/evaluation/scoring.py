@@ -1,4 +1,4 @@
-"""Scoring generated samples: how many bumps, where, and whether that is correct (SCIENCE.md section 3).
+"""Scoring generated samples: how many bumps, where, and whether it is correct (docs/science.md, section 3).
 
 * correct: exactly one bump (SOS: one stripe crossing) of the data's width
   and every scored coordinate within ``tolerance`` px of the condition (1 px
@@ -10,7 +10,7 @@
   ``max_width_ratio`` (1.5) of the data's sigma, both taken at least
   MIN_FIT_SIGMA = 0.5 px (narrower is not resolved by 1 px pixels; see
   :func:`width_ok`). A blob three times too wide is not one correct bump
-  (SCIENCE.md section 6).
+  (docs/science.md, section 6).
   Periodic runs measure the error around the torus, min(|d|, N - |d|).
   A stripes-family condition with one coordinate outside the frame is a 1D
   example carrying only the in-frame coordinate: only that coordinate is
@@ -45,6 +45,7 @@ import xarray as xr
 
 from ..stores import as_strings
 from .localize import MIN_FIT_SIGMA, localize
+from .settings import EvaluationSettings, renamed_keywords
 
 PHASES = ("A", "B", "C")
 PHASE_MEANINGS = {
@@ -79,7 +80,8 @@ def coordinate_error(estimate, target, *, periodic=False, image_size: int | None
     return d
 
 
-def width_ok(width_x_hat, width_y_hat, sigma=(1.0, 1.0), *, axes="xy", max_width_ratio: float = 1.5) -> np.ndarray:
+def width_ok(width_x_hat, width_y_hat, sigma=(1.0, 1.0), *, axes="xy",
+             max_width_ratio: float = EvaluationSettings.default("max_width_ratio")) -> np.ndarray:
     """Whether the fitted widths match the data's, per sample; all inputs broadcast together.
 
     On each axis named in ``axes`` ("xy", "x" or "y", per sample) the fitted
@@ -97,7 +99,8 @@ def width_ok(width_x_hat, width_y_hat, sigma=(1.0, 1.0), *, axes="xy", max_width
     return ok[0] & ok[1]
 
 
-def score(x_hat, y_hat, n_bumps, x, y, *, axes="xy", tolerance: float = 1.0, periodic=False,
+def score(x_hat, y_hat, n_bumps, x, y, *, axes="xy", tolerance: float = EvaluationSettings.default("tolerance"),
+          periodic=False,
           image_size: int | None = None, width_ok=True) -> tuple[np.ndarray, np.ndarray]:
     """(correct, phase) per sample; all inputs broadcast together.
 
@@ -118,21 +121,25 @@ def score(x_hat, y_hat, n_bumps, x, y, *, axes="xy", tolerance: float = 1.0, per
     return correct, phase
 
 
-def locate_samples(images, conditions: xr.Dataset, *, image_size: int, sigma=(1.0, 1.0), threshold: float = 0.5,
-                   min_peak: float = 0.25, second_bump_threshold: float = 0.25,
-                   max_width_ratio: float = 1.5) -> dict[str, np.ndarray]:
+def locate_samples(images, conditions: xr.Dataset, *, image_size: int, sigma=(1.0, 1.0),
+                   settings: EvaluationSettings | None = None, **options) -> dict[str, np.ndarray]:
     """Locate images (C, K, N, N) generated at ``conditions`` (dim ``condition``), each (C, K).
 
-    Returns x_hat, y_hat, n_bumps, width_x_hat, width_y_hat and width_ok
-    (:func:`width_ok` on the scored axes). For 1D stripe conditions
-    ``n_bumps`` is the number of stripes along the carried axis (see
-    :func:`scored_axes`).
+    ``settings`` (default :class:`EvaluationSettings`) gives the localizer's
+    ``peak_fraction``, ``min_peak``, ``second_bump_threshold`` and the
+    ``max_width_ratio``; ``options`` override single ones (``threshold`` is
+    the deprecated name of ``peak_fraction``). Returns x_hat, y_hat, n_bumps,
+    width_x_hat, width_y_hat and width_ok (:func:`width_ok` on the scored
+    axes). For 1D stripe conditions ``n_bumps`` is the number of stripes
+    along the carried axis (see :func:`scored_axes`).
     """
+    settings = (settings or EvaluationSettings()).replace(**renamed_keywords(options)).check()
     imgs = np.asarray(images)
     C, K = imgs.shape[:2]
     fam = np.repeat(as_strings(conditions["family"].values), K)
-    loc = localize(imgs.reshape(C * K, image_size, image_size), fam, sigma=sigma, threshold=threshold,
-                   min_peak=min_peak, second_bump_threshold=second_bump_threshold)
+    loc = localize(imgs.reshape(C * K, image_size, image_size), fam, sigma=sigma,
+                   peak_fraction=settings.peak_fraction, min_peak=settings.min_peak,
+                   second_bump_threshold=settings.second_bump_threshold)
     n = loc["n_bumps"].values.copy()
     axes = np.repeat(scored_axes(conditions["x"].values, conditions["y"].values, conditions["family"].values,
                                  image_size), K)
@@ -142,7 +149,7 @@ def locate_samples(images, conditions: xr.Dataset, *, image_size: int, sigma=(1.
     out = {k: loc[k].values.reshape(C, K) for k in ("x_hat", "y_hat", "width_x_hat", "width_y_hat")}
     out["n_bumps"] = n.reshape(C, K)
     out["width_ok"] = width_ok(out["width_x_hat"], out["width_y_hat"], sigma, axes=axes.reshape(C, K),
-                               max_width_ratio=max_width_ratio)
+                               max_width_ratio=settings.max_width_ratio)
     return out
 
 

@@ -156,3 +156,22 @@ def test_xarray_views():
     np.testing.assert_array_equal(tr.x.values, d.x[d.train])
     assert float(tr.weight.sum()) == pytest.approx(1.0)
     assert isinstance(tr, xr.Dataset)
+
+
+def test_from_config_builds_the_dataset_and_build_dataset_is_its_deprecated_alias():
+    from manifold_lens.datasets import build_dataset
+
+    cfg = load_config("quick", overrides=["data.image_size=8", "data.keep_fraction=0.5"])
+    built = SyntheticDataset.from_config(cfg)
+    assert built.image_size == 8 and len(built) == 32  # round(0.5 x 64) kept sites
+    with pytest.warns(DeprecationWarning, match=r"SyntheticDataset.from_config"):
+        old = build_dataset(cfg.data)
+    assert (old.train_index == built.train_index).all()
+
+
+def test_render_takes_image_size_and_the_former_n_with_a_warning():
+    img = render("bump", [3.0], [5.0], image_size=8, sigma_x=1.0, sigma_y=1.0)
+    assert img.shape == (1, 8, 8) and img[0, 5, 3] == pytest.approx(1.0)
+    with pytest.warns(DeprecationWarning, match="image_size="):
+        old = bump_intensity([3.0], [5.0], n=8)
+    assert old.shape == (1, 8, 8) and np.allclose(from_pixels(img), old, atol=1e-6)

@@ -145,9 +145,9 @@ def test_bad_settings_are_one_line_errors():
         (dict(steps=1001), "between 1 and T = 1000"),
         (dict(steps=0), "between 1 and T"),
         (dict(sampler="ddpm", steps=50), "all T = 1000 steps"),
-        (dict(sampler="euler"), "--sampler"),
+        (dict(sampler="euler"), "sampler = 'euler': must be one of ddim, ddpm"),
         (dict(steps=10, return_states_at=[500]), "not visited"),
-        (dict(eta=-1.0), "--eta"),
+        (dict(eta=-1.0), "eta = -1.0: must be"),
     ]:
         with pytest.raises(ManifoldLensError, match=match) as err:
             sample(model, SCHEDULE, cond, image_size=N, progress=False, **kwargs)

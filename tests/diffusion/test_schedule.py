@@ -35,5 +35,5 @@ def test_posterior_variance_first_step_zero():
 def test_check_timesteps():
     s = NoiseSchedule(50)
     assert s.check_timesteps([0, 49]) == [0, 49]
-    with pytest.raises(ManifoldLensError, match=r"\[50\] outside \[0, 50\)"):
+    with pytest.raises(ManifoldLensError, match=r"timesteps = \[50\]: outside \[0, 50\)"):
         s.check_timesteps([10, 50])

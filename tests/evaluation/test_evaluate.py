@@ -151,7 +151,7 @@ def test_condition_sets_and_checkpoint_choice():
     held = select_conditions(conds, "heldout")
     assert (~held.in_train).all() and held.sizes["condition"] == 16
     assert (held.condition.values == np.flatnonzero(~conds.in_train.values)).all()
-    with pytest.raises(ManifoldLensError, match="--conditions"):
+    with pytest.raises(ManifoldLensError, match="conditions = 'ood': must be one of all, train, heldout"):
         select_conditions(conds, "ood")
     assert select_checkpoints("last", [0, 5, 10], "run") == [10]
     assert select_checkpoints("all", [0, 5, 10], "run") == [0, 5, 10]

@@ -19,7 +19,7 @@ ARGS = ["--checkpoints", "all", "--steps", "50", "--samples-per-condition", "2",
 
 def test_killed_evaluate_is_flagged_then_continued_to_the_uninterrupted_result(tiny_run, tmp_path):
     planned = len(open_run(tiny_run).steps)
-    ref = evaluate_run(tiny_run, "all", steps=50, samples_per_condition=2, device="cpu", progress=False,
+    ref = evaluate_run(tiny_run, checkpoints="all", steps=50, samples_per_condition=2, device="cpu", progress=False,
                        out=tmp_path / "ref.zarr")
     out = tmp_path / "results.zarr"
     done = kill_after_commit(["evaluate", tiny_run, "--out", out, *ARGS], out / "evaluation" / NAME)

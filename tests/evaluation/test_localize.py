@@ -192,7 +192,17 @@ def test_bad_arguments():
     img = render("bump", [3.0], [3.0], N, 1, 1)
     with pytest.raises(ManifoldLensError, match="family"):
         localize(img, "torus")
-    with pytest.raises(ManifoldLensError, match="threshold"):
-        localize(img, "bump", threshold=1.5)
+    with pytest.raises(ManifoldLensError, match=r"peak_fraction = 1.5: must be in \(0, 1\)"):
+        localize(img, "bump", peak_fraction=1.5)
+    with pytest.raises(ManifoldLensError, match="second_bump_threshold = 0"):
+        localize(img, "bump", second_bump_threshold=0)
     with pytest.raises(ManifoldLensError, match="shape"):
         localize(np.zeros((2, 3, 4)), "bump")
+
+
+def test_the_former_threshold_keyword_still_works_and_warns():
+    img = render("bump", [3.0, 9.0], [3.0, 4.0], N, 1, 1)
+    with pytest.warns(DeprecationWarning, match="peak_fraction"):
+        old = localize(img.sum(0, keepdims=True) + 1, "bump", threshold=0.6)
+    new = localize(img.sum(0, keepdims=True) + 1, "bump", peak_fraction=0.6)
+    assert old.attrs["peak_fraction"] == 0.6 and int(old.n_bumps[0]) == int(new.n_bumps[0]) == 2

@@ -1,5 +1,5 @@
-"""Stricter scoring (SCIENCE.md section 6): a dim second bump is a second bump, a blob of the wrong width is not one
-correct bump. Rendered images with known centres and widths, then the options of `manifold-lens evaluate`."""
+"""Stricter scoring (docs/science.md, section 6): a dim second bump is a second bump, a blob of the wrong width is
+not one correct bump. Rendered images with known centres and widths, then the options of `evaluate_run`."""
 
 import numpy as np
 import pytest
@@ -8,11 +8,10 @@ import xarray as xr
 import manifold_lens.evaluation.evaluate as evaluate_module
 from manifold_lens.datasets import bump_intensity, render, sos_intensity, to_pixels
 from manifold_lens.evaluation import evaluate_run, evaluation_name, locate_samples, score, scored_axes
-from manifold_lens.errors import StoreError
+from manifold_lens.errors import ConfigError, StoreError
 from manifold_lens.evaluation.localize import fitted_height, localize
 from manifold_lens.evaluation.scoring import width_ok
 from manifold_lens.stores import open_run, read_results
-from tests.builders import invoke
 
 N = 32
 
@@ -141,17 +140,17 @@ def test_stripes_are_held_to_the_same_rules():
 def test_the_options_are_checked_in_one_line(tiny_run, tmp_path):
     out = tmp_path / "results.zarr"
     cases = [
-        (["--second-bump-threshold", "0"], "--second-bump-threshold"),
-        (["--second-bump-threshold", "1.5"], "--second-bump-threshold"),
-        (["--second-bump-threshold", "nan"], "--second-bump-threshold"),
-        (["--max-width-ratio", "1"], "--max-width-ratio"),
-        (["--max-width-ratio", "inf"], "--max-width-ratio"),
-        (["--max-width-ratio", "nan"], "--max-width-ratio"),
+        (dict(second_bump_threshold=0), "second_bump_threshold = 0: must be in (0, 1]"),
+        (dict(second_bump_threshold=1.5), "second_bump_threshold = 1.5: must be in (0, 1]"),
+        (dict(second_bump_threshold=float("nan")), "second_bump_threshold = nan: must be in (0, 1]"),
+        (dict(max_width_ratio=1), "max_width_ratio = 1: must be a finite number > 1"),
+        (dict(max_width_ratio=float("inf")), "max_width_ratio = inf: must be a finite number > 1"),
+        (dict(max_width_ratio=float("nan")), "max_width_ratio = nan: must be a finite number > 1"),
     ]
-    for extra, option in cases:
-        r = invoke("evaluate", tiny_run, "--out", out, "--no-progress", *extra)
-        assert r.exit_code == 2, (extra, r.output)
-        assert r.output.startswith(f"error: {option} ") and r.output.count("\n") == 1, r.output
+    for kwargs, message in cases:
+        with pytest.raises(ConfigError) as err:
+            evaluate_run(tiny_run, out=out, progress=False, **kwargs)
+        assert str(err.value).startswith(message) and "\n" not in str(err.value) and "--" not in str(err.value)
     assert not out.exists()
     assert evaluation_name(max_width_ratio=1e6) == "ddim50_width1e06"
     assert evaluation_name(second_bump_threshold=1.0, max_width_ratio=2) == "ddim50_bump1_width2"

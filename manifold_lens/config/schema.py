@@ -1,32 +1,25 @@
-"""Experiment configuration: pydantic section schemas, TOML presets, ``--set`` overrides.
+"""The run config's schema: pydantic sections ``data``, ``model``, ``diffusion``, ``train`` and :class:`RunConfig`.
 
-A run is fully described by a :class:`RunConfig` with four sections, ``data``,
-``model``, ``diffusion`` and ``train``. Presets are TOML files shipped in
-``manifold_lens.data.presets``; ``--set key=value`` overrides are dotted keys
-whose values are parsed as TOML (``train.steps=500`` is an integer, bare words
-are strings). Every section is a pydantic model: building one checks every
-value (types, ranges, choices, and the rules that tie keys together), and a
-bad value raises :class:`~manifold_lens.errors.ConfigError` with one line
-naming the key and what is allowed.
-
-The ``model`` section is the model's registered ``name`` plus its parameters;
-the parameters are checked by the model's own factory
-(:func:`manifold_lens.models.validate_model_params`) in
-:meth:`RunConfig.validate`, because only the model knows them.
+Every section is a pydantic model: building one checks every value (types,
+ranges, choices, and the rules that tie keys together); a bad value is a
+one-line :class:`~manifold_lens.errors.ConfigError` naming the key
+(:mod:`manifold_lens.config.messages`). The ``model`` section's parameters
+are checked by the model's own factory in :meth:`RunConfig.checked`, because
+only the model knows them.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import tomllib
-from importlib import resources
-from pathlib import Path
+import warnings
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .errors import ConfigError
+from ..models import validate_model_params
+from .messages import validate_section
+from .overrides import set_dotted, split_override
 
 Family = Literal["bump", "periodic", "sos", "stripes", "mixture"]
 RenderedFamily = Literal["bump", "periodic", "sos", "stripes"]
@@ -81,7 +74,7 @@ class HoldoutConfig(Section):
 
 
 class DataConfig(Section):
-    """The synthetic dataset (SCIENCE.md section 1). Lengths are in pixels."""
+    """The synthetic dataset (docs/science.md, section 1). Lengths are in pixels."""
 
     family: Family = "bump"
     image_size: int = Field(32, ge=2, description=PX)  # N: an N x N frame (the model may ask for more)
@@ -205,6 +198,25 @@ class TrainConfig(Section):
         return v
 
 
+class _DeprecatedValidate(property):
+    """``RunConfig.validate``: on an instance, the deprecated alias of :meth:`RunConfig.checked` (it warns);
+    on the class, pydantic's own ``BaseModel.validate``, which the alias no longer hides.
+
+    A ``property`` subclass, so pydantic leaves the attribute alone.
+    """
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return vars(BaseModel)["validate"].__get__(None, owner)  # pydantic's (deprecated) classmethod
+
+        def validate() -> "RunConfig":
+            warnings.warn("RunConfig.validate() is deprecated: use RunConfig.checked() (validate shadowed "
+                          "pydantic's BaseModel.validate)", DeprecationWarning, stacklevel=2)
+            return obj.checked()
+
+        return validate
+
+
 class RunConfig(BaseModel):
     """Everything that determines a training run."""
 
@@ -233,9 +245,9 @@ class RunConfig(BaseModel):
     def with_overrides(self, overrides: list[str] | dict[str, Any]) -> "RunConfig":
         """Apply ``key=value`` strings (or a flat dotted dict) and return a new config."""
         d = self.to_dict()
-        items = overrides.items() if isinstance(overrides, dict) else [_split_override(o) for o in overrides]
+        items = overrides.items() if isinstance(overrides, dict) else [split_override(o) for o in overrides]
         for key, value in items:
-            _set_dotted(d, key, value)
+            set_dotted(d, key, value)
         return RunConfig.from_dict(d)
 
     def resolved(self) -> "RunConfig":
@@ -246,173 +258,12 @@ class RunConfig(BaseModel):
             c.train.checkpoint_every = max(1, c.train.steps // 10)
         return c
 
-    def validate(self) -> "RunConfig":
-        """A copy whose model parameters are checked by the model's factory, defaults filled in."""
-        from .models import validate_model_params
+    def checked(self) -> "RunConfig":
+        """A copy whose model parameters are checked by the model's factory, defaults filled in.
 
+        (Formerly ``validate``, which shadowed pydantic's ``BaseModel.validate``.)
+        """
         params = validate_model_params(self.model.name, self.model.params, self.data.image_size)
         return self.model_copy(update={"model": ModelConfig(name=self.model.name, **params)})
 
-
-# -- errors ------------------------------------------------------------------
-
-_MESSAGES = {  # pydantic error type -> our wording (others keep pydantic's message)
-    "greater_than": "must be > {gt}", "greater_than_equal": "must be >= {ge}", "less_than": "must be < {lt}",
-    "less_than_equal": "must be <= {le}", "literal_error": "must be one of {expected}",
-    **dict.fromkeys(("int_parsing", "int_type", "int_from_float"), "expected an integer"),
-    "int_parsing_size": "too large an integer",
-    **dict.fromkeys(("float_parsing", "float_type"), "expected a number"),
-    **dict.fromkeys(("bool_parsing", "bool_type"), "expected true or false"), "string_type": "expected a string",
-    "list_type": "expected a list, e.g. [1, 2]", "dict_type": "expected a table, e.g. {bump = 0.5, stripes = 0.5}",
-    "model_type": "expected a table of keys", "finite_number": "must be a finite number (not nan or inf)",
-}
-
-
-def validate_section(schema: type[BaseModel], values: Any, section: str = "") -> Any:
-    """``schema.model_validate(values)``, with a failure turned into one ConfigError line naming the key.
-
-    ``section`` prefixes the keys in messages (e.g. "model" for a model's parameters).
-    """
-    try:
-        return schema.model_validate(values)
-    except ValidationError as err:
-        raise _config_error(err, schema, section) from None
-
-
-def _config_error(err: ValidationError, schema: type[BaseModel], section: str) -> ConfigError:
-    errors = err.errors(include_url=False)
-    e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])  # an unknown key explains the most
-    loc = [str(p) for p in e["loc"] if p != "[key]"]
-    key = ".".join([section] * bool(section) + loc)
-    if e["type"] == "value_error":  # our own checks word their whole message
-        return ConfigError(str(e["ctx"]["error"]))
-    if e["type"] == "extra_forbidden":
-        parent = ".".join([section] * bool(section) + loc[:-1])
-        where = f"section [{parent}]" if parent else "the top level"
-        return ConfigError(f"unknown key {key!r}: valid keys in {where} are {', '.join(_fields(schema, loc[:-1]))}")
-    ctx = {k: (", ".join(re.findall(r"'([^']*)'", v) or [v]) if k == "expected" else
-               f"{v:g}" if isinstance(v, (int, float)) else v) for k, v in (e.get("ctx") or {}).items()}
-    text = _MESSAGES.get(e["type"], e["msg"]).format(**ctx) if e["type"] in _MESSAGES else e["msg"]
-    hint = _hint(schema, loc)
-    value = e.get("input")
-    shown = repr(value) if isinstance(value, str) else value
-    return ConfigError(f"{key} = {shown}: {text}" + (f" ({hint})" if hint else ""))
-
-
-def _walk(schema: Any, loc: list[str]) -> Any:
-    """The schema class at ``loc`` (a section path), or None past a leaf."""
-    for part in loc:
-        field = getattr(schema, "model_fields", {}).get(part)
-        schema = field.annotation if field is not None else None
-    return schema
-
-
-def _fields(schema: Any, loc: list[str]) -> list[str]:
-    return list(getattr(_walk(schema, loc), "model_fields", {}))
-
-
-def _hint(schema: Any, loc: list[str]) -> str:
-    field = getattr(_walk(schema, loc[:-1]), "model_fields", {}).get(loc[-1]) if loc else None
-    return getattr(field, "description", None) or ""
-
-
-# -- presets and files -----------------------------------------------------
-
-def presets_dir():
-    """The folder of shipped TOML presets (works from an installed wheel)."""
-    return resources.files("manifold_lens.data") / "presets"
-
-
-def list_presets() -> list[str]:
-    return sorted(p.name[:-5] for p in presets_dir().iterdir() if p.name.endswith(".toml"))
-
-
-def preset_description(name: str) -> str:
-    """The ``description`` line of a shipped preset."""
-    return str(tomllib.loads((presets_dir() / f"{name}.toml").read_text()).get("description", ""))
-
-
-def load_preset(name: str) -> RunConfig:
-    path = presets_dir() / f"{name}.toml"
-    if not path.is_file():
-        raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(list_presets())}")
-    return _from_toml_text(path.read_text(), f"preset {name!r}")
-
-
-def load_config_file(path: str | Path) -> RunConfig:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"--config {p}: no such file")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"--config {p}: not a text file (not UTF-8); give a TOML or JSON config") from None
-    if p.suffix == ".json":
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"--config {p}: not valid JSON ({e}); fix the file or give a TOML config") from None
-        if not isinstance(d, dict):
-            raise ConfigError(f"--config {p}: a JSON config must be an object of sections, e.g. {{\"train\": {{}}}}")
-        return RunConfig.from_dict(d)
-    return _from_toml_text(text, f"--config {p}")
-
-
-def load_config(preset: str | None = None, config: str | Path | None = None,
-                overrides: list[str] | None = None) -> RunConfig:
-    """Resolve preset or file plus overrides into a validated, resolved RunConfig."""
-    if preset and config:
-        raise ConfigError("give either --preset or --config, not both")
-    cfg = load_config_file(config) if config else load_preset(preset or "quick")
-    if overrides:
-        cfg = cfg.with_overrides(overrides)
-    return cfg.validate().resolved()
-
-
-def _from_toml_text(text: str, where: str) -> RunConfig:
-    try:
-        d = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{where}: not valid TOML ({e})") from None
-    d.pop("description", None)
-    return RunConfig.from_dict(d)
-
-
-def valid_keys(section: str = "") -> list[str]:
-    """All keys of a section ('' for the top level), for messages and docs.
-
-    For ``model``: ``name`` and the parameters of the default model.
-    """
-    if section == "model":
-        from .models import validate_model_params
-
-        return ["name", *validate_model_params(ModelConfig().name, {}, DataConfig().image_size)]
-    return _fields(RunConfig, [p for p in section.split(".") if p])
-
-
-# -- --set overrides -----------------------------------------------------------
-
-def _split_override(item: str) -> tuple[str, Any]:
-    if "=" not in item:
-        raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set train.steps=500")
-    key, raw = (s.strip() for s in item.split("=", 1))
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw  # bare strings: --set data.family=sos
-    return key, value
-
-
-def _set_dotted(d: dict, key: str, value: Any) -> None:
-    """Set ``d[a][b][c] = value`` for key "a.b.c" (``data.mix.bump`` sets one entry of a table).
-
-    Unknown keys are refused when the config is built from ``d``, with the
-    valid keys of their section.
-    """
-    *path, last = key.split(".")
-    node = d
-    for i, part in enumerate(path):
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"unknown key {key!r}: {'.'.join(path[:i + 1])} is a value, not a section")
-    node[last] = value
+    validate = _DeprecatedValidate()
