@@ -112,3 +112,9 @@ def test_docs_cite_the_repository_not_outside_files():
             if "SCIENCE.md" in p.read_text()]
     assert hits == []
     assert (ROOT / "docs" / "science.md").is_file() and (ROOT / "LICENSE").is_file()
+
+
+def test_every_subpackage_is_installed():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in ROOT.glob("manifold_lens/**/__init__.py")}
+    assert found - listed == set()
