@@ -30,7 +30,18 @@ def _modules() -> dict[str, Path]:
     return mods
 
 
+def _lazy_exports(path: Path) -> dict[str, str]:
+    """Public name -> submodule, from a package ``__init__`` that calls ``attach(__name__, {...})``."""
+    out = {}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "").lstrip("_") == "attach" and len(node.args) == 2:
+            table = ast.literal_eval(node.args[1])
+            out.update({name: module for module, names in table.items() for name in names})
+    return out
+
+
 def _targets(mods, cur: str, node) -> list[str]:
+    """The modules an import statement loads; a lazily exported name counts as its defining module."""
     if isinstance(node, ast.Import):
         out = []
         for a in node.names:
@@ -47,7 +58,12 @@ def _targets(mods, cur: str, node) -> list[str]:
         base = node.module or ""
     if base not in mods:
         return []
-    return [base + "." + a.name if base + "." + a.name in mods else base for a in node.names]
+    lazy = _lazy_exports(mods[base]) if mods[base].name == "__init__.py" else {}
+    out = []
+    for a in node.names:
+        sub = base + "." + a.name
+        out.append(sub if sub in mods else f"{base}.{lazy[a.name]}" if a.name in lazy else base)
+    return out
 
 
 def _graph():
@@ -56,6 +72,8 @@ def _graph():
     for name, path in mods.items():
         graph.add_node(name)
         tree = ast.parse(path.read_text())
+        for module in set(_lazy_exports(path).values()):  # a lazy package loads these when a name is used
+            graph.add_edge(name, f"{name}.{module}")
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 graph.add_edges_from((name, t) for t in _targets(mods, name, node) if t != name)

@@ -35,6 +35,14 @@ JSON = typer.Option(False, "--json", help="Print the summary as one JSON documen
 OVERWRITE = typer.Option(False, "--overwrite", hidden=True, help="Deprecated: the former name of --replace.")
 
 
+def setting_option(settings, name: str, *flags: str, **kw):
+    """A typer option whose default and help come from a stage's settings class (written once, there)."""
+    default = settings.default(name)
+    text = settings.help(name)
+    return typer.Option(default, *(flags or ("--" + name.replace("_", "-"),)),
+                        help=text + ("" if text.endswith(".") else "."), **kw)
+
+
 def _version(value: bool) -> None:
     if value:
         from .. import __version__

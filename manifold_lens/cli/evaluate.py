@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from .core import DEVICE, JSON, PROGRESS, REPLACE, app, echo_json, echo_lines, user_errors
+from ..evaluation.settings import EvaluationSettings as ES
+from .core import DEVICE, JSON, PROGRESS, REPLACE, app, echo_json, echo_lines, setting_option, user_errors
 
 
 @app.command()
@@ -16,20 +17,18 @@ def evaluate(
     run: Path = typer.Argument(..., help="Run store (RUN.zarr) to evaluate."),
     out: Path = typer.Option(..., "--out", help="Results store to write (created if missing)."),
     checkpoints: str = typer.Option("last", "--checkpoints", help="all, last or steps: STEP,STEP."),
-    sampler: str = typer.Option("ddim", "--sampler", help="ddim, or ddpm (ancestral, all T steps)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="DDIM steps, at most T (default 50)."),
-    eta: float = typer.Option(0.0, "--eta", help="DDIM noise: 0 deterministic, 1 DDPM-like."),
-    samples_per_condition: int = typer.Option(4, "--samples-per-condition", help="Images per condition."),
-    conditions: str = typer.Option("all", "--conditions", help="all, train or heldout conditions."),
-    tolerance: float = typer.Option(1.0, "--tolerance", help="Max error per coordinate, px."),
-    second_bump_threshold: float = typer.Option(0.25, "--second-bump-threshold", help="A peak this fraction of "
-                                                "the rendered bump height counts as a bump, in (0, 1]."),
-    max_width_ratio: float = typer.Option(1.5, "--max-width-ratio", help="A bump wider or narrower than sigma by "
-                                          "more than this factor is not correct (phase A), > 1."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise (same at every checkpoint)."),
-    keep_images: bool = typer.Option(False, "--keep-images", help="Also store the generated images."),
+    sampler: str = setting_option(ES, "sampler"),
+    steps: Optional[int] = setting_option(ES, "steps"),
+    eta: float = setting_option(ES, "eta"),
+    samples_per_condition: int = setting_option(ES, "samples_per_condition"),
+    conditions: str = setting_option(ES, "conditions"),
+    tolerance: float = setting_option(ES, "tolerance"),
+    second_bump_threshold: float = setting_option(ES, "second_bump_threshold"),
+    max_width_ratio: float = setting_option(ES, "max_width_ratio"),
+    seed: int = setting_option(ES, "seed"),
+    keep_images: bool = setting_option(ES, "keep_images"),
     device: str = DEVICE,
-    batch_size: int = typer.Option(512, "--batch-size", help="Images per forward pass."),
+    batch_size: int = setting_option(ES, "batch_size"),
     name: Optional[str] = typer.Option(None, "--name", help="Group evaluation/NAME (default from settings: ddim50)."),
     replace: bool = REPLACE,
     progress: bool = PROGRESS,
@@ -47,7 +46,7 @@ def evaluate(
     from manifold_lens.evaluation import evaluate_run
     from manifold_lens.summary import evaluation_lines, evaluation_summary
 
-    ds = evaluate_run(run, checkpoints, sampler=sampler, steps=steps, eta=eta,
+    ds = evaluate_run(run, checkpoints=checkpoints, sampler=sampler, steps=steps, eta=eta,
                       samples_per_condition=samples_per_condition, conditions=conditions, tolerance=tolerance,
                       second_bump_threshold=second_bump_threshold, max_width_ratio=max_width_ratio,
                       seed=seed, keep_images=keep_images, device=device, batch_size=batch_size, out=out, name=name,

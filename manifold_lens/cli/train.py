@@ -36,5 +36,5 @@ def train(
     replace = replace_flag(replace, overwrite)
     cfg = training_config(out, preset, config, set_, resume=resume and out.exists())
     log = functools.partial(typer.echo, err=True) if as_json else typer.echo
-    run = train_run(cfg, out, resume=resume, overwrite=replace, device=device, progress=progress, log=log)
+    run = train_run(cfg, out, resume=resume, replace=replace, device=device, progress=progress, log=log)
     echo_json(run_summary(run)) if as_json else echo_lines(run_lines(run))

@@ -1,8 +1,13 @@
-"""Diffusion: the forward noise schedule and the reverse samplers (DDPM, DDIM)."""
+"""Diffusion: the forward noise schedule (``schedule``), sampler plans (``plan``, no torch) and the samplers.
 
-from .sampling import (DDIM_STEPS, SAMPLERS, SamplerPlan, check_eta, check_steps, check_visited, ddim_timesteps,
-                       plan_sampler, run_sampler, sample, sampler_timesteps)
-from .schedule import NoiseSchedule
+Names are imported on first use (:mod:`manifold_lens.lazy`).
+"""
 
-__all__ = ["DDIM_STEPS", "SAMPLERS", "SamplerPlan", "check_eta", "check_steps", "check_visited", "ddim_timesteps",
-           "plan_sampler", "run_sampler", "sample", "sampler_timesteps", "NoiseSchedule"]
+from ..lazy import attach
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "plan": ["DDIM_STEPS", "SAMPLERS", "SamplerPlan", "check_eta", "check_steps", "check_visited",
+             "ddim_timesteps", "plan_sampler", "sampler_timesteps"],
+    "sampling": ["run_sampler", "sample"],
+    "schedule": ["NoiseSchedule"],
+})

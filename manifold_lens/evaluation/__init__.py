@@ -1,12 +1,17 @@
-"""Evaluation: sample from a run's checkpoints, locate the bumps, score generation accuracy."""
+"""Evaluation: sample from a run's checkpoints, locate the bumps, score generation accuracy.
 
-from .evaluate import evaluate_model, evaluate_run, select_conditions
-from .localize import localize
-from .scoring import PHASES, aggregate, coordinate_error, locate_samples, score, scored_axes, width_ok
-from .settings import CONDITION_SETS, EvaluationSettings, evaluation_name
-from .shims import check_settings, evaluation_settings
+``settings`` (:class:`EvaluationSettings`, no torch), ``evaluate``
+(:func:`evaluate_run`), ``localize`` / ``counting`` / ``fitting`` (finding
+bumps and stripes in an image), ``scoring`` (correct, phases, aggregates).
+Names are imported on first use (:mod:`manifold_lens.lazy`).
+"""
 
-__all__ = ["CONDITION_SETS", "EvaluationSettings", "evaluation_settings", "check_settings", "evaluate_model",
-           "evaluate_run", "evaluation_name",
-           "select_conditions", "localize", "PHASES", "aggregate", "coordinate_error", "locate_samples", "score",
-           "scored_axes", "width_ok"]
+from ..lazy import attach
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "evaluate": ["evaluate_model", "evaluate_run", "select_conditions"],
+    "localize": ["localize"],
+    "scoring": ["PHASES", "aggregate", "coordinate_error", "locate_samples", "score", "scored_axes", "width_ok"],
+    "settings": ["CONDITION_SETS", "EvaluationSettings", "evaluation_name"],
+    "shims": ["check_settings", "evaluation_settings"],
+})
