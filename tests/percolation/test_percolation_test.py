@@ -26,7 +26,7 @@ N_BOOT = 100
 
 def truth(sigma, lam, shift=0.0):
     """Largest-cluster ratio of a 16 x 16 pixel lattice at lam - shift, from its own 200 passes (seed 123)."""
-    curves, _ = lattice_curves(sigma, 16, 1.0, 0.005, "pixels", np.clip(lam - shift, 0.01, 1), 200,
+    curves, _ = lattice_curves(sigma, 16, 1.0, 0.005, "pixel", np.clip(lam - shift, 0.01, 1), 200,
                                np.random.default_rng(123))
     return curves.mean(1)
 
