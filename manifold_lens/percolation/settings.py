@@ -102,7 +102,7 @@ class PercolationSettings(StageSettings):
     overlap: str = setting("pixel", "pixel (overlaps of the rendered images) or continuum (closed form)")
     trials: int = setting(20, "Newman-Ziff passes (random site orders) per bump width")
     keep_fractions: object = setting(None, "keep fractions lambda of the curves, in [0, 1] (none: 0.01 .. 1)",
-                                     units="1")
+                                     units="1", resume=False)  # the results hold them as a coordinate
     lattice_side: object = setting(256, "sites per side of the lattice, one value or (y, x)", units="sites")
     spacing: object = setting(1.0, "lattice spacing, one value or (y, x)", units="px")
     periodic: bool = setting(False, "wrap the lattice into a torus of side lattice_side x spacing")

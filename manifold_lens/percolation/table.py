@@ -1,15 +1,18 @@
 """The table of runs the percolation test reads: per-run width, keep fraction, frame and outcome.
 
 :func:`run_table` takes any Dataset with dim ``run`` (a table, not a study
-directory); values it lacks as per-run coordinates or variables come from
-``configs`` (run id -> the run's resolved config as a dict), and ``run_stores``
-(run id -> its run store) lets the test read each run's own training set. A
-study supplies both from its manifest (``manifold_lens.studies``). Runs not
-done or with a NaN outcome are dropped, each with its reason.
+directory); values it lacks as per-run coordinates or variables come from each
+run's resolved config: the per-run ``run_config`` (a JSON string or dict) or
+the ``configs`` argument (run id -> config dict). Each run's store, the per-run
+``run_store`` or the ``run_stores`` argument (run id -> path), lets the test
+read the run's own training set. A collected study supplies both
+(``manifold_lens.studies``). Runs not done or with a NaN outcome are dropped,
+each with its reason.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,6 +22,17 @@ import xarray as xr
 from ..errors import ConfigError
 
 NEEDED = ("sigma", "keep_fraction", "image_size")
+CONFIG = "run_config"  # per-run variable: the run's resolved config (JSON string or dict)
+STORE = "run_store"    # per-run variable: the run's store (path)
+
+
+def _per_run(runs, name, ids, given) -> dict:
+    """run id -> value of per-run variable ``name`` (empty values left out), updated with ``given``."""
+    out = {}
+    if name in runs.variables and runs[name].dims == ("run",):
+        out = {i: v for i, v in zip(ids, runs[name].values) if v is not None and str(v) not in ("", "nan")}
+    out.update({str(k): v for k, v in (given or {}).items()})
+    return out
 
 
 def _from_config(cfg: dict, name: str):
@@ -44,8 +58,9 @@ def run_table(runs: xr.Dataset, outcome: str, configs: Mapping[str, dict] | None
     """The runs the test uses as plain arrays, with the reasons others were dropped; one-line errors for bad
     input (no run dim, missing outcome or coordinates, outcomes outside [0, 1]).
 
-    ``configs`` and ``run_stores`` are keyed by ``run_id`` (the coordinate, else
-    the ``run`` index as a string); run stores are used only when every kept
+    ``configs`` and ``run_stores`` (keyed by ``run_id``, the coordinate, else
+    the ``run`` index as a string) complete or replace the per-run
+    ``run_config`` and ``run_store``; run stores are used only when every kept
     run has one that exists.
     """
     if not isinstance(runs, xr.Dataset) or "run" not in runs.dims:
@@ -54,9 +69,10 @@ def run_table(runs: xr.Dataset, outcome: str, configs: Mapping[str, dict] | None
         present = [v for v in runs.data_vars if runs[v].dims == ("run",)]
         raise ConfigError(f"outcome = {outcome!r}: the runs have no such per-run variable; present: "
                           f"{', '.join(present) or 'none'}")
-    configs = {str(k): v or {} for k, v in (configs or {}).items()}
     ids = [str(v) for v in runs["run_id"].values] if "run_id" in runs.coords else \
         [str(v) for v in runs["run"].values]
+    configs = {k: (json.loads(v) if isinstance(v, str) else dict(v or {}))
+               for k, v in _per_run(runs, CONFIG, ids, configs).items()}
     cols = {k: _column(runs, k, configs, ids) for k in NEEDED}
     cols["spacing"] = _column(runs, "spacing", configs, ids, 1.0)
     cols["family"] = [str(v or "bump") for v in _column(runs, "family", configs, ids, "bump")]
@@ -73,8 +89,8 @@ def run_table(runs: xr.Dataset, outcome: str, configs: Mapping[str, dict] | None
                                                       for i in np.flatnonzero(keep))]
     if missing:
         raise ConfigError(f"runs: no {', '.join(missing)} per run: give them as coordinates on dim run (sigma and "
-                          "image_size in px) or pass configs= (run_id -> the run's config), as a study's "
-                          "percolation test does")
+                          "image_size in px), a per-run run_config, or "
+                          "configs= (run_id -> the run's config)")
     bad = keep & ((y < 0) | (y > 1))
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
@@ -83,7 +99,7 @@ def run_table(runs: xr.Dataset, outcome: str, configs: Mapping[str, dict] | None
     idx = np.flatnonzero(keep)
     seed = (np.asarray(runs["seed"].values)[idx] if "seed" in runs.variables and runs["seed"].dims == ("run",)
             else np.zeros(len(idx), np.int64))
-    stores = {str(k): v for k, v in (run_stores or {}).items()}
+    stores = _per_run(runs, STORE, ids, run_stores)
     paths = [Path(stores[ids[k]]) for k in idx] if stores and all(ids[k] in stores for k in idx) else []
     table = {"index": idx, "run_id": np.asarray([ids[k] for k in idx], dtype=object), "outcome": y[idx],
              "seed": seed, "dropped": dropped, "configs": [configs.get(ids[k]) for k in idx],

@@ -117,8 +117,9 @@ def percolation_test(runs: xr.Dataset, outcome: str = _T.default("outcome"),
         runs: a table: Dataset with dim ``run``, per-run ``sigma`` (px),
             ``keep_fraction``, ``image_size`` (px), optional ``spacing`` (px,
             default 1), ``family`` and ``seed``, and the ``outcome`` variable
-            (a fraction in [0, 1]); a collected study is one. Runs not done
-            or with a NaN outcome are dropped.
+            (a fraction in [0, 1]); optional per-run ``run_config`` (the run's
+            resolved config, JSON) and ``run_store`` (its path), as a collected
+            study holds them. Runs not done or with a NaN outcome are dropped.
         outcome: the per-run variable whose onset is measured (default
             ``accuracy_ood``: overall accuracy rises with lambda by memorisation).
         threshold, overlap: when two training images connect (``pixel`` overlaps
@@ -126,10 +127,12 @@ def percolation_test(runs: xr.Dataset, outcome: str = _T.default("outcome"),
         n_boot, seed: bootstrap resamples and their seed (same seed, same result).
         level: confidence level of the percentile intervals (0.95).
         trials: Newman-Ziff passes of an ensemble prediction.
-        configs: run id -> the run's resolved config (a dict): values the table
-            lacks, and the exact coverage graph of the ensemble prediction.
-        run_stores: run id -> run store: predictions from each run's own
-            training set (used when every kept run has one).
+        configs: run id -> the run's resolved config (a dict; completes or
+            replaces ``run_config``): values the table lacks, and the exact
+            coverage graph of the ensemble prediction.
+        run_stores: run id -> run store (completes or replaces ``run_store``):
+            predictions from each run's own training set (used when every
+            kept run has one).
 
     Returns a Dataset with dims ``sigma``, ``bound`` (low, high), ``run``,
     ``lambda_grid``, ``cluster_grid`` and ``replicate``; ``attrs["verdict"]`` is
