@@ -58,5 +58,5 @@ def judge(sigmas, pc, mc, pint, mint, status, complete, n_keep, slope, slope_iv,
         return "inconsistent", (f"the measured onsets of {outcome} miss the predicted ones: " + "; ".join(misses)
                                 + note), overlap
     return "consistent", (f"at {int(usable.sum())} widths the measured onsets of {outcome} agree with the predicted "
-                          f"within their {100 * level:g}% intervals; slope {slope:.2f} {_iv(*slope_iv)} contains 1, intercept "
-                          f"{intercept:.3f} {_iv(*intercept_iv)} contains 0" + note), overlap
+                          f"within their {100 * level:g}% intervals; slope {slope:.2f} {_iv(*slope_iv)} contains 1, "
+                          f"intercept {intercept:.3f} {_iv(*intercept_iv)} contains 0" + note), overlap

@@ -23,7 +23,7 @@ from manifold_lens.percolation.onset import fit_onset, logistic, percolation_vs_
 from manifold_lens.percolation import dataset_percolation
 from manifold_lens.stores import write_results
 from manifold_lens.stores import RunWriter
-from manifold_lens.percolation.sigmoid import midpoint_stderr, onset
+from manifold_lens.percolation import sigmoid
 from tests.builders import fake_evaluation, make_run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the retired names, on purpose
@@ -62,13 +62,13 @@ def test_retired_names_warn_and_give_the_one_estimators_numbers(sweep):
     acc = logistic(lam, 0.8, 0.27, 0.05) + np.array([0.01, -0.02, 0.015, -0.01, 0.02, -0.015])
     with pytest.warns(DeprecationWarning, match="fit_onset is deprecated"):
         old = fit_onset(lam, acc)
-    new = onset(lam, acc, min_rise=0.05)
+    new = sigmoid.onset(lam, acc, min_rise=0.05)
     assert (old.lambda_c, old.width, old.top, old.status) == (new.lambda_c, new.width, new.ceiling, new.status)
-    assert old.lambda_c_stderr == midpoint_stderr(lam, acc, new) and 0 < old.lambda_c_stderr < 0.05
+    assert old.lambda_c_stderr == sigmoid.midpoint_stderr(lam, acc, new) and 0 < old.lambda_c_stderr < 0.05
     runs, store = sweep
     with pytest.warns(DeprecationWarning, match="use percolation_test"):
         res = percolation_vs_accuracy(runs[:6], [store], trials=2, keep_fractions=[0.5], progress=False)
-    want = onset(KEEP, res.terminal_accuracy.values, min_rise=0.05)
+    want = sigmoid.onset(KEEP, res.terminal_accuracy.values, min_rise=0.05)
     assert float(res.lambda_c_measured[0]) == want.lambda_c == pytest.approx(0.30, abs=1e-3)
     with pytest.warns(DeprecationWarning, match=r"method=\.\.\.\) is deprecated"):
         again = percolation_vs_accuracy(runs[:6], [store], trials=2, keep_fractions=[0.5], method="pixels",

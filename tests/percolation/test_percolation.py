@@ -222,7 +222,8 @@ def test_lattice_of_config_and_percolate(tmp_path):
     from manifold_lens.percolation import lattice_of_config, percolate
 
     spec = lattice_of_config(load_config("quick", overrides=["data.spacing=2"]))
-    assert (spec.sigma_x, spec.spacing, spec.lattice_side, spec.periodic, spec.note) == (1.0, (2.0, 2.0), (8, 8), False, "")
+    assert (spec.sigma_x, spec.spacing, spec.lattice_side, spec.periodic, spec.note) == \
+        (1.0, (2.0, 2.0), (8, 8), False, "")
     torus = lattice_of_config(load_config("paper-torus"), lattice_side=16)
     assert torus.periodic and torus.lattice_side == (16, 16) and "side 16 px" in torus.note
     with pytest.raises(ConfigError, match="data.family = 'sos'"):
