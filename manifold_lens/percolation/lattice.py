@@ -41,7 +41,7 @@ from .kernels import (
     summarize_trials,
 )
 from .overlap import connection_radius, continuum_overlap, lattice_overlap_1d
-from .settings import PercolationSettings, check_overlap, check_threshold, overlap_kind, renamed_keywords
+from .settings import PercolationSettings, overlap_kind, renamed_keywords
 
 _P = PercolationSettings
 
@@ -118,8 +118,8 @@ def check_lattice_inputs(sigma, spacing, threshold, lattice_side, overlap="pixel
     candidate box of lattice offsets (from the continuum connection radius
     with a 50% margin for pixel sampling) at 16 bytes per offset.
     """
-    check_threshold(threshold)
-    overlap = check_overlap(overlap)
+    overlap = _P(threshold=threshold, overlap=overlap, trials=trials, lattice_side=lattice_side, spacing=spacing,
+                 periodic=bool(periodic)).check().overlap
     sig = np.atleast_1d(np.asarray(sigma, dtype=np.float64))
     if sig.size == 0:
         raise ConfigError("sigma: give at least one bump width (pixels)")
@@ -127,14 +127,7 @@ def check_lattice_inputs(sigma, spacing, threshold, lattice_side, overlap="pixel
     if bad.any():
         raise ConfigError(f"sigma = {sig[bad][0]}: must be a finite number > 0 (pixels)")
     dy, dx = _pair(spacing, "spacing")
-    if not (dx > 0 and dy > 0 and np.isfinite(dx) and np.isfinite(dy)):
-        shown = f"{dx:g}" if dx == dy or np.isnan(dx) and np.isnan(dy) else f"{dy:g} x {dx:g}"
-        raise ConfigError(f"spacing = {shown}: must be a finite number > 0 (pixels)")
     ly, lx = (int(v) for v in _pair(lattice_side, "lattice_side"))
-    if ly < 2 or lx < 2:
-        raise ConfigError(f"lattice_side = {min(ly, lx)}: needs at least 2 sites per side")
-    if int(trials) < 1:
-        raise ConfigError(f"trials = {trials}: must be >= 1")
     if periodic and overlap == "pixel" and any(abs(k * d - round(k * d)) > 1e-9 for k, d in ((ly, dy), (lx, dx))):
         raise ConfigError(f"periodic pixel overlaps need a whole-pixel torus, but lattice_side x spacing = {lx * dx:g} "
                           "px: make lattice_side x spacing a whole number of pixels or use overlap='continuum'")

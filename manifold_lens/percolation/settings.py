@@ -91,6 +91,11 @@ def _pair(name: str, value) -> tuple[float, float]:
     return (float(v[0]), float(v[-1]))
 
 
+def _shown(pair: tuple[float, float]) -> str:
+    """One value, or "y x x" where the two differ."""
+    return f"{pair[0]:g}" if pair[0] == pair[1] else f"{pair[0]:g} x {pair[1]:g}"
+
+
 @dataclasses.dataclass(frozen=True)
 class PercolationSettings(StageSettings):
     """Largest-cluster curves of site percolation (:func:`~manifold_lens.percolation.lattice_percolation`,
@@ -122,10 +127,10 @@ class PercolationSettings(StageSettings):
                                   "fraction of lattice sites kept")
         sides = _pair("lattice_side", self.lattice_side)
         if min(sides) < 2 or not all(float(s).is_integer() for s in sides):
-            raise ConfigError(f"lattice_side = {self.lattice_side}: needs a whole number >= 2 of sites per side")
-        dy, dx = _pair("spacing", self.spacing)
-        if not (dy > 0 and dx > 0 and np.isfinite(dy) and np.isfinite(dx)):
-            raise ConfigError(f"spacing = {self.spacing}: must be a finite number > 0 (px)")
+            raise ConfigError(f"lattice_side = {_shown(sides)}: needs at least 2 sites per side, a whole number")
+        spacing = _pair("spacing", self.spacing)
+        if not all(d > 0 and np.isfinite(d) for d in spacing):
+            raise ConfigError(f"spacing = {_shown(spacing)}: must be a finite number > 0 (px)")
         return self.replace(overlap=overlap) if overlap != self.overlap else self
 
     def attrs(self) -> dict:
