@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from .kernels import ESTIMATOR, largest_jump, newman_ziff, summarize_trials
 from .lattice import check_keep_fractions
 from .overlap import condition_edges
-from .settings import PercolationSettings, overlap_kind, renamed_keywords
+from .settings import PercolationSettings, overlap_kind, renamed_keywords, retired_method
 
 _P = PercolationSettings
 
@@ -148,6 +148,6 @@ def dataset_percolation(dataset, keep_fractions=_P.default("keep_fractions"), tr
         },
         coords={"keep_fraction": ("keep_fraction", lam, {"units": "1"}), "trial": np.arange(trials)},
         attrs={"n_sites": n, "threshold": float(threshold), "overlap": overlap, "trials": int(trials),
-               "seed": int(seed), "method": "pixels" if overlap == "pixel" else overlap,  # retired word, old readers
+               "seed": int(seed), "method": retired_method(overlap),
                "description": "percolation of the dataset's own candidate conditions (exact coverage graph)"},
     )

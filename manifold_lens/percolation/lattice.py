@@ -41,7 +41,7 @@ from .kernels import (
     summarize_trials,
 )
 from .overlap import connection_radius, continuum_overlap, lattice_overlap_1d
-from .settings import PercolationSettings, overlap_kind, renamed_keywords
+from .settings import PercolationSettings, overlap_kind, renamed_keywords, retired_method
 
 _P = PercolationSettings
 
@@ -308,8 +308,7 @@ def lattice_percolation(sigma, spacing=_P.default("spacing"), threshold: float =
             "description": "site percolation of the training lattice with the overlap neighbourhood (Newman-Ziff)",
             **settings.attrs(), "spacing_x": dx, "spacing_y": dy, "lattice": [ly, lx], "n_sites": n_sites,
             "overlap": overlap if offsets is None else "explicit offsets",
-            # the retired word, kept for readers of earlier stores for one release
-            "method": ("pixels" if overlap == "pixel" else overlap) if offsets is None else "explicit offsets",
+            "method": retired_method(overlap) if offsets is None else "explicit offsets",
             "estimator": ESTIMATOR,
             "isolated_sigmas": [float(s) for s in sig[isolated]],
             "note": ("no neighbours at threshold for sigma = " + ", ".join(f"{s:g}" for s in sig[isolated])

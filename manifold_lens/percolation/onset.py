@@ -48,7 +48,7 @@ from ..versions import package_versions
 from .graph import dataset_percolation
 from .kernels import ESTIMATOR
 from .lattice import DEFAULT_KEEP_FRACTIONS
-from .settings import PercolationSettings, check_threshold, overlap_kind, renamed_keywords
+from .settings import PercolationSettings, check_threshold, overlap_kind, renamed_keywords, retired_method
 from .sigmoid import FORMULA, midpoint_stderr, onset, sigmoid
 
 _P = PercolationSettings
@@ -292,7 +292,7 @@ def _compare(runs, evaluations, evaluation, metric, threshold, overlap, trials, 
         attrs={
             "description": "terminal accuracy vs keep_fraction beside the predicted largest-cluster curve, per sigma",
             "metric": metric, "threshold": float(threshold), "overlap": overlap,
-            "method": "pixels" if overlap == "pixel" else overlap,  # the retired word, for readers of earlier stores
+            "method": retired_method(overlap),
             "trials": int(trials), "seed": int(seed), "onset_model": FORMULA,
             "prediction": "Newman-Ziff on the exact coverage graph of the sites subsampling chooses from; "
                           "a dataset keeps max(1, round(lambda n)) sites",

@@ -33,7 +33,8 @@ def check_threshold(threshold) -> float:
     except (TypeError, ValueError):
         value = np.nan
     if not 0 < value < 1:
-        raise ConfigError(f"threshold = {threshold}: must be in (0, 1), an overlap (the study used 0.005)")
+        raise ConfigError(f"threshold = {threshold}: must be in (0, 1), an overlap (default "
+                          f"{PercolationSettings.default('threshold'):g})")
     return value
 
 
@@ -47,6 +48,12 @@ def check_overlap(overlap: str, *, stacklevel: int = 3) -> str:
         raise ConfigError(f"overlap = {overlap!r}: must be pixel (overlaps of the rendered images) or continuum "
                           "(closed form)")
     return overlap
+
+
+def retired_method(overlap: str) -> str:
+    """The retired word for ``overlap`` ("pixels" for "pixel"), written as a results' ``method`` attr beside
+    ``overlap`` for one release so readers of earlier stores keep working."""
+    return {v: k for k, v in RETIRED_OVERLAPS.items()}.get(overlap, overlap)
 
 
 def renamed_keywords(func: str, given: dict, renames: dict[str, str]) -> dict:
