@@ -38,9 +38,9 @@ def check_threshold(threshold) -> float:
     return value
 
 
-def check_overlap(overlap: str, *, stacklevel: int = 3) -> str:
+def check_overlap(overlap: str, *, stacklevel: int = 2) -> str:
     """The overlap kind, ``"pixel"`` or ``"continuum"``; the retired ``"pixels"`` warns and gives ``"pixel"``."""
-    if overlap in RETIRED_OVERLAPS:
+    if isinstance(overlap, str) and overlap in RETIRED_OVERLAPS:
         warnings.warn(f"overlap = {overlap!r} is deprecated; use {RETIRED_OVERLAPS[overlap]!r}", DeprecationWarning,
                       stacklevel=stacklevel)
         return RETIRED_OVERLAPS[overlap]
@@ -92,7 +92,10 @@ def _whole(name: str, value, low: int) -> int:
 
 
 def _pair(name: str, value) -> tuple[float, float]:
-    v = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    try:
+        v = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    except (TypeError, ValueError):
+        v = np.zeros(0)
     if v.size not in (1, 2):
         raise ConfigError(f"{name} = {value}: give one value or (y, x)")
     return (float(v[0]), float(v[-1]))

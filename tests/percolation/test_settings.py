@@ -63,6 +63,8 @@ def test_defaults_are_declared_once_and_read_by_every_signature():
     (P, {"lattice_side": 1}, "lattice_side = 1: needs at least 2 sites per side, a whole number"),
     (P, {"lattice_side": (4, 1)}, "lattice_side = 4 x 1: needs at least 2 sites per side"),
     (P, {"spacing": 0}, "spacing = 0: must be a finite number > 0 (px)"),
+    (P, {"spacing": "wide"}, "spacing = wide: give one value or (y, x)"),
+    (P, {"overlap": ["pixel"]}, "overlap = ['pixel']: must be pixel"),
     (T, {"outcome": ""}, "outcome = '': name a per-run variable"),
     (T, {"n_boot": 5}, "n_boot = 5: give >= 20 bootstrap resamples"),
     (T, {"level": 1.0}, "level = 1.0: must be in (0, 1)"),
