@@ -13,7 +13,7 @@ Prints, for site percolation on an L x L lattice:
 and the ratio at the lattice both ran on (goal: >= 100x; Newman-Ziff goal at
 1024 x 1024: <= 1 s per trial).
 
-    python benchmarks/percolation.py [--lattice 1024] [--trials 5] [--budget 60]
+    python benchmarks/percolation.py [--lattice-side 1024] [--trials 5] [--budget 60]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 import networkx as nx
 import numpy as np
 
-from manifold_lens.percolation import DEFAULT_KEEP_FRACTIONS, lattice_neighbourhood
+from manifold_lens.percolation import DEFAULT_KEEP_FRACTIONS, PercolationSettings, lattice_neighbourhood
 from manifold_lens.percolation.kernels import binomial_weights, canonical, newman_ziff
 
 NN = (np.array([0, 0, 1, -1]), np.array([1, -1, 0, 0]))
@@ -63,15 +63,16 @@ def networkx_time(L, n_fractions=20, seed=0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lattice", type=int, default=1024, help="L of the Newman-Ziff lattice (default 1024)")
+    ap.add_argument("--lattice-side", "--lattice", dest="lattice_side", type=int, default=1024,
+                    help="L, sites per side of the Newman-Ziff lattice (default 1024; --lattice is the former name)")
     ap.add_argument("--trials", type=int, default=5, help="Newman-Ziff trials timed (median)")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds networkx may take at one lattice size")
     args = ap.parse_args()
-    L = args.lattice
+    L = args.lattice_side
 
     t_nn = nz_time(L, args.trials)
     t_can = nz_time(L, args.trials, with_canonical=True)
-    oy, ox, _ = lattice_neighbourhood(1.0, 1.0, 0.005, L)
+    oy, ox, _ = lattice_neighbourhood(1.0, 1.0, PercolationSettings.default("threshold"), L)
     t_ext = nz_time(L, args.trials, offsets=(oy, ox))
     print(f"Newman-Ziff, {L} x {L} lattice, median of {args.trials} trials (goal <= 1 s per trial):")
     print(f"  full curve, nearest neighbours:                 {t_nn:8.3f} s per trial ({L * L} keep fractions)")

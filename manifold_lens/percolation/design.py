@@ -21,24 +21,17 @@ from ..errors import ConfigError
 from ..versions import package_versions
 from .kernels import newman_ziff
 from .lattice import lattice_neighbourhood
-from .overlap import check_threshold
+from .settings import PercolationSettings, check_overlap, overlap_kind, renamed_keywords
 from .sigmoid import FORMULA, onset
 
-OVERLAPS = {"pixel": "pixels", "pixels": "pixels", "continuum": "continuum"}
+__all__ = ["DESIGN_GRID", "check_overlap", "design_keep_fractions", "lattice_curves", "lattice_side",
+           "min_keep_fraction"]
+
+_P = PercolationSettings
 MIN_KEEP_FRACTION = 0.05  # below this (or 2 sites) a training set is too small to read an onset from
 DESIGN_GRID = np.round(np.arange(1, 101) / 100, 2)
-
-
-def check_overlap(overlap: str) -> str:
-    """The overlap method (``pixels`` or ``continuum``) named by ``overlap`` (pixel, pixels or continuum)."""
-    if overlap not in OVERLAPS:
-        raise ConfigError(f"overlap = {overlap!r}: must be pixel (overlaps of the rendered images) or continuum "
-                          "(closed form)")
-    return OVERLAPS[overlap]
-
-
-def overlap_name(method: str) -> str:
-    return "pixel" if method == "pixels" else method
+DESIGN_TRIALS = 200       # Newman-Ziff passes of a design's predicted curve
+CURVE_TRIALS = 100        # passes of lattice_curves by default
 
 
 def lattice_side(image_size: int, spacing: float) -> int:
@@ -51,19 +44,22 @@ def min_keep_fraction(n_sites: int) -> float:
     return float(np.ceil(100 * max(MIN_KEEP_FRACTION, 2.0 / n_sites)) / 100)
 
 
-def lattice_curves(sigma: float, image_size: int, spacing: float = 1.0, threshold: float = 0.005,
-                   method: str = "pixels", keep_fractions=DESIGN_GRID, trials: int = 100,
-                   rng: np.random.Generator | None = None) -> tuple[np.ndarray, int]:
+def lattice_curves(sigma: float, image_size: int, spacing: float = _P.default("spacing"),
+                   threshold: float = _P.default("threshold"), overlap: str = _P.default("overlap"),
+                   keep_fractions=DESIGN_GRID, trials: int = CURVE_TRIALS, rng: np.random.Generator | None = None,
+                   **retired) -> tuple[np.ndarray, int]:
     """Largest-cluster ratio (largest cluster over kept sites) of the image's lattice at each keep fraction.
 
     Returns (curves (len(keep_fractions), trials), neighbour count); each
     column is one random order of sites (one realisation), read at
     ``max(1, round(lambda N))`` kept sites. With no neighbours the ratio is
-    1 / kept (isolated sites).
+    1 / kept (isolated sites). ``method=`` is the retired name of ``overlap``.
     """
+    overlap = overlap_kind(overlap, retired, "lattice_curves")
+    renamed_keywords("lattice_curves", retired, {})
     rng = np.random.default_rng(0) if rng is None else rng
     side = lattice_side(image_size, spacing)
-    oy, ox, _ = lattice_neighbourhood(sigma, spacing, threshold, (side, side), method)
+    oy, ox, _ = lattice_neighbourhood(sigma, spacing, threshold, (side, side), overlap)
     n = side * side
     kept = np.maximum(1, np.round(np.asarray(keep_fractions, dtype=np.float64) * n).astype(np.int64))
     curves = np.empty((len(kept), trials))
@@ -87,9 +83,10 @@ def _concentrated(lc: float, width: float, lo: float, keep: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(a, b, keep), 3))  # a very sharp onset: spread evenly instead
 
 
-def design_keep_fractions(sigmas, image_size: int, keep: int = 8, spacing: float = 1.0, threshold: float = 0.005,
-                          overlap: str = "pixel", seed: int = 0, trials: int = 200,
-                          progress: bool = False) -> xr.Dataset:
+def design_keep_fractions(sigmas, image_size: int, keep: int = 8, spacing: float = _P.default("spacing"),
+                          threshold: float = _P.default("threshold"), overlap: str = _P.default("overlap"),
+                          seed: int = _P.default("seed"), trials: int = DESIGN_TRIALS,
+                          progress: bool = True) -> xr.Dataset:
     """Predicted onset per bump width and ``keep`` keep fractions concentrated around it.
 
     Args:
@@ -105,11 +102,10 @@ def design_keep_fractions(sigmas, image_size: int, keep: int = 8, spacing: float
     ``onset_width``, ``keep_fractions`` (sigma, keep; NaN where the width
     cannot be tested), ``warning`` (sigma; empty when none) and the curve.
     """
-    method = check_overlap(overlap)
-    check_threshold(threshold)
+    overlap = _P(threshold=threshold, overlap=overlap, trials=trials, seed=seed).check().overlap
     sig = np.atleast_1d(np.asarray(sigmas, dtype=np.float64))
     if sig.size == 0 or not np.all(np.isfinite(sig) & (sig > 0)):
-        raise ConfigError("sigma: give bump widths > 0 in px, e.g. --sigma 0.3 0.4 0.5 0.7")
+        raise ConfigError(f"sigmas = {sig.tolist()}: give bump widths > 0 in px, e.g. sigmas=[0.3, 0.4, 0.5, 0.7]")
     if int(image_size) < 2:
         raise ConfigError(f"image_size = {image_size}: must be >= 2 px")
     if int(keep) < 3:
@@ -123,7 +119,7 @@ def design_keep_fractions(sigmas, image_size: int, keep: int = 8, spacing: float
     rng = np.random.default_rng(seed)
     rows = []
     for s in tqdm(sig, desc="design", unit="sigma", disable=not progress):
-        curves, count = lattice_curves(float(s), image_size, spacing, threshold, method, grid, trials, rng)
+        curves, count = lattice_curves(float(s), image_size, spacing, threshold, overlap, grid, int(trials), rng)
         mean = curves.mean(1)
         fit = onset(grid, mean)
         warning, lam = "", np.full(keep, np.nan)
@@ -163,7 +159,7 @@ def design_keep_fractions(sigmas, image_size: int, keep: int = 8, spacing: float
         coords={"sigma": ("sigma", sig, {"units": "px"}), "keep": np.arange(keep),
                 "lambda_grid": ("lambda_grid", grid, {**one, "long_name": "keep fraction"})},
         attrs={"image_size": int(image_size), "spacing": float(spacing), "threshold": float(threshold),
-               "overlap": overlap_name(method), "lattice": [side, side], "n_sites": n,
+               "overlap": overlap, "lattice": [side, side], "lattice_side": side, "n_sites": n,
                "min_keep_fraction": lo, "trials": int(trials), "seed": int(seed), "onset_model": FORMULA,
                "versions": package_versions()},
     )

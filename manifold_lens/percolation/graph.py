@@ -23,6 +23,9 @@ from ..errors import ConfigError
 from .kernels import ESTIMATOR, largest_jump, newman_ziff, summarize_trials
 from .lattice import check_keep_fractions
 from .overlap import condition_edges
+from .settings import PercolationSettings, overlap_kind, renamed_keywords, retired_method
+
+_P = PercolationSettings
 
 
 def _as_dataset(dataset) -> SyntheticDataset:
@@ -33,18 +36,22 @@ def _as_dataset(dataset) -> SyntheticDataset:
     raise TypeError("dataset must be a SyntheticDataset, RunConfig or DataConfig")
 
 
-def coverage_graph(dataset, threshold: float = 0.005, method: str = "pixels", index=None) -> nx.Graph:
+def coverage_graph(dataset, threshold: float = _P.default("threshold"), overlap: str = _P.default("overlap"),
+                   index=None, **retired) -> nx.Graph:
     """The coverage graph of a dataset's training conditions.
 
     Nodes are candidate-condition indices (``dataset.x[node]``) with attributes
     x, y (px), family and region; an edge joins two conditions whose overlap is
     at least ``threshold`` and carries it as ``overlap``. ``index`` picks other
-    conditions than the training set. Graph attrs record threshold and method.
+    conditions than the training set. Graph attrs record threshold and overlap.
+    ``method=`` is the retired name of ``overlap``.
     """
+    overlap = overlap_kind(overlap, retired, "coverage_graph")
+    renamed_keywords("coverage_graph", retired, {})
     ds = _as_dataset(dataset)
     idx = ds.train_index if index is None else np.asarray(index, dtype=np.int64)
-    i, j, w = condition_edges(ds, idx, threshold, method)
-    g = nx.Graph(threshold=float(threshold), method=method, sigma_x=ds.sigma_x, sigma_y=ds.sigma_y)
+    i, j, w = condition_edges(ds, idx, threshold, overlap)
+    g = nx.Graph(threshold=float(threshold), overlap=overlap, sigma_x=ds.sigma_x, sigma_y=ds.sigma_y)
     g.add_nodes_from(
         (int(k), {"x": float(ds.x[k]), "y": float(ds.y[k]), "family": str(ds.family[k]), "region": str(ds.region[k])})
         for k in idx
@@ -92,8 +99,9 @@ def trainable_index(dataset: SyntheticDataset) -> np.ndarray:
     return np.flatnonzero(np.isin(dataset.region, ["train", "unsampled"]))
 
 
-def dataset_percolation(dataset, keep_fractions=None, trials: int = 20, threshold: float = 0.005,
-                        method: str = "pixels", seed: int = 0, progress: bool = True) -> xr.Dataset:
+def dataset_percolation(dataset, keep_fractions=_P.default("keep_fractions"), trials: int = _P.default("trials"),
+                        threshold: float = _P.default("threshold"), overlap: str = _P.default("overlap"),
+                        seed: int = _P.default("seed"), progress: bool = True, **retired) -> xr.Dataset:
     """Largest-cluster curves of a dataset's own subsampling, on its exact coverage graph.
 
     The sites are the conditions subsampling chooses from (hold-outs excluded,
@@ -101,13 +109,18 @@ def dataset_percolation(dataset, keep_fractions=None, trials: int = 20, threshol
     ``max(1, round(lambda x n))`` of its n sites, so the curve at lambda is the
     Newman-Ziff value at that number (microcanonical), averaged over trials.
     Returns dims (``keep_fraction``, ``trial``) with ``largest_cluster_ratio``,
-    ``largest_cluster_fraction`` and the ``lambda_c`` estimate.
+    ``largest_cluster_fraction`` and the ``lambda_c`` estimate. ``method=`` is
+    the retired name of ``overlap``.
     """
+    overlap = overlap_kind(overlap, retired, "dataset_percolation")
+    renamed_keywords("dataset_percolation", retired, {})
+    _P(threshold=threshold, overlap=overlap, trials=trials, seed=seed).check()
+    trials = int(trials)
     ds = _as_dataset(dataset)
     if len({c.keep_fraction for c in ds.components}) > 1:
         raise ConfigError("data.keep_fractions: percolation prediction needs one keep_fraction for all families")
     idx = trainable_index(ds)
-    i, j, _ = condition_edges(ds, idx, threshold, method)
+    i, j, _ = condition_edges(ds, idx, threshold, overlap)
     n = len(idx)
     indptr, indices = csr_adjacency(n, i, j)
     flags = _edge_flags(ds.x[idx], ds.y[idx], ds.periodic)
@@ -134,6 +147,7 @@ def dataset_percolation(dataset, keep_fractions=None, trials: int = 20, threshol
             "edge_count": ((), len(i), {"long_name": "edges of the coverage graph of all sites", "units": "1"}),
         },
         coords={"keep_fraction": ("keep_fraction", lam, {"units": "1"}), "trial": np.arange(trials)},
-        attrs={"n_sites": n, "threshold": float(threshold), "method": method, "trials": int(trials), "seed": int(seed),
+        attrs={"n_sites": n, "threshold": float(threshold), "overlap": overlap, "trials": int(trials),
+               "seed": int(seed), "method": retired_method(overlap),
                "description": "percolation of the dataset's own candidate conditions (exact coverage graph)"},
     )

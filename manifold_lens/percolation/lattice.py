@@ -1,4 +1,4 @@
-"""Site percolation of the training lattice (SCIENCE.md section 5).
+"""Site percolation of the training lattice (docs/science.md, section 5).
 
 Keeping each lattice site with probability lambda (``keep_fraction``) is site
 percolation with an extended neighbourhood: every lattice offset whose bump
@@ -19,6 +19,7 @@ periodic lattices.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -39,13 +40,10 @@ from .kernels import (
     newman_ziff,
     summarize_trials,
 )
-from .overlap import (
-    check_method,
-    check_threshold,
-    connection_radius,
-    continuum_overlap,
-    lattice_overlap_1d,
-)
+from .overlap import connection_radius, continuum_overlap, lattice_overlap_1d
+from .settings import PercolationSettings, overlap_kind, renamed_keywords, retired_method
+
+_P = PercolationSettings
 
 DEFAULT_KEEP_FRACTIONS = np.round(np.arange(1, 101) / 100.0, 2)
 
@@ -56,9 +54,15 @@ class LatticeSpec(NamedTuple):
     sigma_x: float
     sigma_y: float
     spacing: tuple[float, float]
-    lattice: tuple[int, int]
+    lattice_side: tuple[int, int]
     periodic: bool
     note: str = ""
+
+    @property
+    def lattice(self) -> tuple[int, int]:
+        """Deprecated: :attr:`lattice_side`."""
+        warnings.warn("LatticeSpec.lattice is deprecated; use lattice_side", DeprecationWarning, stacklevel=2)
+        return self.lattice_side
 
 
 def lattice_of_config(config: RunConfig | DataConfig, spacing: float | None = None,
@@ -106,7 +110,7 @@ def check_keep_fractions(keep_fractions, allow_zero: bool = False) -> np.ndarray
     return lam
 
 
-def check_lattice_inputs(sigma, spacing, threshold, lattice, method="pixels", periodic=False,
+def check_lattice_inputs(sigma, spacing, threshold, lattice_side, overlap="pixel", periodic=False,
                          trials=1, memory=None) -> None:
     """Validate lattice percolation inputs before any work; one-line ConfigError each.
 
@@ -114,8 +118,8 @@ def check_lattice_inputs(sigma, spacing, threshold, lattice, method="pixels", pe
     candidate box of lattice offsets (from the continuum connection radius
     with a 50% margin for pixel sampling) at 16 bytes per offset.
     """
-    check_threshold(threshold)
-    check_method(method)
+    overlap = _P(threshold=threshold, overlap=overlap, trials=trials, lattice_side=lattice_side, spacing=spacing,
+                 periodic=bool(periodic)).check().overlap
     sig = np.atleast_1d(np.asarray(sigma, dtype=np.float64))
     if sig.size == 0:
         raise ConfigError("sigma: give at least one bump width (pixels)")
@@ -123,25 +127,18 @@ def check_lattice_inputs(sigma, spacing, threshold, lattice, method="pixels", pe
     if bad.any():
         raise ConfigError(f"sigma = {sig[bad][0]}: must be a finite number > 0 (pixels)")
     dy, dx = _pair(spacing, "spacing")
-    if not (dx > 0 and dy > 0 and np.isfinite(dx) and np.isfinite(dy)):
-        shown = f"{dx:g}" if dx == dy or np.isnan(dx) and np.isnan(dy) else f"{dy:g} x {dx:g}"
-        raise ConfigError(f"spacing = {shown}: must be a finite number > 0 (pixels)")
-    ly, lx = (int(v) for v in _pair(lattice, "lattice"))
-    if ly < 2 or lx < 2:
-        raise ConfigError(f"lattice = {min(ly, lx)}: needs at least 2 sites per side")
-    if int(trials) < 1:
-        raise ConfigError(f"trials = {trials}: must be >= 1")
-    if periodic and method == "pixels" and any(abs(k * d - round(k * d)) > 1e-9 for k, d in ((ly, dy), (lx, dx))):
-        raise ConfigError(f"periodic pixel overlaps need a whole-pixel torus, but lattice x spacing = {lx * dx:g} px: "
-                          "make lattice x spacing a whole number of pixels or use method='continuum'")
+    ly, lx = (int(v) for v in _pair(lattice_side, "lattice_side"))
+    if periodic and overlap == "pixel" and any(abs(k * d - round(k * d)) > 1e-9 for k, d in ((ly, dy), (lx, dx))):
+        raise ConfigError(f"periodic pixel overlaps need a whole-pixel torus, but lattice_side x spacing = {lx * dx:g} "
+                          "px: make lattice_side x spacing a whole number of pixels or use overlap='continuum'")
     memory = available_memory() if memory is None else memory
     sites = ly * lx * 60
     if sites > memory:
         raise ConfigError(
-            f"lattice = {ly} x {lx}: needs ~{sites / 2**30:.1f} GiB, more than the {memory / 2**30:.1f} GiB available; "
-            "use a smaller --lattice"
+            f"lattice_side = {ly} x {lx}: needs ~{sites / 2**30:.1f} GiB, more than the {memory / 2**30:.1f} GiB "
+            "available; use a smaller lattice_side"
         )
-    r = connection_radius(float(sig.max()), threshold) * (1.5 if method == "pixels" else 1.0)
+    r = connection_radius(float(sig.max()), threshold) * (1.5 if overlap == "pixel" else 1.0)
     kx = min(lx - 1, int(np.ceil(r / dx)) + 1)
     ky = min(ly - 1, int(np.ceil(r / dy)) + 1)
     box = (2 * kx + 1) * (2 * ky + 1) * 16
@@ -149,42 +146,48 @@ def check_lattice_inputs(sigma, spacing, threshold, lattice, method="pixels", pe
         raise ConfigError(
             f"sigma = {sig.max()} at threshold {threshold}: a neighbourhood of up to ~{box // 16:.3g} lattice offsets "
             f"needs ~{(sites + box) / 2**30:.1f} GiB, more than the {memory / 2**30:.1f} GiB available; "
-            "lower --sigma, raise --threshold or coarsen --spacing"
+            "lower sigma, raise threshold or coarsen spacing"
         )
 
 
-def lattice_neighbourhood(sigma, spacing=1.0, threshold: float = 0.005, lattice=(256, 256), method: str = "pixels",
-                          periodic: bool = False):
+def lattice_neighbourhood(sigma, spacing=_P.default("spacing"), threshold: float = _P.default("threshold"),
+                          lattice_side=_P.default("lattice_side"), overlap: str = _P.default("overlap"),
+                          periodic: bool = _P.default("periodic"), **retired):
     """Lattice offsets (oy, ox) whose overlap passes the threshold, and those overlaps.
 
     ``sigma`` and ``spacing`` are one value or (y, x) pairs in pixels. Offsets
     run over the whole lattice (distinct wrapped offsets when periodic, with a
     period of ``lattice x spacing`` px); the neighbourhood is symmetric and
     excludes (0, 0). Works from 1D overlap factors, rendering no images.
+    ``lattice=`` and ``method=`` are the retired names of ``lattice_side`` and
+    ``overlap``.
     """
+    overlap = overlap_kind(overlap, retired, "lattice_neighbourhood")
+    lattice_side = renamed_keywords("lattice_neighbourhood", retired, {"lattice": "lattice_side"}).get(
+        "lattice_side", lattice_side)
     sy, sx = _pair(sigma, "sigma")
     dy, dx = _pair(spacing, "spacing")
-    ly, lx = (int(v) for v in _pair(lattice, "lattice"))
-    check_lattice_inputs((sy, sx), (dy, dx), threshold, (ly, lx), method, periodic)
-    return _neighbourhood(sy, sx, dy, dx, threshold, ly, lx, method, periodic)
+    ly, lx = (int(v) for v in _pair(lattice_side, "lattice_side"))
+    check_lattice_inputs((sy, sx), (dy, dx), threshold, (ly, lx), overlap, periodic)
+    return _neighbourhood(sy, sx, dy, dx, threshold, ly, lx, overlap, periodic)
 
 
-def _neighbourhood(sy, sx, dy, dx, threshold, ly, lx, method, periodic):
+def _neighbourhood(sy, sx, dy, dx, threshold, ly, lx, overlap, periodic):
     """:func:`lattice_neighbourhood` on checked inputs."""
 
     def axis(length, d, s):
         if periodic:
             k = np.arange(-((length - 1) // 2), length // 2 + 1)
-            return k, lattice_overlap_1d(k, d, s, method, period=length * d)
+            return k, lattice_overlap_1d(k, d, s, overlap, period=length * d)
         # overlap factors fall with distance; stop once they pass below threshold for a while
         k = np.arange(0, length)
-        if method == "continuum":
+        if overlap == "continuum":
             f = continuum_overlap(k * d, 0.0, s)
         else:
             r = connection_radius(s, threshold) * 1.5 + 2 * d + 3
             kk = k[k * d <= r + 10 * s]
             f = np.zeros(length)
-            f[: len(kk)] = lattice_overlap_1d(kk, d, s, method)
+            f[: len(kk)] = lattice_overlap_1d(kk, d, s, overlap)
         return np.concatenate([-k[:0:-1], k]), np.concatenate([f[:0:-1], f])
 
     kx, fx = axis(lx, dx, sx)
@@ -198,9 +201,11 @@ def _neighbourhood(sy, sx, dy, dx, threshold, ly, lx, method, periodic):
     return oy[keep].astype(np.int64), ox[keep].astype(np.int64), ov[keep]
 
 
-def lattice_percolation(sigma, spacing=1.0, threshold: float = 0.005, lattice=256, trials: int = 20,
-                        keep_fractions=None, periodic: bool = False, method: str = "pixels", seed: int = 0,
-                        sigma_y=None, offsets=None, progress: bool = True) -> xr.Dataset:
+def lattice_percolation(sigma, spacing=_P.default("spacing"), threshold: float = _P.default("threshold"),
+                        lattice_side=_P.default("lattice_side"), trials: int = _P.default("trials"),
+                        keep_fractions=_P.default("keep_fractions"), periodic: bool = _P.default("periodic"),
+                        overlap: str = _P.default("overlap"), seed: int = _P.default("seed"), sigma_y=None,
+                        offsets=None, progress: bool = True, **retired) -> xr.Dataset:
     """Largest-cluster curves of site percolation on a lattice, one row per bump width.
 
     Args:
@@ -208,11 +213,12 @@ def lattice_percolation(sigma, spacing=1.0, threshold: float = 0.005, lattice=25
             length) makes them anisotropic.
         spacing: lattice spacing (px), one value or (y, x).
         threshold: overlap at which two sites connect, in (0, 1).
-        lattice: sites per side, one value or (ly, lx).
+        lattice_side: sites per side, one value or (ly, lx) (retired name: ``lattice``).
         trials: independent random orders (Newman-Ziff passes) per sigma.
         keep_fractions: lambda values of the canonical curves (default 0.01..1).
-        periodic: wrap the lattice into a torus of side lattice x spacing px.
-        method: ``continuum`` (closed form) or ``pixels`` (sampled bumps).
+        periodic: wrap the lattice into a torus of side lattice_side x spacing px.
+        overlap: ``continuum`` (closed form) or ``pixel`` (sampled bumps; retired:
+            ``method="pixels"``).
         offsets: explicit (oy, ox) neighbourhood instead of the overlap one
             (e.g. nearest neighbours for the textbook check); sigma then only
             labels the rows.
@@ -221,14 +227,20 @@ def lattice_percolation(sigma, spacing=1.0, threshold: float = 0.005, lattice=25
     A sigma whose threshold leaves no neighbours is not an error: its sites are
     isolated, its curve is S = 1, ``lambda_c`` is NaN and ``isolated`` is True.
     """
+    overlap = overlap_kind(overlap, retired, "lattice_percolation")
+    lattice_side = renamed_keywords("lattice_percolation", retired, {"lattice": "lattice_side"}).get(
+        "lattice_side", lattice_side)
+    settings = _P(threshold=threshold, overlap=overlap, trials=trials, keep_fractions=keep_fractions,
+                  lattice_side=lattice_side, spacing=spacing, periodic=bool(periodic), seed=seed).check()
     sig = np.atleast_1d(np.asarray(sigma, dtype=np.float64))
     sig_y = sig if sigma_y is None else np.atleast_1d(np.asarray(sigma_y, dtype=np.float64))
     if sig_y.shape != sig.shape:
         raise ConfigError("sigma_y: give one value per sigma")
     dy, dx = _pair(spacing, "spacing")
-    ly, lx = (int(v) for v in _pair(lattice, "lattice"))
+    ly, lx = (int(v) for v in _pair(lattice_side, "lattice_side"))
     lam = check_keep_fractions(keep_fractions, allow_zero=True)
-    check_lattice_inputs(np.concatenate([sig, sig_y]), (dy, dx), threshold, (ly, lx), method, periodic, trials)
+    check_lattice_inputs(np.concatenate([sig, sig_y]), (dy, dx), threshold, (ly, lx), overlap, periodic, trials)
+    trials = int(trials)
     n_sites = ly * lx
     rng = np.random.default_rng(seed)
     ratio = np.zeros((len(sig), len(lam), trials))
@@ -240,7 +252,7 @@ def lattice_percolation(sigma, spacing=1.0, threshold: float = 0.005, lattice=25
     bar = tqdm(total=len(sig) * trials, desc="percolation", unit="trial", disable=not progress)
     for a, (s, s_y) in enumerate(zip(sig, sig_y)):
         if offsets is None:
-            oy, ox, _ = _neighbourhood(s_y, s, dy, dx, threshold, ly, lx, method, periodic)
+            oy, ox, _ = _neighbourhood(s_y, s, dy, dx, threshold, ly, lx, overlap, periodic)
         else:
             oy, ox = (np.asarray(o, dtype=np.int64) for o in offsets)
         counts[a] = len(oy)
@@ -294,9 +306,10 @@ def lattice_percolation(sigma, spacing=1.0, threshold: float = 0.005, lattice=25
         },
         attrs={
             "description": "site percolation of the training lattice with the overlap neighbourhood (Newman-Ziff)",
-            "spacing_x": dx, "spacing_y": dy, "threshold": float(threshold), "lattice": [ly, lx],
-            "n_sites": n_sites, "trials": int(trials), "periodic": int(periodic), "seed": int(seed),
-            "method": method if offsets is None else "explicit offsets", "estimator": ESTIMATOR,
+            **settings.attrs(), "spacing_x": dx, "spacing_y": dy, "lattice": [ly, lx], "n_sites": n_sites,
+            "overlap": overlap if offsets is None else "explicit offsets",
+            "method": retired_method(overlap) if offsets is None else "explicit offsets",
+            "estimator": ESTIMATOR,
             "isolated_sigmas": [float(s) for s in sig[isolated]],
             "note": ("no neighbours at threshold for sigma = " + ", ".join(f"{s:g}" for s in sig[isolated])
                      + ": sites are isolated, the largest cluster is one site at every lambda") if isolated.any()
@@ -307,10 +320,12 @@ def lattice_percolation(sigma, spacing=1.0, threshold: float = 0.005, lattice=25
     return ds
 
 
-def percolate(sigma=(), *, spacing: float | None = None, lattice_side: int | None = None, periodic: bool = False,
-              config: RunConfig | None = None, threshold: float = 0.005, trials: int = 20, keep_fractions=None,
-              method: str = "pixels", seed: int = 0, source: str = "", out=None, name: str = "default",
-              replace: bool = False, progress: bool = True) -> xr.Dataset:
+def percolate(sigma=(), *, spacing: float | None = None, lattice_side: int | None = None,
+              periodic: bool = _P.default("periodic"), config: RunConfig | None = None,
+              threshold: float = _P.default("threshold"), trials: int = _P.default("trials"),
+              keep_fractions=_P.default("keep_fractions"), overlap: str = _P.default("overlap"),
+              seed: int = _P.default("seed"), source: str = "", out=None, name: str = "default",
+              replace: bool = False, progress: bool = True, **retired) -> xr.Dataset:
     """:func:`lattice_percolation` of given widths, or of a run config's training lattice; optionally stored.
 
     Without ``config``: ``sigma`` (px, one or several) on a ``lattice_side``
@@ -320,22 +335,25 @@ def percolate(sigma=(), *, spacing: float | None = None, lattice_side: int | Non
     names where the config came from (a preset, a file). ``out``,
     ``name``, ``replace``: write ``percolation/<name>`` to that results store
     (holding its lock throughout), refused before any work if it exists,
-    unless ``replace``.
+    unless ``replace``. ``method=`` is the retired name of ``overlap``.
     """
+    overlap = overlap_kind(overlap, retired, "percolate")
+    renamed_keywords("percolate", retired, {})
     sig, sig_y, note = [float(v) for v in np.atleast_1d(sigma)], None, ""
-    d = 1.0 if spacing is None else spacing
-    side = (256, 256) if lattice_side is None else (lattice_side, lattice_side)
+    d = _P.default("spacing") if spacing is None else spacing
+    side = _P.default("lattice_side") if lattice_side is None else lattice_side
+    side = (side, side) if np.ndim(side) == 0 else tuple(side)
     spacing_yx = (d, d)
     if config is not None:
         spec = lattice_of_config(config, spacing, lattice_side)
-        spacing_yx, side, note, periodic = spec.spacing, spec.lattice, spec.note, periodic or spec.periodic
+        spacing_yx, side, note, periodic = spec.spacing, spec.lattice_side, spec.note, periodic or spec.periodic
         if not sig:
             sig, sig_y = [spec.sigma_x], [spec.sigma_y]
     elif not sig:
-        raise ConfigError("--sigma: give bump widths in px, e.g. --sigma 0.5 1 2, or take them from --preset/--config")
+        raise ConfigError("sigma: give bump widths in px, e.g. sigma=(0.5, 1, 2), or take them from config")
     with writing_results(out, "percolation", name, replace):  # the store's lock, held for the whole command
         ds = lattice_percolation(sig, spacing_yx, threshold, side, trials=trials, keep_fractions=keep_fractions,
-                                 periodic=periodic, method=method, seed=seed, sigma_y=sig_y, progress=progress)
+                                 periodic=periodic, overlap=overlap, seed=seed, sigma_y=sig_y, progress=progress)
         ds.attrs["lattice_note"] = note
         if config is not None:
             ds.attrs.update({"config": config.to_dict(), "source": source or "config"})

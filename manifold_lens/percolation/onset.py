@@ -1,12 +1,16 @@
-"""Prediction against models: does terminal accuracy jump where the training set percolates?
+"""Retired: the side-by-side comparison of terminal accuracy with the predicted onset, replaced by
+:func:`~manifold_lens.percolation.percolation_test` (bootstrap intervals, regression across widths and a verdict).
 
-Given runs that differ in bump width sigma and keep fraction lambda, each with
-evaluation results (``manifold-lens evaluate``), :func:`percolation_vs_accuracy`
+:func:`percolation_vs_accuracy` and :func:`fit_onset` still work for one
+release and emit a ``DeprecationWarning``; their onsets come from the one
+estimator, :mod:`~manifold_lens.percolation.sigmoid`. Given runs that differ in
+bump width sigma and keep fraction lambda, each with evaluation results,
+:func:`percolation_vs_accuracy`
 
 - takes each run's *terminal accuracy* (the last evaluated checkpoint),
-- groups the runs by sigma and fits the accuracy onset with a logistic in the
-  keep fraction, ``top / (1 + exp(-(lambda - lambda_c) / width))``
-  (:func:`fit_onset`); the measured ``lambda_c`` is its midpoint,
+- groups the runs by sigma and fits the accuracy onset with the sigmoid of
+  :mod:`~manifold_lens.percolation.sigmoid`; the measured ``lambda_c`` is its
+  midpoint,
 - predicts the largest-cluster curve of each sigma's own dataset (its exact
   coverage graph, :func:`~manifold_lens.percolation.dataset_percolation`) and
   its percolation threshold,
@@ -44,15 +48,18 @@ from ..versions import package_versions
 from .graph import dataset_percolation
 from .kernels import ESTIMATOR
 from .lattice import DEFAULT_KEEP_FRACTIONS
-from .overlap import check_method, check_threshold
+from .settings import PercolationSettings, check_threshold, overlap_kind, renamed_keywords, retired_method
+from .sigmoid import FORMULA, midpoint_stderr, onset, sigmoid
 
+_P = PercolationSettings
 METRICS = ("accuracy", "accuracy_id", "accuracy_ood")
+MIN_RISE = 0.05  # the retired fit_onset's smallest accuracy change that counts as an onset
 # Data settings that may differ between runs of one sigma (they set only which sites are kept).
 _SUBSAMPLING_KEYS = ("keep_fraction", "keep_fractions", "seed")
 
 
 class OnsetFit(NamedTuple):
-    """A logistic fit of accuracy vs keep fraction; NaNs and ``status`` say why when it fails."""
+    """An onset fit of accuracy vs keep fraction; NaNs and ``status`` say why when it fails (``top``: the ceiling)."""
 
     lambda_c: float
     lambda_c_stderr: float
@@ -62,52 +69,27 @@ class OnsetFit(NamedTuple):
 
 
 def logistic(lam, top, lambda_c, width):
-    """``top / (1 + exp(-(lam - lambda_c) / width))``: accuracy rising from 0 to top around lambda_c."""
-    z = np.clip(-(np.asarray(lam, dtype=np.float64) - lambda_c) / width, -500, 500)
-    return top / (1.0 + np.exp(z))
+    """``top / (1 + exp(-(lam - lambda_c) / width))``: :func:`~manifold_lens.percolation.sigmoid.sigmoid` with
+    floor 0, accuracy rising from 0 to top around lambda_c."""
+    return sigmoid(lam, 0.0, top, lambda_c, width)
 
 
-def fit_onset(keep_fraction, accuracy, min_rise: float = 0.05) -> OnsetFit:
-    """Fit :func:`logistic` to accuracy vs keep fraction (scipy ``curve_fit``, bounded).
+def _fit(keep_fraction, accuracy, min_rise: float = MIN_RISE) -> OnsetFit:
+    fit = onset(keep_fraction, accuracy, min_rise)
+    return OnsetFit(fit.lambda_c, midpoint_stderr(keep_fraction, accuracy, fit), fit.width, fit.ceiling, fit.status)
 
-    Refuses to invent an onset: with fewer than 3 distinct keep fractions, an
-    accuracy that changes by less than ``min_rise``, a failed fit, or a midpoint
-    outside the measured keep fractions, lambda_c is NaN and ``status`` says why.
+
+def fit_onset(keep_fraction, accuracy, min_rise: float = MIN_RISE) -> OnsetFit:
+    """Deprecated: :func:`manifold_lens.percolation.sigmoid.onset`, the one onset estimator, in the old shape.
+
+    ``lambda_c``, ``width`` and ``top`` (the ceiling) are the sigmoid's;
+    ``lambda_c_stderr`` is its least-squares standard error
+    (:func:`~manifold_lens.percolation.sigmoid.midpoint_stderr`). Refuses to
+    invent an onset as :func:`~manifold_lens.percolation.sigmoid.onset` does.
     """
-    from scipy.optimize import curve_fit
-
-    lam = np.asarray(keep_fraction, dtype=np.float64)
-    acc = np.asarray(accuracy, dtype=np.float64)
-    ok = np.isfinite(lam) & np.isfinite(acc)
-    lam, acc = lam[ok], acc[ok]
-    nan = (np.nan, np.nan, np.nan, np.nan)
-    if len(np.unique(lam)) < 3:
-        return OnsetFit(*nan, f"needs runs at >= 3 keep fractions, got {len(np.unique(lam))}")
-    if acc.max() - acc.min() < min_rise:
-        return OnsetFit(*nan, f"accuracy changes by < {min_rise} over the keep fractions: no onset to fit")
-    order = np.argsort(lam)
-    lam, acc = lam[order], acc[order]
-    top0 = max(acc.max(), 1e-3)
-    above = np.flatnonzero(acc >= top0 / 2)
-    mid0 = lam[above[0]] if len(above) else lam.mean()
-    span = lam[-1] - lam[0]
-    p0 = [top0, mid0, max(span / 10, 2e-3)]
-    bounds = ([1e-6, 0.0, 1e-3], [1.0, 1.0, 1.0])
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            popt, pcov = curve_fit(logistic, lam, acc, p0=np.clip(p0, bounds[0], bounds[1]), bounds=bounds,
-                                   maxfev=20000)
-    except (RuntimeError, ValueError) as e:
-        return OnsetFit(*nan, f"logistic fit failed: {str(e).splitlines()[0]}")
-    top, mid, width = (float(v) for v in popt)
-    se = float(np.sqrt(pcov[1, 1])) if np.all(np.isfinite(pcov)) and pcov[1, 1] >= 0 else np.nan
-    if not (lam[0] <= mid <= lam[-1]):
-        return OnsetFit(np.nan, np.nan, width, top,
-                        f"onset {mid:.3g} lies outside the measured keep fractions [{lam[0]:g}, {lam[-1]:g}]: "
-                        "extend the sweep")
-    status = "ok" if np.isfinite(se) else "ok (uncertainty undetermined: as many points as parameters)"
-    return OnsetFit(mid, se, width, top, status)
+    warnings.warn("fit_onset is deprecated; use manifold_lens.percolation.sigmoid.onset (the one onset estimator)",
+                  DeprecationWarning, stacklevel=2)
+    return _fit(keep_fraction, accuracy, min_rise)
 
 
 # -- pairing runs with evaluation results ------------------------------------
@@ -118,7 +100,7 @@ def find_evaluation(run_path, store, evaluation: str | None = None) -> str:
     root = check_results_store(store)
     names = list_results(store).get("evaluation", [])
     if not names:
-        raise StoreError(f"{store}: holds no evaluation results; run `manifold-lens evaluate RUN --out {store}` first")
+        raise StoreError(f"{store}: holds no evaluation results; evaluate the run with out={store} first")
     if evaluation is not None:
         if evaluation not in names:
             raise StoreError(f"{store}: no evaluation named {evaluation!r}; present: {', '.join(names)}")
@@ -132,9 +114,9 @@ def find_evaluation(run_path, store, evaluation: str | None = None) -> str:
         return hits[0]
     if not hits:
         raise StoreError(f"{store}: no evaluation of run {target} (groups: {', '.join(names)}); "
-                         "pass the matching results store, or name the group with --evaluation-name")
+                         "pass the matching results store, or name the group with evaluation=")
     raise StoreError(f"{store}: several evaluations of run {target} ({', '.join(hits)}); "
-                     "choose one with --evaluation-name")
+                     "choose one with evaluation=")
 
 
 def terminal_accuracy(store, name: str, metric: str = "accuracy") -> tuple[float, int]:
@@ -143,7 +125,7 @@ def terminal_accuracy(store, name: str, metric: str = "accuracy") -> tuple[float
     status = group_status(store, "evaluation", name)
     if not status.complete:
         raise StoreError(f"{store}: evaluation/{name} is {status.text}; rerun its evaluate command to finish it, "
-                         "or name a finished one with --evaluation-name")
+                         "or name a finished one with evaluation=")
     ds = read_group(store, "evaluation", name, drop_prefixes=("image",))
     if metric not in ds:
         raise StoreError(f"{store}: evaluation/{name} has no variable {metric!r}")
@@ -157,7 +139,7 @@ def _pair_stores(runs, evaluations) -> list[Path]:
     if len(evaluations) == 1:
         return evaluations * len(runs)
     if len(evaluations) != len(runs):
-        raise ConfigError(f"--evaluations: give one results store per run ({len(runs)}) or one shared store, "
+        raise ConfigError(f"evaluations: give one results store per run ({len(runs)}) or one shared store, "
                           f"got {len(evaluations)}")
     return evaluations
 
@@ -172,10 +154,12 @@ def _data_key(cfg) -> dict:
 # -- the comparison ----------------------------------------------------------
 
 def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None, metric: str = "accuracy",
-                            threshold: float = 0.005, method: str = "pixels", trials: int = 20,
-                            keep_fractions=None, seed: int = 0, out=None, name: str = "default",
-                            replace: bool = False, progress: bool = True) -> xr.Dataset:
-    """Terminal accuracy vs keep fraction beside the predicted largest-cluster curve, per sigma.
+                            threshold: float = _P.default("threshold"), overlap: str = _P.default("overlap"),
+                            trials: int = _P.default("trials"), keep_fractions=_P.default("keep_fractions"),
+                            seed: int = _P.default("seed"), out=None, name: str = "default",
+                            replace: bool = False, progress: bool = True, **retired) -> xr.Dataset:
+    """Deprecated (replaced by :func:`~manifold_lens.percolation.percolation_test`): terminal accuracy vs keep
+    fraction beside the predicted largest-cluster curve, per sigma.
 
     Args:
         runs: run store paths (differing in sigma and keep_fraction).
@@ -184,7 +168,8 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
         evaluation: evaluation group name to use in every store (default: the
             group whose ``source_run`` is the run).
         metric: accuracy, accuracy_id or accuracy_ood.
-        threshold, method: coverage-graph overlap threshold and method.
+        threshold, overlap: coverage-graph overlap threshold and kind (pixel or
+            continuum; ``method=`` is the retired name of ``overlap``).
         trials, seed: Newman-Ziff passes of each sigma's prediction.
         keep_fractions: grid of the predicted curves (default 0.01..1).
         out, name, replace: also write the result to results store ``out`` as
@@ -194,18 +179,22 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
     ``run`` (each run's terminal accuracy and the prediction at its lambda) and
     ``keep_fraction`` (the predicted curves).
     """
+    warnings.warn("percolation_vs_accuracy is deprecated; use percolation_test (bootstrap intervals, regression "
+                  "across widths and a verdict)", DeprecationWarning, stacklevel=2)
+    overlap = overlap_kind(overlap, retired, "percolation_vs_accuracy")
+    renamed_keywords("percolation_vs_accuracy", retired, {})
     if metric not in METRICS:
         raise ConfigError(f"metric = {metric!r}: must be one of {', '.join(METRICS)}")
     check_threshold(threshold)
-    check_method(method)
     with writing_results(out, "comparison", name, replace):  # the store's lock, held for the whole command
-        ds = _compare(runs, evaluations, evaluation, metric, threshold, method, trials, keep_fractions, seed, progress)
+        ds = _compare(runs, evaluations, evaluation, metric, threshold, overlap, trials, keep_fractions, seed,
+                      progress)
         if out is not None:
             write_results(out, "comparison", name, ds, replace=replace)
     return ds
 
 
-def _compare(runs, evaluations, evaluation, metric, threshold, method, trials, keep_fractions, seed,
+def _compare(runs, evaluations, evaluation, metric, threshold, overlap, trials, keep_fractions, seed,
              progress) -> xr.Dataset:
     """:func:`percolation_vs_accuracy` on checked settings, without writing."""
     runs = [Path(r) for r in ([runs] if isinstance(runs, (str, Path)) else runs)]
@@ -245,14 +234,14 @@ def _compare(runs, evaluations, evaluation, metric, threshold, method, trials, k
         lam_runs = np.array([rows[k]["keep_fraction"] for k in members])
         lam_all = np.union1d(grid, lam_runs)
         full = rows[members[0]]["cfg"].with_overrides({"data.keep_fraction": 1.0})
-        perc = dataset_percolation(full, keep_fractions=lam_all, trials=trials, threshold=threshold, method=method,
+        perc = dataset_percolation(full, keep_fractions=lam_all, trials=trials, threshold=threshold, overlap=overlap,
                                    seed=seed, progress=progress).mean("trial")
         pred_ratio[a] = perc.largest_cluster_ratio.sel(keep_fraction=grid).values
         pred_frac[a] = perc.largest_cluster_fraction.sel(keep_fraction=grid).values
         run_ratio[members] = perc.largest_cluster_ratio.sel(keep_fraction=lam_runs).values
         run_frac[members] = perc.largest_cluster_fraction.sel(keep_fraction=lam_runs).values
         fits["pc"][a], fits["pc_se"][a] = float(perc.lambda_c), float(perc.lambda_c_stderr)
-        fit = fit_onset(lam_runs, [rows[k]["accuracy"] for k in members])
+        fit = _fit(lam_runs, [rows[k]["accuracy"] for k in members])
         fits["mc"][a], fits["mc_se"][a], fits["width"][a], fits["top"][a] = fit[:4]
         status.append(fit.status)
         n_runs[a] = len(members)
@@ -267,12 +256,12 @@ def _compare(runs, evaluations, evaluation, metric, threshold, method, trials, k
             "lambda_c_predicted_stderr": ("sigma", fits["pc_se"], {**one,
                                                                    "long_name": "standard error of the prediction"}),
             "lambda_c_measured": ("sigma", fits["mc"], {**one, "long_name": "measured accuracy onset",
-                                                       "description": "midpoint of the logistic fit of terminal "
+                                                       "description": "midpoint of the sigmoid fitted to terminal "
                                                                       "accuracy vs keep_fraction"}),
             "lambda_c_measured_stderr": ("sigma", fits["mc_se"], {**one, "long_name": "standard error of the onset "
-                                                                                     "(curve_fit covariance)"}),
-            "onset_width": ("sigma", fits["width"], {**one, "long_name": "logistic width of the accuracy onset"}),
-            "accuracy_top": ("sigma", fits["top"], {**one, "long_name": "fitted accuracy plateau"}),
+                                                                                     "(least-squares covariance)"}),
+            "onset_width": ("sigma", fits["width"], {**one, "long_name": "sigmoid width of the accuracy onset"}),
+            "accuracy_top": ("sigma", fits["top"], {**one, "long_name": "fitted accuracy ceiling"}),
             "fit_status": ("sigma", np.array(status, dtype=str), {"long_name": "ok, or why the onset fit gave NaN"}),
             "n_runs": ("sigma", n_runs, {**one, "long_name": "runs with this sigma"}),
             "terminal_accuracy": ("run", [row["accuracy"] for row in rows], {
@@ -302,8 +291,9 @@ def _compare(runs, evaluations, evaluation, metric, threshold, method, trials, k
         },
         attrs={
             "description": "terminal accuracy vs keep_fraction beside the predicted largest-cluster curve, per sigma",
-            "metric": metric, "threshold": float(threshold), "method": method, "trials": int(trials),
-            "seed": int(seed), "onset_model": "accuracy = top / (1 + exp(-(lambda - lambda_c) / width))",
+            "metric": metric, "threshold": float(threshold), "overlap": overlap,
+            "method": retired_method(overlap),
+            "trials": int(trials), "seed": int(seed), "onset_model": FORMULA,
             "prediction": "Newman-Ziff on the exact coverage graph of the sites subsampling chooses from; "
                           "a dataset keeps max(1, round(lambda n)) sites",
             "versions": package_versions(),

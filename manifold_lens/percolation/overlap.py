@@ -1,4 +1,4 @@
-"""Normalised overlaps between training images (SCIENCE.md section 5).
+"""Normalised overlaps between training images (docs/science.md, section 5).
 
 The overlap of two images is ``<I1, I2> / (|I1| |I2|)``, the cosine between
 them as vectors of pixels. It is defined on *intensities* in [0, 1] (what
@@ -11,7 +11,7 @@ back to intensities before calling :func:`image_overlap`.
 
 Two ways to compute it:
 
-- ``pixels``: the sum over the N x N frame of the rendered intensities. All
+- ``pixel``: the sum over the N x N frame of the rendered intensities. All
   families are sums of at most two separable terms (a bump is
   ``g(v) g(u)``, an SOS is ``(1 x stripe(u) + stripe(v) x 1) / 2``), so the
   2D inner product is computed exactly from 1D pixel profiles without
@@ -36,30 +36,26 @@ ignores the frame.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
 from ..datasets import SyntheticDataset
 from ..errors import ConfigError
+from .settings import PercolationSettings, check_overlap, check_threshold, overlap_kind, renamed_keywords
 
-METHODS = ("pixels", "continuum")
 BUMP_FAMILIES = ("bump", "periodic")
-
-
-def check_threshold(threshold: float) -> float:
-    """Raise ConfigError unless 0 < threshold < 1 (an overlap)."""
-    if not (0 < float(threshold) < 1):
-        raise ConfigError(f"threshold = {threshold}: must be in (0, 1), an overlap (the study used 0.005)")
-    return float(threshold)
+THRESHOLD = PercolationSettings.default("threshold")
 
 
 def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ConfigError(f"method = {method!r}: must be one of {', '.join(METHODS)}")
-    return method
+    """Deprecated: :func:`~manifold_lens.percolation.settings.check_overlap` (the one word is ``overlap``)."""
+    warnings.warn("check_method is deprecated; use check_overlap", DeprecationWarning, stacklevel=2)
+    return check_overlap(method)
 
 
-def connection_radius(sigma: float, threshold: float = 0.005) -> float:
+def connection_radius(sigma: float, threshold: float = THRESHOLD) -> float:
     """Continuum centre distance (px) below which two bumps of width sigma overlap >= threshold.
 
     ``2 sigma sqrt(ln(1 / threshold))``: 4.6 sigma at 0.005.
@@ -120,14 +116,15 @@ def profile_overlap(p, q) -> np.ndarray:
     return np.divide(dot, norm, out=np.zeros_like(dot), where=norm > 0)
 
 
-def separable_terms(family, x, y, n: int, sigma_x: float, sigma_y: float | None = None):
-    """Row and column profiles (B, 2, n) with image = sum_r rows[r] (outer) cols[r].
+def separable_terms(family, x, y, image_size: int, sigma_x: float, sigma_y: float | None = None):
+    """Row and column profiles (B, 2, image_size) with image = sum_r rows[r] (outer) cols[r].
 
     Exactly the intensities of :func:`~manifold_lens.datasets.bump_intensity`
     (periodic for ``periodic``) and :func:`~manifold_lens.datasets.sos_intensity`
     (``sos`` and ``stripes``). ``family`` is one name or one per centre.
     """
     sigma_y = sigma_x if sigma_y is None else sigma_y
+    n = int(image_size)
     x = np.atleast_1d(np.asarray(x, dtype=np.float64))
     y = np.atleast_1d(np.asarray(y, dtype=np.float64))
     fam = np.broadcast_to(np.asarray(family, dtype=object), x.shape)
@@ -156,16 +153,20 @@ def _inner(rows_a, cols_a, rows_b, cols_b) -> np.ndarray:
     return np.sum(rr * cc, axis=(1, 2))
 
 
-def pixel_overlap(family, x1, y1, x2, y2, n: int, sigma_x: float, sigma_y: float | None = None,
-                  family2=None) -> np.ndarray:
-    """Overlap of the rendered intensities of (x1, y1) and (x2, y2) in an n x n frame.
+def pixel_overlap(family, x1, y1, x2, y2, image_size: int | None = None, sigma_x: float | None = None,
+                  sigma_y: float | None = None, family2=None, **retired) -> np.ndarray:
+    """Overlap of the rendered intensities of (x1, y1) and (x2, y2) in an image_size x image_size px frame.
 
     Equals ``image_overlap`` of the rendered intensity images (checked in the
     tests) but works from 1D profiles. ``family2`` defaults to ``family``.
+    ``n=`` is the retired name of ``image_size``.
     """
+    image_size = renamed_keywords("pixel_overlap", retired, {"n": "image_size"}).get("image_size", image_size)
+    if image_size is None or sigma_x is None:
+        raise TypeError("pixel_overlap() needs image_size and sigma_x")
     family2 = family if family2 is None else family2
-    ra, ca = separable_terms(family, x1, y1, n, sigma_x, sigma_y)
-    rb, cb = separable_terms(family2, x2, y2, n, sigma_x, sigma_y)
+    ra, ca = separable_terms(family, x1, y1, image_size, sigma_x, sigma_y)
+    rb, cb = separable_terms(family2, x2, y2, image_size, sigma_x, sigma_y)
     ra, rb = np.broadcast_arrays(ra, rb)
     ca, cb = np.broadcast_arrays(ca, cb)
     dot = _inner(ra, ca, rb, cb)
@@ -173,28 +174,29 @@ def pixel_overlap(family, x1, y1, x2, y2, n: int, sigma_x: float, sigma_y: float
     return np.divide(dot, norm, out=np.zeros_like(dot), where=norm > 0)
 
 
-def lattice_overlap_1d(steps, spacing: float, sigma: float, method: str = "continuum",
-                       period: float | None = None) -> np.ndarray:
+def lattice_overlap_1d(steps, spacing: float, sigma: float, overlap: str = "continuum",
+                       period: float | None = None, **retired) -> np.ndarray:
     """Overlap factor along one axis between lattice sites ``steps`` apart (spacing px each).
 
-    The 2D overlap of bumps is the product of the x and y factors. ``pixels``
+    The 2D overlap of bumps is the product of the x and y factors. ``pixel``
     places the first bump on a pixel centre of an unbounded pixel row (or a
     periodic row of ``period`` pixels), so the factor depends only on the
     offset: a translation-invariant neighbourhood. For non-integer spacings
     other sites sit at other sub-pixel phases, which matters only for narrow
     bumps; :func:`manifold_lens.percolation.graph.coverage_graph` uses each pair's
-    exact pixels instead.
+    exact pixels instead. ``method=`` is the retired name of ``overlap``.
     """
-    check_method(method)
+    overlap = overlap_kind(overlap, retired, "lattice_overlap_1d")
+    renamed_keywords("lattice_overlap_1d", retired, {})
     dist = np.abs(np.asarray(steps, dtype=np.float64)) * float(spacing)
-    if method == "continuum":
+    if overlap == "continuum":
         return continuum_overlap(dist, 0.0, sigma, sigma, period)
     if period is not None:
         n = int(round(period))
         if abs(n - period) > 1e-9:
             raise ConfigError(
                 f"periodic pixel overlaps need a whole-pixel period, got {period} px: "
-                "make lattice x spacing a whole number of pixels or use method='continuum'"
+                "make lattice_side x spacing a whole number of pixels or use overlap='continuum'"
             )
         p0 = gaussian_profile([0.0], n, sigma, periodic=True)
         return profile_overlap(p0, gaussian_profile(dist.ravel(), n, sigma, periodic=True)).reshape(dist.shape)
@@ -209,13 +211,16 @@ def lattice_overlap_1d(steps, spacing: float, sigma: float, method: str = "conti
     return out.reshape(dist.shape)
 
 
-def neighbour_overlap_curve(sigmas, spacings, n: int = 64, periodic: bool = False) -> xr.Dataset:
+def neighbour_overlap_curve(sigmas, spacings, image_size: int = 64, periodic: bool = False,
+                            **retired) -> xr.Dataset:
     """Overlap of neighbouring bumps vs lattice spacing d for several widths (the study's fig. 6b).
 
     One bump sits on the pixel at the frame centre, its neighbour d px to the
     right. Returns dims (``sigma``, ``spacing``) with ``overlap_pixels`` (from
-    the n x n rendered intensities) and ``overlap_continuum`` (closed form).
+    the image_size x image_size px rendered intensities) and ``overlap_continuum``
+    (closed form). ``n=`` is the retired name of ``image_size``.
     """
+    n = int(renamed_keywords("neighbour_overlap_curve", retired, {"n": "image_size"}).get("image_size", image_size))
     sig = np.atleast_1d(np.asarray(sigmas, dtype=np.float64))
     d = np.atleast_1d(np.asarray(spacings, dtype=np.float64))
     if (sig <= 0).any():
@@ -246,7 +251,7 @@ def neighbour_overlap_curve(sigmas, spacings, n: int = 64, periodic: bool = Fals
 
 # -- overlaps between a dataset's conditions ----------------------------------
 
-def _bump_edges(xs, ys, fam, n, sx, sy, threshold, method, periodic):
+def _bump_edges(xs, ys, fam, n, sx, sy, threshold, overlap, periodic):
     """Pairs (i < j) of bump conditions with overlap >= threshold, via 1D factor tables.
 
     The 2D overlap is Ox * Oy with each factor <= 1, so only pairs whose x and
@@ -261,7 +266,7 @@ def _bump_edges(xs, ys, fam, n, sx, sy, threshold, method, periodic):
     uy, iy = np.unique(ys, return_inverse=True)
 
     def table(u, sigma):
-        if method == "continuum":
+        if overlap == "continuum":
             return continuum_overlap(u[:, None] - u[None, :], 0.0, sigma, period=period)
         prof = gaussian_profile(u, n, sigma, periodic)
         return profile_overlap(prof[:, None, :], prof[None, :, :])
@@ -313,16 +318,19 @@ def _general_edges(xs, ys, fam, n, sx, sy, threshold, block: int = 512):
     return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_w)
 
 
-def condition_edges(dataset: SyntheticDataset, index, threshold: float = 0.005, method: str = "pixels"):
+def condition_edges(dataset: SyntheticDataset, index, threshold: float = THRESHOLD,
+                    overlap: str = PercolationSettings.default("overlap"), **retired):
     """Pairs of conditions (by position in ``index``) whose overlap is >= threshold.
 
     Returns (i, j, overlap) arrays with i < j indexing into ``index`` (indices
     of the dataset's candidate conditions). Bump-only sets use the fast
     factorised search; sets with SOS or stripes compare all pairs in blocks
-    (their stripes overlap at any distance). ``continuum`` is for bumps only.
+    (their stripes overlap at any distance). ``continuum`` is for bumps only;
+    ``method=`` is the retired name of ``overlap``.
     """
+    overlap = overlap_kind(overlap, retired, "condition_edges")
+    renamed_keywords("condition_edges", retired, {})
     check_threshold(threshold)
-    check_method(method)
     idx = np.asarray(index, dtype=np.int64)
     xs, ys, fam = dataset.x[idx], dataset.y[idx], dataset.family[idx]
     n, sx, sy = dataset.image_size, dataset.sigma_x, dataset.sigma_y
@@ -330,10 +338,10 @@ def condition_edges(dataset: SyntheticDataset, index, threshold: float = 0.005, 
     if len(idx) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     if families <= set(BUMP_FAMILIES) and len(families) == 1:
-        return _bump_edges(xs, ys, fam, n, sx, sy, threshold, method, families == {"periodic"})
-    if method == "continuum":
+        return _bump_edges(xs, ys, fam, n, sx, sy, threshold, overlap, families == {"periodic"})
+    if overlap == "continuum":
         raise ConfigError(
-            f"method = 'continuum' has a closed form for bumps only; this dataset has {', '.join(sorted(families))}: "
-            "use method='pixels'"
+            f"overlap = 'continuum' has a closed form for bumps only; this dataset has {', '.join(sorted(families))}: "
+            "use overlap='pixel'"
         )
     return _general_edges(xs, ys, fam, n, sx, sy, threshold)

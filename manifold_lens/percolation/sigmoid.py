@@ -1,4 +1,4 @@
-"""The one onset estimator of the percolation test: a sigmoid with a floor and a ceiling, and its bootstrap.
+"""The one onset estimator of the package: a sigmoid with a floor and a ceiling, and its bootstrap.
 
 ``floor + (ceiling - floor) / (1 + exp(-(lambda - lambda_c) / width))`` is
 fitted by bounded least squares (floor and ceiling in [0, 1], width > 0) to
@@ -14,7 +14,9 @@ refined by ``scipy.optimize.least_squares`` with the analytic Jacobian.
 fractions, a rise (ceiling - floor, or the spread of the per-lambda means)
 below ``min_rise``, or a midpoint outside the measured keep fractions give
 NaN and a status in words. :func:`bootstrap_onsets` resamples realisations
-(stratified by keep fraction, or whole curves) and gives percentile intervals.
+(stratified by keep fraction, or whole curves) and gives percentile intervals;
+:func:`midpoint_stderr` is the least-squares standard error of one fit's
+midpoint (what the retired ``onset.fit_onset`` reported).
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.special import expit
 
+from .settings import PercolationTestSettings
+
 MIN_RISE = 0.1        # smallest ceiling - floor (fraction) that counts as an onset
 MIN_KEEP = 3          # fewest distinct keep fractions an onset is read from
 MAX_FAILED = 0.2      # largest share of bootstrap resamples without an onset for the onset to count
 SINGLE = "one realisation per keep fraction"
+LEVEL = PercolationTestSettings.default("level")  # confidence level of the percentile intervals
 FORMULA = "floor + (ceiling - floor) / (1 + exp(-(lambda - lambda_c) / width))"
 
 
@@ -89,18 +94,37 @@ def fit_sigmoid(lam, y) -> tuple[float, float, float, float]:
     def resid(p):
         return sigmoid(lam, *p) - y
 
-    def jac(p):
-        f, c, m, w = p
-        s = expit((lam - m) / w)
-        ds = s * (1 - s)
-        return np.column_stack([1 - s, s, -(c - f) * ds / w, -(c - f) * ds * (lam - m) / w**2])
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = least_squares(resid, p0, jac=jac, bounds=(lower, upper), xtol=1e-14, ftol=1e-14, gtol=1e-14,
-                            max_nfev=100)
+        res = least_squares(resid, p0, jac=lambda p: jacobian(lam, *p), bounds=(lower, upper), xtol=1e-14,
+                            ftol=1e-14, gtol=1e-14, max_nfev=100)
     p = res.x if np.isfinite(res.cost) and res.cost <= 0.5 * sse[k] + 1e-15 else p0
     return float(p[0]), float(p[1]), float(p[2]), float(p[3])
+
+
+def jacobian(lam, floor, ceiling, lambda_c, width) -> np.ndarray:
+    """d sigmoid / d (floor, ceiling, lambda_c, width) at keep fractions ``lam``, shape (len(lam), 4)."""
+    lam = np.asarray(lam, dtype=np.float64)
+    s = expit((lam - lambda_c) / width)
+    ds = s * (1 - s)
+    rise = ceiling - floor
+    return np.column_stack([1 - s, s, -rise * ds / width, -rise * ds * (lam - lambda_c) / width**2])
+
+
+def midpoint_stderr(lam, y, fit: SigmoidFit) -> float:
+    """Least-squares standard error of ``fit.lambda_c``: sqrt of the midpoint's entry of s^2 (J^T J)^-1 with
+    s^2 = SSE / (points - 4); NaN without an onset or with no more points than parameters."""
+    lam = np.asarray(lam, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(lam) & np.isfinite(y)
+    lam, y = lam[ok], y[ok]
+    if not fit.ok or len(lam) <= 4:
+        return np.nan
+    p = (fit.floor, fit.ceiling, fit.lambda_c, fit.width)
+    j = jacobian(lam, *p)
+    s2 = float(np.sum((sigmoid(lam, *p) - y) ** 2)) / (len(lam) - 4)
+    cov = s2 * np.linalg.pinv(j.T @ j)
+    return float(np.sqrt(cov[2, 2])) if cov[2, 2] >= 0 else np.nan
 
 
 def onset(lam, y, min_rise: float = MIN_RISE) -> SigmoidFit:
@@ -128,7 +152,7 @@ def onset(lam, y, min_rise: float = MIN_RISE) -> SigmoidFit:
     return SigmoidFit(mid, width, floor, ceiling, "ok")
 
 
-def interval(values, level: float = 0.95) -> tuple[float, float]:
+def interval(values, level: float = LEVEL) -> tuple[float, float]:
     """Percentile interval (low, high) of the finite ``values``; NaNs when there are fewer than 2."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -139,7 +163,7 @@ def interval(values, level: float = 0.95) -> tuple[float, float]:
 
 
 class Bootstrap(NamedTuple):
-    """A point fit, its bootstrap replicates of lambda_c, the 95% interval and the share of failed resamples."""
+    """A point fit, its bootstrap replicates of lambda_c, the interval (low, high) and the share of failed resamples."""
 
     fit: SigmoidFit
     replicates: np.ndarray
@@ -148,21 +172,23 @@ class Bootstrap(NamedTuple):
     failed: float
 
 
-def _summarise(fit: SigmoidFit, reps: np.ndarray) -> Bootstrap:
+def _summarise(fit: SigmoidFit, reps: np.ndarray, level: float) -> Bootstrap:
     failed = float(np.mean(~np.isfinite(reps))) if len(reps) else 1.0
     if fit.ok and failed > MAX_FAILED:
         fit = fit._replace(lambda_c=np.nan, status=f"no onset in {100 * failed:.0f}% of bootstrap resamples "
                                                     "(unresolved: more seeds or keep fractions near the onset)")
-    low, high = interval(reps) if fit.ok else (np.nan, np.nan)
+    low, high = interval(reps, level) if fit.ok else (np.nan, np.nan)
     return Bootstrap(fit, reps, low, high, failed)
 
 
-def bootstrap_onsets(lam, y, n_boot: int, rng: np.random.Generator, min_rise: float = MIN_RISE) -> Bootstrap:
+def bootstrap_onsets(lam, y, n_boot: int, rng: np.random.Generator, min_rise: float = MIN_RISE,
+                     level: float = LEVEL) -> Bootstrap:
     """Bootstrap of :func:`onset` over realisations, stratified by keep fraction.
 
     Each point (lam[i], y[i]) is one realisation (a run, a seed); a resample
     draws, within each keep fraction, as many points with replacement as it
-    has. A resample without an onset counts as failed (NaN replicate).
+    has. A resample without an onset counts as failed (NaN replicate);
+    ``level`` is the confidence level of the percentile interval.
     """
     lam = np.asarray(lam, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -180,10 +206,11 @@ def bootstrap_onsets(lam, y, n_boot: int, rng: np.random.Generator, min_rise: fl
             if key not in fits:
                 fits[key] = onset(lam[idx], y[idx], min_rise).lambda_c
             reps[b] = fits[key]
-    return _summarise(fit, reps)
+    return _summarise(fit, reps, level)
 
 
-def bootstrap_curves(lam, curves, n_boot: int, rng: np.random.Generator, min_rise: float = MIN_RISE) -> Bootstrap:
+def bootstrap_curves(lam, curves, n_boot: int, rng: np.random.Generator, min_rise: float = MIN_RISE,
+                     level: float = LEVEL) -> Bootstrap:
     """Bootstrap of :func:`onset` over whole curves: ``curves`` (len(lam), trials), one column per lattice
     realisation (a Newman-Ziff pass gives every keep fraction at once). The point fit is to the mean curve;
     a resample draws trials with replacement and fits their mean."""
@@ -195,4 +222,4 @@ def bootstrap_curves(lam, curves, n_boot: int, rng: np.random.Generator, min_ris
         t = curves.shape[1]
         for b in range(n_boot):
             reps[b] = onset(lam, curves[:, rng.integers(0, t, t)].mean(1), min_rise).lambda_c
-    return _summarise(fit, reps)
+    return _summarise(fit, reps, level)

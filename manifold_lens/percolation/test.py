@@ -10,13 +10,14 @@ is one), and per bump width sigma
 - bootstraps both: the measured side resamples runs (seeds) within each keep
   fraction, the predicted side resamples lattice realisations (the runs' own
   training sets when their run stores are at hand, else Newman-Ziff passes
-  over the lattice or the study's exact coverage graph); 95% percentile
-  intervals;
+  over the lattice or the exact coverage graph of the runs' configs);
+  percentile intervals at ``level`` (95%);
 
 then across widths regresses measured on predicted onsets with errors in both
 (:mod:`~manifold_lens.percolation.crosswidth`), checks whether the outcome
 collapses onto one curve of predicted cluster size, and gives a verdict
-(:mod:`~manifold_lens.percolation.verdict`).
+(:mod:`~manifold_lens.percolation.verdict`). Its settings, defaults and
+checks are :class:`~manifold_lens.percolation.settings.PercolationTestSettings`.
 """
 
 from __future__ import annotations
@@ -29,15 +30,17 @@ from tqdm.auto import tqdm
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ..stores import open_run
 from ..versions import package_versions
 from .crosswidth import collapse, regression
-from .design import DESIGN_GRID, check_overlap, lattice_curves, overlap_name
-from .overlap import check_threshold
-from .runs import run_table
+from .design import DESIGN_GRID, lattice_curves
+from .graph import coverage_graph, dataset_percolation, largest_cluster
+from .settings import PercolationTestSettings
 from .sigmoid import FORMULA, MIN_RISE, Bootstrap, SigmoidFit, bootstrap_curves, bootstrap_onsets, interval, sigmoid
+from .table import run_table
 from .verdict import judge
 
-TRIALS = 100          # Newman-Ziff passes of an ensemble prediction (its bootstrap realisations)
+_T = PercolationTestSettings
 PLOT_TRIALS = 20      # passes of the ensemble curve drawn beside own-training-set predictions
 COMPLETE = 0.999      # a largest-cluster ratio this high at every keep fraction: the coverage graph is complete
 BUMP_FAMILIES = ("bump", "periodic")
@@ -45,34 +48,29 @@ BUMP_FAMILIES = ("bump", "periodic")
 
 # -- the predicted side -------------------------------------------------------------------------
 
-def _own_clusters(table, threshold, method, progress) -> np.ndarray:
+def _own_clusters(table, threshold, overlap, progress) -> np.ndarray:
     """Largest-cluster ratio of each run's own training set: the collected value where its threshold and overlap
     match, else from the run store's dataset."""
-    from ..stores import open_run
-    from .graph import coverage_graph, largest_cluster
-
     stored = table["stored_cluster"]
-    if (stored is not None and np.all(np.isfinite(stored)) and method == "pixels"
+    if (stored is not None and np.all(np.isfinite(stored)) and overlap == "pixel"
             and table["stored_threshold"] is not None and float(table["stored_threshold"]) == float(threshold)):
         return stored
     out = np.empty(len(table["paths"]))
     for k, p in enumerate(tqdm(table["paths"], desc="training sets", unit="run", disable=not progress)):
         ds = open_run(p).dataset
         kept = len(ds.train_index)
-        out[k] = largest_cluster(coverage_graph(ds, threshold, method)).size / kept if kept else np.nan
+        out[k] = largest_cluster(coverage_graph(ds, threshold, overlap)).size / kept if kept else np.nan
     return out
 
 
-def _ensemble(table, members, lam, threshold, method, trials, rng) -> tuple[np.ndarray | None, str]:
-    """Largest-cluster ratio (len(lam), trials) of the width's lattice (or exact coverage graph when the study
-    manifest gives the run config), or (None, why) where there is no lattice of bumps."""
-    from .graph import dataset_percolation
-
+def _ensemble(table, members, lam, threshold, overlap, trials, rng) -> tuple[np.ndarray | None, str]:
+    """Largest-cluster ratio (len(lam), trials) of the width's lattice (or exact coverage graph when the run
+    config is given), or (None, why) where there is no lattice of bumps."""
     first = members[0]
     cfg = table["configs"][first]
     if cfg:
         full = RunConfig.from_dict(cfg).with_overrides({"data.keep_fraction": 1.0, "data.keep_fractions": {}})
-        p = dataset_percolation(full, keep_fractions=lam, trials=trials, threshold=threshold, method=method,
+        p = dataset_percolation(full, keep_fractions=lam, trials=trials, threshold=threshold, overlap=overlap,
                                 seed=int(rng.integers(2**31)), progress=False)
         return p["largest_cluster_ratio"].values, ""
     family = str(table["family"][first])
@@ -80,13 +78,13 @@ def _ensemble(table, members, lam, threshold, method, trials, rng) -> tuple[np.n
         return None, (f"family {family}: not a lattice of bumps (stripes overlap any two images), the coverage graph "
                       "is complete: percolation predicts no onset")
     curves, _ = lattice_curves(float(table["sigma"][first]), int(table["image_size"][first]),
-                               float(table["spacing"][first]), threshold, method, lam, trials, rng)
+                               float(table["spacing"][first]), threshold, overlap, lam, trials, rng)
     return curves, ""
 
 
 def _distinct_training_sets(table, members, lam_runs, cluster) -> int:
     """Fewest distinct training sets at one keep fraction of a width: distinct data.seed values where the
-    manifest gives them, else distinct largest-cluster ratios."""
+    run configs give them, else distinct largest-cluster ratios."""
     counts = []
     for v in np.unique(lam_runs):
         at = members[lam_runs == v]
@@ -108,36 +106,46 @@ def _check_width(table, members, s) -> None:
 
 # -- the test ---------------------------------------------------------------------------------------
 
-def percolation_test(runs: xr.Dataset, outcome: str = "accuracy_ood", threshold: float = 0.005,
-                     overlap: str = "pixel", n_boot: int = 1000, seed: int = 0, progress: bool = False) -> xr.Dataset:
+def percolation_test(runs: xr.Dataset, outcome: str = _T.default("outcome"),
+                     threshold: float = _T.default("threshold"), overlap: str = _T.default("overlap"),
+                     n_boot: int = _T.default("n_boot"), seed: int = _T.default("seed"), progress: bool = True, *,
+                     level: float = _T.default("level"), trials: int = _T.default("trials"),
+                     configs=None, run_stores=None) -> xr.Dataset:
     """Predicted vs measured onsets per bump width, with bootstrap intervals, regression, collapse and verdict.
 
     Args:
-        runs: Dataset with dim ``run``, per-run ``sigma`` (px), ``keep_fraction``,
-            ``image_size`` (px), optional ``spacing`` (px, default 1) and ``seed``,
-            and the ``outcome`` variable (a fraction in [0, 1]); a collected study
-            (:func:`manifold_lens.open_study`) is one, its missing values read from
-            study.json. Runs not done or with a NaN outcome are dropped.
+        runs: a table: Dataset with dim ``run``, per-run ``sigma`` (px),
+            ``keep_fraction``, ``image_size`` (px), optional ``spacing`` (px,
+            default 1), ``family`` and ``seed``, and the ``outcome`` variable
+            (a fraction in [0, 1]); optional per-run ``run_config`` (the run's
+            resolved config, JSON) and ``run_store`` (its path), as a collected
+            study holds them. Runs not done or with a NaN outcome are dropped.
         outcome: the per-run variable whose onset is measured (default
             ``accuracy_ood``: overall accuracy rises with lambda by memorisation).
         threshold, overlap: when two training images connect (``pixel`` overlaps
             of the rendered images, or ``continuum``).
         n_boot, seed: bootstrap resamples and their seed (same seed, same result).
+        level: confidence level of the percentile intervals (0.95).
+        trials: Newman-Ziff passes of an ensemble prediction.
+        configs: run id -> the run's resolved config (a dict; completes or
+            replaces ``run_config``): values the table lacks, and the exact
+            coverage graph of the ensemble prediction.
+        run_stores: run id -> run store (completes or replaces ``run_store``):
+            predictions from each run's own training set (used when every
+            kept run has one).
 
     Returns a Dataset with dims ``sigma``, ``bound`` (low, high), ``run``,
     ``lambda_grid``, ``cluster_grid`` and ``replicate``; ``attrs["verdict"]`` is
     consistent, inconsistent or insufficient, ``attrs["reason"]`` says why.
     """
-    method = check_overlap(overlap)
-    check_threshold(threshold)
-    if int(n_boot) < 20:
-        raise ConfigError(f"n_boot = {n_boot}: give >= 20 bootstrap resamples (1000 for 95% intervals)")
-    n_boot = int(n_boot)
-    table = run_table(runs, outcome)
+    st = _T(outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, level=level, trials=trials,
+            seed=seed).check()
+    threshold, overlap, n_boot, seed = float(st.threshold), st.overlap, st.n_boot, st.seed
+    table = run_table(runs, outcome, configs, run_stores)
     if len(table["index"]) == 0:
         raise ConfigError(f"runs: none has a finite {outcome} and status done; collect a study whose runs finished")
     own = bool(table["paths"])
-    cluster = _own_clusters(table, threshold, method, progress) if own else np.full(len(table["index"]), np.nan)
+    cluster = _own_clusters(table, threshold, overlap, progress) if own else np.full(len(table["index"]), np.nan)
     rng_meas, rng_pred, rng_lat = (np.random.default_rng([int(seed), k]) for k in range(3))
     sigmas = np.unique(table["sigma"])
     grid = DESIGN_GRID
@@ -148,10 +156,11 @@ def percolation_test(runs: xr.Dataset, outcome: str = "accuracy_ood", threshold:
         _check_width(table, members, s)
         lam_runs = table["keep_fraction"][members]
         levels = np.unique(lam_runs)
-        meas = bootstrap_onsets(lam_runs, table["outcome"][members], n_boot, rng_meas)
+        meas = bootstrap_onsets(lam_runs, table["outcome"][members], n_boot, rng_meas, level=st.level)
         use_own = own and _distinct_training_sets(table, members, lam_runs, cluster) >= 2
         at = np.union1d(levels, grid)
-        curves, why = _ensemble(table, members, at, threshold, method, PLOT_TRIALS if use_own else TRIALS, rng_lat)
+        curves, why = _ensemble(table, members, at, threshold, overlap, PLOT_TRIALS if use_own else st.trials,
+                                rng_lat)
         curve = np.full(len(grid), np.nan)
         if curves is not None:
             curve = curves[np.isin(at, grid)].mean(1)
@@ -159,7 +168,7 @@ def percolation_test(runs: xr.Dataset, outcome: str = "accuracy_ood", threshold:
             if not own:
                 cluster[members] = at_levels.mean(1)[np.searchsorted(levels, lam_runs)]
         if use_own:
-            pred = bootstrap_onsets(lam_runs, cluster[members], n_boot, rng_pred)
+            pred = bootstrap_onsets(lam_runs, cluster[members], n_boot, rng_pred, level=st.level)
             complete = bool(np.all(cluster[members] >= COMPLETE))
             source = "the runs' own training sets"
         elif curves is None:
@@ -167,9 +176,9 @@ def percolation_test(runs: xr.Dataset, outcome: str = "accuracy_ood", threshold:
                              np.nan, 1.0)
             complete, source = True, "none"
         else:
-            pred = bootstrap_curves(levels, at_levels, n_boot, rng_pred)
+            pred = bootstrap_curves(levels, at_levels, n_boot, rng_pred, level=st.level)
             complete = bool(np.all(at_levels >= COMPLETE))
-            source = (f"ensemble of {TRIALS} Newman-Ziff passes" + (
+            source = (f"ensemble of {st.trials} Newman-Ziff passes" + (
                 " (the runs share one training set per keep fraction: fix data.seed per seed to bootstrap them)"
                 if own else ""))
         pstatus = pred.fit.status
@@ -186,7 +195,7 @@ def percolation_test(runs: xr.Dataset, outcome: str = "accuracy_ood", threshold:
         per["curve"].append(curve)
         per["complete"].append(complete)
         per["source"].append(source)
-    return _assemble(table, sigmas, per, cluster, grid, own, outcome, threshold, method, n_boot, seed)
+    return _assemble(table, sigmas, per, cluster, grid, own, st)
 
 
 def _fit_curve(fit, x):
@@ -203,7 +212,8 @@ def _curve_on(curve, x):
     return np.where((x >= ux[0]) & (x <= ux[-1]), np.interp(x, ux, fy), np.nan)
 
 
-def _assemble(table, sigmas, per, cluster, grid, own, outcome, threshold, method, n_boot, seed) -> xr.Dataset:
+def _assemble(table, sigmas, per, cluster, grid, own, st: PercolationTestSettings) -> xr.Dataset:
+    outcome, n_boot, seed, pct = st.outcome, st.n_boot, st.seed, f"{100 * st.level:g}%"
     pred, meas = per["pred"], per["meas"]
     pc = np.array([p.fit.lambda_c for p in pred])
     mc = np.array([m.fit.lambda_c for m in meas])
@@ -216,11 +226,11 @@ def _assemble(table, sigmas, per, cluster, grid, own, outcome, threshold, method
     status = [("ok" if ps == "ok" and ms == "ok" else
                "; ".join(f"{side}: {st}" for side, st in (("predicted", ps), ("measured", ms)) if st != "ok"))
               for ps, ms in zip(per["pred_status"], per["meas_status"])]
-    slope_iv, intercept_iv = interval(reg.slope_boot), interval(reg.intercept_boot)
+    slope_iv, intercept_iv = interval(reg.slope_boot, st.level), interval(reg.intercept_boot, st.level)
     pint = np.array([[p.low, p.high] for p in pred])
     mint = np.array([[m.low, m.high] for m in meas])
     verdict, reason, overlap_ok = judge(sigmas, pc, mc, pint, mint, status, per["complete"], per["n_keep"],
-                                        reg.slope, slope_iv, reg.intercept, intercept_iv, outcome)
+                                        reg.slope, slope_iv, reg.intercept, intercept_iv, outcome, level=st.level)
     if verdict == "insufficient":  # no onsets to compare: a collapse says nothing either
         col = col._replace(collapse="undetermined")
     cgrid = np.round(np.linspace(0, 1, 101), 2)
@@ -239,10 +249,10 @@ def _assemble(table, sigmas, per, cluster, grid, own, outcome, threshold, method
             "lambda_c_measured": ("sigma", mc, {**one, "long_name": f"measured onset lambda_c ({outcome})",
                                                 "description": f"midpoint of the sigmoid fitted to {outcome} vs "
                                                                "keep fraction"}),
-            "lambda_c_predicted_interval": (("sigma", "bound"), pint, {**one, "long_name": "95% bootstrap interval "
-                                                                       "of the predicted onset"}),
-            "lambda_c_measured_interval": (("sigma", "bound"), mint, {**one, "long_name": "95% bootstrap interval "
-                                                                      "of the measured onset"}),
+            "lambda_c_predicted_interval": (("sigma", "bound"), pint, {**one, "long_name": f"{pct} bootstrap "
+                                                                       "interval of the predicted onset"}),
+            "lambda_c_measured_interval": (("sigma", "bound"), mint, {**one, "long_name": f"{pct} bootstrap "
+                                                                      "interval of the measured onset"}),
             "status": ("sigma", np.array(status, dtype=object), {"long_name": "ok, or why a width has no onset"}),
             "predicted_status": ("sigma", np.array(per["pred_status"], dtype=object)),
             "measured_status": ("sigma", np.array(per["meas_status"], dtype=object)),
@@ -302,15 +312,13 @@ def _assemble(table, sigmas, per, cluster, grid, own, outcome, threshold, method
         },
         attrs={
             "description": "percolation test: predicted vs measured onsets per bump width",
-            "verdict": verdict, "reason": reason, "outcome": outcome, "threshold": float(threshold),
-            "overlap": overlap_name(method), "n_boot": n_boot, "seed": int(seed), "onset_model": FORMULA,
-            "min_rise": MIN_RISE,
+            "verdict": verdict, "reason": reason, **st.attrs(), "onset_model": FORMULA, "min_rise": MIN_RISE,
             "prediction": ("per width (prediction_source): each run's own training set (coverage graph of its run "
                            "store), bootstrap over runs within each keep fraction; or an ensemble of Newman-Ziff "
-                           "passes at the runs' keep fractions (exact coverage graph from study.json where available, "
+                           "passes at the runs' keep fractions (exact coverage graph of the runs' configs where given, "
                            "else the image's lattice), bootstrap over passes"),
             "measurement": f"{outcome} of each run; bootstrap over runs (seeds) within each keep fraction",
-            "intervals": "95% percentile intervals of the bootstrap replicates",
+            "intervals": f"{pct} percentile intervals of the bootstrap replicates",
             "regression": "measured = intercept + slope x predicted, errors in both (bootstrap standard errors), "
                           "minimising sum (y - a - b x)^2 / (sy^2 + b^2 sx^2); intervals: the fit repeated on each "
                           "bootstrap replicate of the onsets (widths paired by replicate index), percentiles",

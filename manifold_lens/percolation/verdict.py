@@ -1,9 +1,9 @@
 """The verdict of the percolation test, in words.
 
 - ``consistent``: at least two widths have an onset on both sides, at every
-  such width the 95% intervals of the predicted and measured onsets overlap,
-  the slope interval of measured on predicted contains 1 and the intercept
-  interval contains 0. It says the data do not contradict percolation; it
+  such width the intervals (95% by default) of the predicted and measured
+  onsets overlap, the slope interval of measured on predicted contains 1 and
+  the intercept interval contains 0. It says the data do not contradict percolation; it
   does not prove that percolation causes the onset (another quantity that
   moves with sigma the same way would pass too), and wide intervals pass
   easily: read them.
@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from .settings import PercolationTestSettings
+
 
 def _iv(lo, hi) -> str:
     return f"[{lo:.3f}, {hi:.3f}]"
 
 
 def judge(sigmas, pc, mc, pint, mint, status, complete, n_keep, slope, slope_iv, intercept, intercept_iv,
-          outcome: str) -> tuple[str, str, np.ndarray]:
-    """(verdict, reason, intervals-overlap per width) from the per-width onsets and the regression."""
+          outcome: str, level: float = PercolationTestSettings.default("level")) -> tuple[str, str, np.ndarray]:
+    """(verdict, reason, intervals-overlap per width) from the per-width onsets and the regression; ``level`` is
+    the intervals' confidence level (for the words)."""
     usable = np.isfinite(pc) & np.isfinite(mc) & np.all(np.isfinite(pint), 1) & np.all(np.isfinite(mint), 1)
     overlap = usable & (np.maximum(pint[:, 0], mint[:, 0]) <= np.minimum(pint[:, 1], mint[:, 1]))
     left_out = [f"sigma {s:g} px: {st}" for s, st, u in zip(sigmas, status, usable) if not u]
@@ -55,5 +58,5 @@ def judge(sigmas, pc, mc, pint, mint, status, complete, n_keep, slope, slope_iv,
         return "inconsistent", (f"the measured onsets of {outcome} miss the predicted ones: " + "; ".join(misses)
                                 + note), overlap
     return "consistent", (f"at {int(usable.sum())} widths the measured onsets of {outcome} agree with the predicted "
-                          f"within their 95% intervals; slope {slope:.2f} {_iv(*slope_iv)} contains 1, intercept "
-                          f"{intercept:.3f} {_iv(*intercept_iv)} contains 0" + note), overlap
+                          f"within their {100 * level:g}% intervals; slope {slope:.2f} {_iv(*slope_iv)} contains 1, "
+                          f"intercept {intercept:.3f} {_iv(*intercept_iv)} contains 0" + note), overlap

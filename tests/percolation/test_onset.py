@@ -1,4 +1,7 @@
-"""Prediction against models: onset fits and percolation_vs_accuracy on tiny run stores.
+"""The retired comparison (percolation_vs_accuracy, fit_onset): still working, warning, on the one estimator.
+
+Both are deprecated (DeprecationWarning when called; percolation_test and
+percolation.sigmoid replace them); these tests check that they still work.
 
 The run stores are created with the run writer and no checkpoints (the
 comparison reads only their configs); their evaluation results follow the
@@ -11,6 +14,7 @@ real evaluate module instead.
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from manifold_lens.config import load_config
 from manifold_lens.datasets import SyntheticDataset
@@ -19,7 +23,10 @@ from manifold_lens.percolation.onset import fit_onset, logistic, percolation_vs_
 from manifold_lens.percolation import dataset_percolation
 from manifold_lens.stores import write_results
 from manifold_lens.stores import RunWriter
+from manifold_lens.percolation import sigmoid
 from tests.builders import fake_evaluation, make_run
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the retired names, on purpose
 
 TRUE_ONSET = {0.6: 0.30, 1.0: 0.12}
 KEEP = [0.05, 0.1, 0.2, 0.3, 0.5, 0.8]
@@ -48,6 +55,26 @@ def test_fit_onset_recovers_a_known_logistic():
     noisy = logistic(lam, 0.8, 0.27, 0.05) + np.array([0.01, -0.02, 0.015, -0.01, 0.02, -0.015])
     fit = fit_onset(lam, noisy)
     assert abs(fit.lambda_c - 0.27) < 0.03 and fit.lambda_c_stderr > 0
+
+
+def test_retired_names_warn_and_give_the_one_estimators_numbers(sweep):
+    lam = np.array(KEEP)
+    acc = logistic(lam, 0.8, 0.27, 0.05) + np.array([0.01, -0.02, 0.015, -0.01, 0.02, -0.015])
+    with pytest.warns(DeprecationWarning, match="fit_onset is deprecated"):
+        old = fit_onset(lam, acc)
+    new = sigmoid.onset(lam, acc, min_rise=0.05)
+    assert (old.lambda_c, old.width, old.top, old.status) == (new.lambda_c, new.width, new.ceiling, new.status)
+    assert old.lambda_c_stderr == sigmoid.midpoint_stderr(lam, acc, new) and 0 < old.lambda_c_stderr < 0.05
+    runs, store = sweep
+    with pytest.warns(DeprecationWarning, match="use percolation_test"):
+        res = percolation_vs_accuracy(runs[:6], [store], trials=2, keep_fractions=[0.5], progress=False)
+    want = sigmoid.onset(KEEP, res.terminal_accuracy.values, min_rise=0.05)
+    assert float(res.lambda_c_measured[0]) == want.lambda_c == pytest.approx(0.30, abs=1e-3)
+    with pytest.warns(DeprecationWarning, match=r"method=\.\.\.\) is deprecated"):
+        again = percolation_vs_accuracy(runs[:6], [store], trials=2, keep_fractions=[0.5], method="pixels",
+                                        progress=False)
+    xr.testing.assert_identical(again.drop_attrs(), res.drop_attrs())
+    assert again.attrs["overlap"] == "pixel" and again.attrs["method"] == "pixels"
 
 
 @pytest.mark.parametrize("lam,acc,why", [
@@ -81,7 +108,7 @@ def test_percolation_vs_accuracy(sweep):
     np.testing.assert_allclose(res.largest_cluster_ratio.sel(sigma=1.0), want.largest_cluster_ratio.mean("trial"))
     assert float(res.lambda_c_predicted.sel(sigma=0.6)) > float(res.lambda_c_predicted.sel(sigma=1.0))
     assert np.all(np.diff(res.largest_cluster_fraction.sel(sigma=0.6)) >= 0)
-    for key in ("threshold", "method", "metric", "trials"):
+    for key in ("threshold", "overlap", "method", "metric", "trials"):
         assert key in res.attrs
 
 

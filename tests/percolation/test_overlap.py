@@ -83,18 +83,18 @@ def test_connection_radius():
 
 def test_lattice_overlap_1d_pixels_and_periodic():
     k = np.arange(6)
-    np.testing.assert_allclose(lattice_overlap_1d(k, 1.0, 2.5, "pixels"), lattice_overlap_1d(k, 1.0, 2.5), atol=1e-3)
+    np.testing.assert_allclose(lattice_overlap_1d(k, 1.0, 2.5, "pixel"), lattice_overlap_1d(k, 1.0, 2.5), atol=1e-3)
     # a 2D bump overlap is the product of the axis factors
-    f = lattice_overlap_1d([2], 1.0, 1.2, "pixels")[0] * lattice_overlap_1d([1], 1.0, 1.2, "pixels")[0]
+    f = lattice_overlap_1d([2], 1.0, 1.2, "pixel")[0] * lattice_overlap_1d([1], 1.0, 1.2, "pixel")[0]
     assert pixel_overlap("bump", 20.0, 20.0, 22.0, 21.0, 48, 1.2)[0] == pytest.approx(f, rel=1e-9)
-    per = lattice_overlap_1d([-7, 7, 9], 1.0, 1.5, "pixels", period=16)
+    per = lattice_overlap_1d([-7, 7, 9], 1.0, 1.5, "pixel", period=16)
     assert per[0] == pytest.approx(per[1]) and per[2] == pytest.approx(per[0])  # 9 steps = -7 on a 16 ring
     with pytest.raises(ConfigError, match="whole-pixel period"):
-        lattice_overlap_1d([1], 1.0, 1.0, "pixels", period=10.5)
+        lattice_overlap_1d([1], 1.0, 1.0, "pixel", period=10.5)
 
 
 def test_neighbour_overlap_curve():
-    ds = neighbour_overlap_curve([0.1, 0.5, 1.0, 2.0], np.linspace(0, 4, 9), n=32)
+    ds = neighbour_overlap_curve([0.1, 0.5, 1.0, 2.0], np.linspace(0, 4, 9), image_size=32)
     assert ds.overlap_pixels.dims == ("sigma", "spacing")
     np.testing.assert_allclose(ds.overlap_continuum.sel(sigma=1.0),
                                np.exp(-ds.spacing.values**2 / 4.0), rtol=1e-12)
@@ -108,13 +108,13 @@ def test_neighbour_overlap_curve():
     assert float(narrow_pix.sel(spacing=1.0)) < 1e-20 < float(narrow_cont.sel(spacing=1.0))
 
 
-def _brute_edges(ds, idx, threshold, method):
+def _brute_edges(ds, idx, threshold, overlap):
     from itertools import combinations
 
     out = {}
     for a, b in combinations(range(len(idx)), 2):
         i, j = idx[a], idx[b]
-        if method == "continuum":
+        if overlap == "continuum":
             w = continuum_overlap(ds.x[i] - ds.x[j], ds.y[i] - ds.y[j], ds.sigma_x, ds.sigma_y,
                                   ds.image_size if ds.periodic else None)
         else:
@@ -125,19 +125,19 @@ def _brute_edges(ds, idx, threshold, method):
     return out
 
 
-@pytest.mark.parametrize("family,method,extra", [
-    ("bump", "pixels", {}), ("bump", "continuum", {"data.sigma_y": 0.6}), ("periodic", "pixels", {}),
-    ("periodic", "continuum", {}), ("bump", "pixels", {"data.sigma": 0.2, "data.spacing": 0.5}),
-    ("sos", "pixels", {}), ("mixture", "pixels", {"data.mix": {"bump": 1.0, "stripes": 1.0}, "data.margin": 2}),
+@pytest.mark.parametrize("family,overlap,extra", [
+    ("bump", "pixel", {}), ("bump", "continuum", {"data.sigma_y": 0.6}), ("periodic", "pixel", {}),
+    ("periodic", "continuum", {}), ("bump", "pixel", {"data.sigma": 0.2, "data.spacing": 0.5}),
+    ("sos", "pixel", {}), ("mixture", "pixel", {"data.mix": {"bump": 1.0, "stripes": 1.0}, "data.margin": 2}),
 ])
-def test_condition_edges_match_brute_force(family, method, extra):
+def test_condition_edges_match_brute_force(family, overlap, extra):
     cfg = RunConfig().with_overrides({"data.family": family, "data.image_size": 8, "data.sigma": 0.8,
                                       "data.keep_fraction": 0.7, **extra})
     ds = SyntheticDataset(cfg)
     idx = ds.train_index
-    i, j, w = condition_edges(ds, idx, 0.01, method)
+    i, j, w = condition_edges(ds, idx, 0.01, overlap)
     got = {(int(a), int(b)): float(v) for a, b, v in zip(i, j, w)}
-    want = _brute_edges(ds, idx, 0.01, method)
+    want = _brute_edges(ds, idx, 0.01, overlap)
     assert got.keys() == want.keys() and len(got) > 0
     np.testing.assert_allclose([got[k] for k in want], list(want.values()), rtol=1e-9)
 

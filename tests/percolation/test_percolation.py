@@ -108,11 +108,11 @@ def test_textbook_thresholds_on_256_lattice(offsets, exact):
 
 def test_overlap_neighbourhoods_reduce_to_textbook_lattices():
     # sigma = 0.3, d = 1: exp(-1/0.36) = 0.062 passes 0.005, the diagonal exp(-2/0.36) = 0.0039 does not
-    oy, ox, _ = lattice_neighbourhood(0.3, 1.0, 0.005, 64, method="continuum")
+    oy, ox, _ = lattice_neighbourhood(0.3, 1.0, 0.005, 64, overlap="continuum")
     assert sorted(zip(oy, ox)) == sorted(zip(*NN))
-    oy, ox, _ = lattice_neighbourhood(0.4, 1.0, 0.005, 64, method="continuum")  # exp(-2/0.64) = 0.044: diagonals join
+    oy, ox, _ = lattice_neighbourhood(0.4, 1.0, 0.005, 64, overlap="continuum")  # exp(-2/0.64) = 0.044: diagonals join
     assert sorted(zip(oy, ox)) == sorted(zip(*NN_DIAG))
-    oy, ox, w = lattice_neighbourhood((1.5, 0.6), 1.0, 0.005, 64, method="pixels")  # anisotropic (y, x)
+    oy, ox, w = lattice_neighbourhood((1.5, 0.6), 1.0, 0.005, 64, overlap="pixel")  # anisotropic (y, x)
     assert oy.max() > ox.max() and np.all(w >= 0.005)
 
 
@@ -126,24 +126,26 @@ def test_lambda_c_falls_as_sigma_grows_and_isolated_sites():
     # isolated sites: the largest cluster is one site, so S/N = 1/N at every lambda > 0
     np.testing.assert_allclose(ds.largest_cluster_fraction.sel(sigma=0.1).sel(keep_fraction=0.5), 1 / 96**2,
                                rtol=1e-9)
-    for key in ("spacing_x", "threshold", "lattice", "trials", "periodic", "seed", "method"):
+    for key in ("spacing_x", "threshold", "lattice", "lattice_side", "trials", "periodic", "seed", "overlap",
+                "method"):
         assert key in ds.attrs
+    assert ds.attrs["overlap"] == "pixel" and ds.attrs["method"] == "pixels"  # the retired word, for old readers
 
 
 def test_periodic_lattice_threshold():
     ds = lattice_percolation([0.3], 1.0, 0.005, 128, trials=20, keep_fractions=[0.5], periodic=True, seed=2,
-                             method="continuum", progress=False)
+                             overlap="continuum", progress=False)
     assert abs(float(ds.lambda_c[0]) - 0.5927) < 0.015
     assert np.isnan(float(ds.lambda_span[0]))  # no edges on a torus
 
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"threshold": 0.0}, "threshold"), ({"threshold": 1.0}, "threshold"), ({"sigma": [1.0, -1.0]}, "sigma"),
-    ({"sigma": [0.0]}, "sigma"), ({"lattice": 1}, "lattice"), ({"spacing": 0.0}, "spacing"),
-    ({"trials": 0}, "trials"), ({"lattice": 10**6}, "lattice"),
+    ({"sigma": [0.0]}, "sigma"), ({"lattice_side": 1}, "lattice_side = 1"), ({"spacing": 0.0}, "spacing"),
+    ({"trials": 0}, "trials = 0: must be >= 1"), ({"lattice_side": 10**6}, "lattice_side"),
 ])
 def test_bad_lattice_inputs(kwargs, match):
-    args = {"sigma": [1.0], "spacing": 1.0, "threshold": 0.005, "lattice": 64, "trials": 1} | kwargs
+    args = {"sigma": [1.0], "spacing": 1.0, "threshold": 0.005, "lattice_side": 64, "trials": 1} | kwargs
     with pytest.raises(ConfigError, match=match):
         lattice_percolation(args.pop("sigma"), progress=False, **args)
 
@@ -164,7 +166,7 @@ def test_coverage_graph_and_largest_cluster():
     # sigma = 0.4 on pixels: the axis factor at one pixel is f = 2 e^-3.125 / (1 + 2 e^-6.25) = 0.088, so
     # side neighbours overlap f, diagonals f^2 = 0.0077, two pixels 0.0019 (< 0.005); truncation at the
     # frame edge changes a bump's norm by < e^-6
-    f = lattice_overlap_1d([1], 1.0, 0.4, "pixels")[0]
+    f = lattice_overlap_1d([1], 1.0, 0.4, "pixel")[0]
     assert f == pytest.approx(2 * np.exp(-3.125) / (1 + 2 * np.exp(-6.25)), rel=1e-4)
     for a, b, w in g.edges(data="overlap"):
         d2 = (ds.x[a] - ds.x[b]) ** 2 + (ds.y[a] - ds.y[b]) ** 2
@@ -194,7 +196,7 @@ def test_dataset_percolation_follows_the_subsampling_rule():
     from manifold_lens.percolation.overlap import condition_edges
 
     idx = trainable_index(ds)
-    i, j, _ = condition_edges(ds, idx, 0.005, "pixels")
+    i, j, _ = condition_edges(ds, idx, 0.005, "pixel")
     kept = np.flatnonzero(ds.train[idx])
     rng = np.random.default_rng(0)
     order = np.concatenate([rng.permutation(kept), rng.permutation(np.flatnonzero(~ds.train[idx]))])
@@ -220,9 +222,10 @@ def test_lattice_of_config_and_percolate(tmp_path):
     from manifold_lens.percolation import lattice_of_config, percolate
 
     spec = lattice_of_config(load_config("quick", overrides=["data.spacing=2"]))
-    assert (spec.sigma_x, spec.spacing, spec.lattice, spec.periodic, spec.note) == (1.0, (2.0, 2.0), (8, 8), False, "")
+    assert (spec.sigma_x, spec.spacing, spec.lattice_side, spec.periodic, spec.note) == \
+        (1.0, (2.0, 2.0), (8, 8), False, "")
     torus = lattice_of_config(load_config("paper-torus"), lattice_side=16)
-    assert torus.periodic and torus.lattice == (16, 16) and "side 16 px" in torus.note
+    assert torus.periodic and torus.lattice_side == (16, 16) and "side 16 px" in torus.note
     with pytest.raises(ConfigError, match="data.family = 'sos'"):
         lattice_of_config(load_config("quick", overrides=["data.family=sos"]))
     cfg = load_config("quick", overrides=["data.sigma=0.5"])
@@ -231,9 +234,9 @@ def test_lattice_of_config_and_percolate(tmp_path):
     ref = lattice_percolation([0.5], 1.0, 0.005, 16, trials=3, seed=1, progress=False)
     np.testing.assert_array_equal(ds.largest_cluster_ratio.values, ref.largest_cluster_ratio.values)
     assert ds.attrs["config"]["data"]["sigma"] == 0.5 and ds.attrs["source"] == "quick"
-    with pytest.raises(ManifoldLensError, match="already exist; pass --replace"):
+    with pytest.raises(ManifoldLensError, match="already exist; pass"):
         percolate(config=cfg, trials=3, out=out, progress=False)
     over = percolate([0.3, 0.7], config=cfg, trials=2, progress=False)  # given widths override the config's
     np.testing.assert_array_equal(over.sigma.values, [0.3, 0.7])
-    with pytest.raises(ConfigError, match="--sigma: give bump widths"):
+    with pytest.raises(ConfigError, match="sigma: give bump widths"):
         percolate(progress=False)

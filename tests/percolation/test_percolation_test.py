@@ -26,7 +26,7 @@ N_BOOT = 100
 
 def truth(sigma, lam, shift=0.0):
     """Largest-cluster ratio of a 16 x 16 pixel lattice at lam - shift, from its own 200 passes (seed 123)."""
-    curves, _ = lattice_curves(sigma, 16, 1.0, 0.005, "pixels", np.clip(lam - shift, 0.01, 1), 200,
+    curves, _ = lattice_curves(sigma, 16, 1.0, 0.005, "pixel", np.clip(lam - shift, 0.01, 1), 200,
                                np.random.default_rng(123))
     return curves.mean(1)
 
@@ -137,6 +137,20 @@ def test_same_seed_same_result(consistent):
     xr.testing.assert_identical(again.drop_attrs(), consistent.drop_attrs())
     other = ml.percolation_test(table(), n_boot=N_BOOT, seed=1)
     assert not np.allclose(other.lambda_c_measured_interval, consistent.lambda_c_measured_interval)
+
+
+def test_level_sets_the_intervals_and_is_recorded(consistent):
+    narrow = ml.percolation_test(table(), n_boot=N_BOOT, level=0.8, progress=False)
+    xr.testing.assert_identical(narrow.lambda_c_measured_boot, consistent.lambda_c_measured_boot)  # same resamples
+    for v in ("lambda_c_measured_interval", "lambda_c_predicted_interval", "slope_interval"):
+        wide, near = consistent[v].values, narrow[v].values
+        assert np.all(near[..., 0] >= wide[..., 0]) and np.all(near[..., 1] <= wide[..., 1])
+        assert np.any(near[..., 0] > wide[..., 0])
+    want = np.percentile(consistent.lambda_c_measured_boot.values[0], [10, 90])
+    np.testing.assert_allclose(narrow.lambda_c_measured_interval.values[0], want)
+    assert narrow.attrs["level"] == 0.8 and consistent.attrs["level"] == 0.95
+    assert narrow.lambda_c_measured_interval.attrs["long_name"].startswith("80% bootstrap interval")
+    assert "80% percentile" in narrow.attrs["intervals"]
 
 
 def test_shift_by_02_is_inconsistent():
