@@ -30,9 +30,11 @@ from .analysis import analyze_run
 from .config import load_config
 from .devices import resolve_device
 from .errors import ManifoldLensError
-from .evaluation import evaluate_run, evaluation_settings
+from .evaluation import evaluate_run
+from .evaluation.settings import EvaluationSettings
 from .memory import check_run_resources
 from .percolation import connection_radius, dataset_percolation, neighbour_overlap_curve, percolate
+from .percolation.settings import PercolationSettings
 from .report import render_report
 from .stores import RESULTS, RUN, store_schema, write_results
 from .stores.lock import store_lock
@@ -42,7 +44,6 @@ from .training import train_run
 RUN_STORE = "run.zarr"
 RESULTS_STORE = "results.zarr"
 REPORT = "report"
-THRESHOLD = 0.005
 
 
 @dataclass
@@ -93,7 +94,8 @@ def remove_previous(out: Path) -> None:
             shutil.rmtree(out / name)
 
 
-def percolation_of(config, trials: int = 20, threshold: float = THRESHOLD, seed: int = 0,
+def percolation_of(config, trials: int = PercolationSettings.default("trials"),
+                   threshold: float = PercolationSettings.default("threshold"), seed: int = 0,
                    progress: bool = True) -> xr.Dataset:
     """Largest-cluster curves of a config's training lattice, with the neighbour-overlap curve of its sigma.
 
@@ -111,8 +113,8 @@ def percolation_of(config, trials: int = 20, threshold: float = THRESHOLD, seed:
         ds = ds.expand_dims(sigma=[float(d.sigma_x)])  # every variable gains the sigma dim
         ds.attrs["spacing_x"] = float(d.spacing_x)
     top = max(1.5 * connection_radius(float(d.sigma_x), threshold), 3.0 * float(d.spacing_x))
-    overlap = neighbour_overlap_curve([float(d.sigma_x)], np.linspace(0.0, top, 121), n=max(int(d.image_size), 32),
-                                      periodic=False)
+    overlap = neighbour_overlap_curve([float(d.sigma_x)], np.linspace(0.0, top, 121),
+                                      image_size=max(int(d.image_size), 32), periodic=False)
     ds = ds.assign_coords(spacing=overlap["spacing"])
     for name in ("overlap_pixels", "overlap_continuum"):
         ds[name] = overlap[name].assign_coords(sigma=ds["sigma"].values)
@@ -144,8 +146,8 @@ def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_ste
     out = Path(out)
     cfg = load_config("quick", overrides=list(overrides))
     resolve_device(device)  # fail before training on a bad device or evaluation setting
-    evaluation_settings("ddim", sampler_steps, timesteps=cfg.diffusion.timesteps,
-                        samples_per_condition=samples_per_condition)
+    EvaluationSettings(sampler="ddim", steps=sampler_steps,
+                       samples_per_condition=samples_per_condition).check(timesteps=cfg.diffusion.timesteps)
     run_path, results, report_dir = out / RUN_STORE, out / RESULTS_STORE, out / REPORT
     check_run_resources(cfg, run_path, resolve_device(device))
     check_out_dir(out, replace)
@@ -163,8 +165,8 @@ def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_ste
 
         log(f"[2/5] evaluating {len(chosen)} checkpoint(s): DDIM-{sampler_steps}, {samples_per_condition} "
             f"sample(s) x {run.conditions.sizes['condition']} conditions")
-        evaluate_run(run, chosen, sampler="ddim", steps=sampler_steps, samples_per_condition=samples_per_condition,
-                     device=device, out=results, name="default", progress=progress)
+        evaluate_run(run, checkpoints=chosen, sampler="ddim", steps=sampler_steps,
+                     samples_per_condition=samples_per_condition, device=device, out=results, name="default", progress=progress)
 
         log(f"[3/5] analysing the representations of {len(chosen)} checkpoint(s)")
         analyze_run(run, out=results, checkpoints=chosen, embed=embed, noise_draws=noise_draws, device=device,

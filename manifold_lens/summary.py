@@ -80,7 +80,7 @@ def percolation_lines(ds: xr.Dataset) -> list[str]:
     lattice = a.get("lattice", ["?", "?"])
     lines = [(f"  {ds.sizes['sigma']} sigma x {ds.sizes['keep_fraction']} keep fractions x {a.get('trials')} trials "
              f"on a {lattice[0]} x {lattice[1]} lattice{' (periodic)' if int(a.get('periodic', 0)) else ''}, "
-             f"threshold {a.get('threshold'):g}, {a.get('method')}")]
+             f"threshold {a.get('threshold'):g}, {a.get('overlap', a.get('method'))}")]
     for s in ds.sigma.values:
         row = ds.sel(sigma=s)
         if bool(row.isolated):

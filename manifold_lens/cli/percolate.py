@@ -8,7 +8,9 @@ from typing import List, Optional
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from .core import JSON, REPLACE, app, echo_json, echo_lines, fail, parse_csv, user_errors
+from ..percolation.settings import PercolationSettings as PS
+from ..percolation.settings import PercolationTestSettings as TS
+from .core import JSON, REPLACE, app, echo_json, echo_lines, fail, parse_csv, setting_option, user_errors
 
 
 def _is_numbers(token: str) -> bool:
@@ -43,8 +45,7 @@ percolate_app = typer.Typer(
     help="Percolation of the training lattice: largest-cluster curves and thresholds (`percolate test`: against "
          "a study's trained models; `percolate design`: keep fractions for such a study).",
 )
-OVERLAP = typer.Option("pixel", "--overlap", "--method", help="When images connect: pixel (overlaps of the rendered "
-                       "images, as the data are) or continuum (closed form, bumps only).")
+OVERLAP = setting_option(PS, "overlap", "--overlap", "--method")
 app.add_typer(percolate_app, name="percolate")
 
 
@@ -54,11 +55,12 @@ def percolate(
     ctx: typer.Context,
     sigma: List[str] = typer.Option([], "--sigma", help="Bump widths (px): --sigma 0.5 1 2 (overrides a config's)."),
     spacing: Optional[float] = typer.Option(None, "--spacing", help="Lattice spacing d (px; default 1 or a config's)."),
-    threshold: float = typer.Option(0.005, "--threshold", help="Overlap at which two sites connect, in (0, 1)."),
-    lattice: Optional[int] = typer.Option(None, "--lattice", help="Sites per side L (default 256, or a config's)."),
-    trials: int = typer.Option(20, "--trials", help="Newman-Ziff passes (random site orders) per sigma."),
+    threshold: float = setting_option(PS, "threshold"),
+    lattice: Optional[int] = typer.Option(None, "--lattice", "--lattice-side", help="Sites per side L (default "
+                                          f"{PS.default('lattice_side')}, or a config's)."),
+    trials: int = setting_option(PS, "trials"),
     keep_fractions: List[str] = typer.Option([], "--keep-fractions", help="lambda values (default 0.01 .. 1)."),
-    periodic: bool = typer.Option(False, "--periodic", help="Wrap the lattice into a torus (periodic bumps)."),
+    periodic: bool = setting_option(PS, "periodic"),
     overlap: str = OVERLAP,
     preset: Optional[str] = typer.Option(None, "--preset", help="Take sigma, spacing and lattice from a preset."),
     config: Optional[Path] = typer.Option(None, "--config", help="... or from a config file (TOML)."),
@@ -66,7 +68,7 @@ def percolate(
     out: Optional[Path] = typer.Option(None, "--out", help="Results store to write (created if missing)."),
     name: str = typer.Option("default", "--name", help="Results group name: percolation/NAME."),
     replace: bool = REPLACE,
-    seed: int = typer.Option(0, "--seed", help="Seed of the random site orders."),
+    seed: int = setting_option(PS, "seed"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = JSON,
 ):
@@ -84,7 +86,7 @@ def percolate(
         return
     from manifold_lens.config import load_config
     from manifold_lens.percolation import percolate as run_percolation
-    from manifold_lens.percolation.design import check_overlap
+    from manifold_lens.percolation.settings import check_overlap
     from manifold_lens.summary import percolation_lines, percolation_summary
 
     use_config = bool(preset or config or set_)
@@ -93,11 +95,11 @@ def percolate(
         raise typer.Exit(0)
     if out is None:
         fail("--out: give a results store to write, e.g. --out results.zarr")
-    method = check_overlap(overlap)
+    overlap = check_overlap(overlap)
     lam = parse_csv(",".join(keep_fractions), float, "--keep-fractions") or None
     ds = run_percolation(parse_csv(",".join(sigma), float, "--sigma"), spacing=spacing, lattice_side=lattice,
                          periodic=periodic, config=load_config(preset, config, set_) if use_config else None,
-                         threshold=threshold, trials=trials, keep_fractions=lam, method=method, seed=seed,
+                         threshold=threshold, trials=trials, keep_fractions=lam, overlap=overlap, seed=seed,
                          source=preset or str(config or "quick"), out=out, name=name, replace=replace,
                          progress=progress)
     if as_json:
@@ -109,12 +111,12 @@ def percolate(
 
 STUDY_DIR = typer.Argument(..., help="A study directory (manifold-lens study run) sweeping data.sigma and "
                            "data.keep_fraction.")
-OUTCOME = typer.Option("accuracy_ood", "--outcome", help="Per-run outcome whose onset is measured: accuracy_ood "
+OUTCOME = typer.Option(TS.default("outcome"), "--outcome", help="Per-run outcome whose onset is measured: accuracy_ood "
                        "(default: accuracy on unsampled sites), accuracy_id or accuracy (both rise by memorisation).")
-N_BOOT = typer.Option(1000, "--n-boot", help="Bootstrap resamples per side and width (95% percentile intervals).")
+N_BOOT = setting_option(TS, "n_boot")
 TEST_OUT = typer.Option(..., "--out", help="Results store to write (RESULTS.zarr; created if missing).")
 TEST_NAME = typer.Option("default", "--name", help="Results group name: comparison/NAME.")
-THRESHOLD = typer.Option(0.005, "--threshold", help="Overlap at which two images connect, in (0, 1).")
+THRESHOLD = setting_option(TS, "threshold")
 
 
 @percolate_app.command("test")
@@ -126,7 +128,7 @@ def percolate_test(
     threshold: float = THRESHOLD,
     overlap: str = OVERLAP,
     n_boot: int = N_BOOT,
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap and the Newman-Ziff passes."),
+    seed: int = setting_option(TS, "seed"),
     out: Path = TEST_OUT,
     name: str = TEST_NAME,
     replace: bool = REPLACE,
