@@ -166,7 +166,8 @@ def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_ste
         log(f"[2/5] evaluating {len(chosen)} checkpoint(s): DDIM-{sampler_steps}, {samples_per_condition} "
             f"sample(s) x {run.conditions.sizes['condition']} conditions")
         evaluate_run(run, checkpoints=chosen, sampler="ddim", steps=sampler_steps,
-                     samples_per_condition=samples_per_condition, device=device, out=results, name="default", progress=progress)
+                     samples_per_condition=samples_per_condition, device=device, out=results, name="default",
+                     progress=progress)
 
         log(f"[3/5] analysing the representations of {len(chosen)} checkpoint(s)")
         analyze_run(run, out=results, checkpoints=chosen, embed=embed, noise_draws=noise_draws, device=device,
