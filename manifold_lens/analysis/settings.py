@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from ..config import DEVICE_PATTERN
 from ..diffusion import NoiseSchedule, check_visited, ddim_timesteps, plan_sampler
-from ..errors import ConfigError
+from ..errors import ConfigError, ManifoldLensError
 from ..settings import StageSettings, setting
 from .geometry import EMBED_METHODS, check_embed_methods
 from .references import REFERENCES
@@ -126,9 +126,12 @@ class ExtractionSettings(StageSettings):
             return out
         if timesteps is None:
             timesteps = default_timesteps(schedule.T, out.mode, out.sampling_steps)
-        timesteps = tuple(schedule.check_timesteps(timesteps, "timesteps ="))
-        if out.mode == "trajectory":
-            check_visited(out.sampler_plan(schedule), timesteps, "timesteps =")
+        try:  # the schedule's own checks word the message; a bad value is a ConfigError like the rest
+            timesteps = tuple(schedule.check_timesteps(timesteps, "timesteps ="))
+            if out.mode == "trajectory":
+                check_visited(out.sampler_plan(schedule), timesteps, "timesteps =")
+        except ManifoldLensError as e:
+            raise ConfigError(str(e)) from None
         return dataclasses.replace(out, timesteps=timesteps)
 
     def validate(self, schedule: NoiseSchedule) -> "ExtractionSettings":

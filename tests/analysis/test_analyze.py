@@ -120,3 +120,13 @@ def test_references_beside_the_learned_code(tiny_run, analysed):
     assert float(ideal.effective_dim.sel(reference="plane")) == pytest.approx(2.0, abs=1e-9)  # an 8 x 8 square
     assert ds.attrs["references"][0] == "learned" and ds.attrs["shuffle_seed"] == 7919
     assert ds.embedding_pca.dims == ("checkpoint", "timestep", "layer", "condition", "embed_dim")  # learned only
+
+
+def test_shared_coordinates_carry_one_unit_each(analysed):
+    """checkpoint, timestep, x and y take their long name and unit from manifold_lens.coords."""
+    from manifold_lens.coords import COORDS
+
+    _, ds = analysed
+    for name in ("checkpoint", "timestep", "x", "y"):
+        assert {k: ds[name].attrs[k] for k in ("long_name", "units")} == COORDS[name], name
+    assert ds.checkpoint.attrs["units"] == "optimiser steps"
