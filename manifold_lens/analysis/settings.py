@@ -116,13 +116,16 @@ class ExtractionSettings(StageSettings):
         if timesteps is not None:
             if isinstance(timesteps, (str, bytes)) or not isinstance(timesteps, Sequence):
                 timesteps = [timesteps]
-            timesteps = tuple(_integer("timesteps", t, 0) for t in timesteps)
+            timesteps = tuple(_integer("timesteps", t) for t in timesteps)
             if not timesteps:
                 raise ConfigError("timesteps = []: give at least one timestep")
             if len(set(timesteps)) != len(timesteps):
                 raise _bad("timesteps", list(timesteps), "give each timestep once")
         out = dataclasses.replace(self, timesteps=timesteps, seed=seed, pool=pool, **counts)
         if schedule is None:
+            negative = [t for t in timesteps or () if t < 0]
+            if negative:
+                raise _bad("timesteps", negative, "outside [0, T): timesteps are >= 0")
             return out
         if timesteps is None:
             timesteps = default_timesteps(schedule.T, out.mode, out.sampling_steps)
