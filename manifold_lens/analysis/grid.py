@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..coords import label
 from ..errors import ManifoldLensError
 
 
@@ -51,7 +52,7 @@ def condition_grid(dataset, x=None, y=None) -> xr.Dataset:
     cands = dataset.conditions_dataset()
     idx_all = np.arange(cands.sizes["condition"])
     if x is None and y is None:
-        return cands.assign_coords(condition_index=("condition", idx_all))
+        return label(cands.assign_coords(condition_index=("condition", idx_all)))
     cx, cy = np.asarray(dataset.x), np.asarray(dataset.y)
     xs = np.unique(cx) if x is None else _parse_axis(x, "x")
     ys = np.unique(cy) if y is None else _parse_axis(y, "y")
@@ -78,7 +79,7 @@ def condition_grid(dataset, x=None, y=None) -> xr.Dataset:
         "condition_index": ("condition", index),
     })
     ds.attrs = dict(cands.attrs)
-    return ds
+    return label(ds)  # x, y: the shared long names and units (manifold_lens.coords)
 
 
 def render_grid(dataset, conditions: xr.Dataset) -> np.ndarray:
