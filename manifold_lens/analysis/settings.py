@@ -25,6 +25,7 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 from ..config import DEVICE_PATTERN
+from ..coords import COORDS
 from ..diffusion import NoiseSchedule, check_visited, ddim_timesteps, plan_sampler
 from ..errors import ConfigError, ManifoldLensError
 from ..settings import StageSettings, setting
@@ -95,7 +96,7 @@ class ExtractionSettings(StageSettings):
     mode: str = setting("noised", "noised (the ground-truth image forward-noised to t) or trajectory (the model's "
                         "own DDIM trajectory)")
     timesteps: tuple[int, ...] | None = setting(None, "diffusion timesteps in [0, T); none: round(0.05 T)",
-                                                units="diffusion steps")
+                                                units=COORDS["timestep"]["units"])
     noise_draws: int = setting(4, "noise draws per condition, kept (dim draw)", units="draws")
     seed: int = setting(0, "seed of noise draw 0 (draw k uses seed + k)")
     pool: bool = setting(False, "average spatial maps over space (unit = channel)")
@@ -162,11 +163,12 @@ class MeasureSettings(StageSettings):
     stage: ClassVar[str] = "analysis"
 
     layers: Any = setting(None, "module names, globs or aliases (layer4); none: the model's default (bottleneck)")
-    checkpoints: Any = setting("all", "checkpoints to analyse: all, last, a step or a list of steps")
+    checkpoints: Any = setting("all", "checkpoints to analyse: all, last, a step or a list of steps",
+                               units=COORDS["checkpoint"]["units"])
     x: Any = setting(None, "condition grid along x: a list or 'lo:hi[:step]'; none: every candidate condition",
-                     units="px")
+                     units=COORDS["x"]["units"])
     y: Any = setting(None, "condition grid along y: a list or 'lo:hi[:step]'; none: every candidate condition",
-                     units="px")
+                     units=COORDS["y"]["units"])
     ema: bool | None = setting(None, "use the EMA weights; none: when the run has them")
     embed: tuple[str, ...] = setting(("pca",), f"embeddings computed, any of {', '.join(EMBED_METHODS)}")
     references: bool = setting(True, "also measure pixels, the untrained network, a shuffled null and the ideal "

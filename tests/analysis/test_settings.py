@@ -26,6 +26,8 @@ def test_defaults_are_the_library_signatures_defaults():
     extract = inspect.signature(extract_activations).parameters
     for name in ExtractionSettings.names():
         assert extract[name].default == ExtractionSettings.default(name), name
+    own = {"run", "positional", "out", "name", "replace", "progress", "log", "run_or_path"}
+    assert set(params) - own == set(ExtractionSettings.names()) | set(MeasureSettings.names())  # a study's keys
     assert params["out"].kind is inspect.Parameter.KEYWORD_ONLY and params["name"].kind is params["out"].kind
     assert params["replace"].kind is inspect.Parameter.KEYWORD_ONLY and params["progress"].default is True
 
