@@ -229,7 +229,8 @@ def synthetic_comparison(root: Path) -> xr.Dataset:
     runs, store = [], root / "evals.zarr"
     for k, keep in enumerate([0.05, 0.1, 0.2, 0.4, 0.8]):
         run = make_run(root / f"run{k}.zarr", 1.0, keep, seed=k)
-        write_results(store, "evaluation", f"run{k}", fake_evaluation(run, logistic(keep, 0.9, 0.15, 0.03)))
+        write_results(fake_evaluation(run, logistic(keep, 0.9, 0.15, 0.03)), out=store, kind="evaluation",
+                      name=f"run{k}")
         runs.append(run)
     return percolation_vs_accuracy(runs, [store], trials=4, keep_fractions=np.linspace(0.02, 1, 50),
                                    progress=False)
@@ -285,7 +286,7 @@ def make_study(root: Path, keep_fractions=(0.5, 1.0), seeds=(0, 1)) -> Path:
             train_run(cfg, folder / "run.zarr", **QUIET)
             evaluate_run(folder / "run.zarr", "all", steps=2, samples_per_condition=1, out=folder / "results.zarr",
                          name="default", progress=False)
-            analyze_run(folder / "run.zarr", folder / "results.zarr", name="default", checkpoints="last",
+            analyze_run(folder / "run.zarr", out=folder / "results.zarr", name="default", checkpoints="last",
                         noise_draws=2, progress=False)
             (folder / "log.txt").write_text("done\n")
             write_run_status(root, run_id, "done")

@@ -2,10 +2,10 @@
 
 For every condition (x, y), timestep t, layer and each of ``noise_draws``
 noise draws with fixed seeds, one activation is kept (dim ``draw``). The study
-averages over noise (SCIENCE.md section 3); keeping the draws lets
+averages over noise (docs/science.md, section 3); keeping the draws lets
 :func:`manifold_lens.measure` do better than measure the average: with two or
 more draws its inner products are taken across different draws, so
-independent noise cancels instead of biasing cosines toward 0 (SCIENCE.md
+independent noise cancels instead of biasing cosines toward 0 (docs/science.md,
 section 6, "Noise"); ``.mean("draw")`` gives the plain average. Two ways to
 reach the state x_t the network sees:
 
@@ -41,7 +41,6 @@ timesteps x conditions x draws x units x 4 bytes per layer.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -50,31 +49,22 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..devices import resolve_device
-from ..diffusion import NoiseSchedule, check_visited, ddim_timesteps, plan_sampler, run_sampler
+from ..diffusion import NoiseSchedule, run_sampler
+from ..coords import coord_attrs
 from ..errors import ManifoldLensError
 from ..stores import Run, open_run
 from .grid import condition_grid, render_grid
 from .hooks import LayerInfo, capture, hookable_names, list_layers, select_names
+from .settings import DEFAULT_TIMESTEP_FRACTION, MODES, ExtractionSettings, default_timesteps
 
-MODES = ("noised", "trajectory")
+__all__ = ["DEFAULT_LAYERS", "DEFAULT_TIMESTEP_FRACTION", "MODES", "ExtractionSettings", "default_timesteps",
+           "default_layers", "extract_activations", "extract_checked", "extract_run", "feature_attrs",
+           "layer_aliases", "resolve_layers", "run_layers"]
+
 DEFAULT_LAYERS = ("bottleneck",)
-# Default timestep as a fraction of T: low noise, the image is still clearly
-# visible (t = 50 of T = 1000: sqrt(abar) = 0.985, noise std 0.17).
-DEFAULT_TIMESTEP_FRACTION = 0.05
 
 Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def default_timesteps(T: int, mode: str = "noised", sampling_steps: int = 50) -> list[int]:
-    """Default analysis timesteps: [round(0.05 T)] (50 for T = 1000).
-
-    In trajectory mode, the DDIM-visited timestep nearest to it (41 for
-    T = 1000 and 50 steps).
-    """
-    t = int(round(DEFAULT_TIMESTEP_FRACTION * T))
-    if mode == "trajectory":
-        t = min(ddim_timesteps(T, min(sampling_steps, T)), key=lambda v: (abs(v - t), v))
-    return [t]
+_E = ExtractionSettings.default
 
 
 def layer_aliases(model: nn.Module) -> dict[str, str]:
@@ -104,48 +94,6 @@ def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None = None) 
             if n not in out:
                 out.append(n)
     return out
-
-
-@dataclass
-class ExtractionSettings:
-    """How activations are extracted; checked once by :meth:`validate`, recorded in every output's attrs."""
-
-    mode: str = "noised"
-    timesteps: list[int] | None = None  # None: default_timesteps of the schedule and mode
-    noise_draws: int = 4
-    seed: int = 0
-    pool: bool = False
-    sampling_steps: int = 50
-    batch_size: int = 256
-
-    def validate(self, schedule: NoiseSchedule) -> "ExtractionSettings":
-        if self.mode not in MODES:
-            raise ManifoldLensError(f"--mode {self.mode!r}: choose one of {', '.join(MODES)}")
-        for option, value in (("--noise-draws", self.noise_draws), ("batch_size", self.batch_size),
-                              ("sampling_steps", self.sampling_steps)):
-            if int(value) < 1:
-                raise ManifoldLensError(f"{option} {value}: must be >= 1")
-        if self.timesteps is None:
-            self.timesteps = default_timesteps(schedule.T, self.mode, self.sampling_steps)
-        if not len(self.timesteps):
-            raise ManifoldLensError("--timesteps: give at least one timestep")
-        self.timesteps = schedule.check_timesteps(self.timesteps, "--timesteps")
-        if len(set(self.timesteps)) != len(self.timesteps):
-            raise ManifoldLensError(f"--timesteps {self.timesteps}: each timestep once")
-        if self.mode == "trajectory":
-            check_visited(self.sampler_plan(schedule), self.timesteps, "--timesteps")
-        return self
-
-    def sampler_plan(self, schedule: NoiseSchedule):
-        """The deterministic DDIM sampler of the trajectory mode."""
-        return plan_sampler("ddim", min(self.sampling_steps, schedule.T), 0.0, schedule.T)
-
-    def attrs(self) -> dict:
-        d = asdict(self)
-        d["pool"] = int(d["pool"])
-        d["noise"] = ("one noise field per draw, shared by all conditions (seed + draw): eps in noised mode, "
-                      "the start noise x_T in trajectory mode; draws kept (dim draw)")
-        return d
 
 
 # -- extraction --------------------------------------------------------------
@@ -193,10 +141,11 @@ def _image_shape(model: nn.Module, conditions: xr.Dataset, images, mode: str):
 
 def extract_activations(model: nn.Module, conditions: xr.Dataset, images: np.ndarray | None,
                         schedule: NoiseSchedule, *, forward: Forward | None = None,
-                        layers: str | Sequence[str] | None = None, timesteps: Sequence[int] | None = None,
-                        mode: str = "noised", noise_draws: int = 4, seed: int = 0, pool: bool = False,
-                        batch_size: int = 256, sampling_steps: int = 50, device: str | torch.device = "auto",
-                        progress: bool = False) -> dict[str, xr.DataArray]:
+                        layers: str | Sequence[str] | None = None, timesteps: Sequence[int] | None = _E("timesteps"),
+                        mode: str = _E("mode"), noise_draws: int = _E("noise_draws"), seed: int = _E("seed"),
+                        pool: bool = _E("pool"), batch_size: int = _E("batch_size"),
+                        sampling_steps: int = _E("sampling_steps"), device: str | torch.device = "auto",
+                        progress: bool = True) -> dict[str, xr.DataArray]:
     """Activations {layer: DataArray(timestep, condition, draw, unit)} of any model.
 
     Args:
@@ -217,9 +166,13 @@ def extract_activations(model: nn.Module, conditions: xr.Dataset, images: np.nda
         timesteps: default :func:`default_timesteps`.
         mode, noise_draws, seed, pool, sampling_steps: see the module docstring.
         batch_size: images per forward pass.
+        progress: a progress bar over noise draws, timesteps and batches.
+
+    The settings are checked by :meth:`ExtractionSettings.check` (a bad value
+    is a one-line ConfigError naming the parameter).
     """
-    settings = ExtractionSettings(mode, timesteps, int(noise_draws), int(seed), bool(pool), int(sampling_steps),
-                                  int(batch_size)).validate(schedule)
+    settings = ExtractionSettings(mode, timesteps, noise_draws, seed, pool, sampling_steps,
+                                  batch_size).check(schedule=schedule)
     dev = resolve_device(device)
     model = model.to(dev).eval()
     return extract_checked(model, conditions, images, schedule, settings, resolve_layers(model, layers),
@@ -284,7 +237,7 @@ def extract_checked(model: nn.Module, conditions: xr.Dataset, images, schedule: 
             raise ManifoldLensError(f"layer {name!r} was not called by the forward pass (or returned no tensor)")
         da = xr.DataArray(
             per_draw.pop(name), dims=("timestep", "condition", "draw", "unit"),
-            coords={"timestep": ("timestep", np.asarray(ts), {"long_name": "diffusion timestep"}), **coords,
+            coords={"timestep": ("timestep", np.asarray(ts), coord_attrs("timestep")), **coords,
                     "draw": ("draw", np.arange(settings.noise_draws),
                              {"long_name": "noise draw", "description": "draw k: seed + k, one noise field "
                               "shared by every condition"}),
@@ -300,10 +253,11 @@ def extract_checked(model: nn.Module, conditions: xr.Dataset, images, schedule: 
 
 
 def extract_run(run, step: int | None = None, *, ema: bool | None = None, x=None, y=None,
-                layers: str | Sequence[str] | None = None, timesteps: Sequence[int] | None = None,
-                mode: str = "noised", noise_draws: int = 4, seed: int = 0, pool: bool = False,
-                batch_size: int = 256, sampling_steps: int = 50, device: str | torch.device = "auto",
-                model: nn.Module | None = None, progress: bool = False) -> dict[str, xr.DataArray]:
+                layers: str | Sequence[str] | None = None, timesteps: Sequence[int] | None = _E("timesteps"),
+                mode: str = _E("mode"), noise_draws: int = _E("noise_draws"), seed: int = _E("seed"),
+                pool: bool = _E("pool"), batch_size: int = _E("batch_size"),
+                sampling_steps: int = _E("sampling_steps"), device: str | torch.device = "auto",
+                model: nn.Module | None = None, progress: bool = True) -> dict[str, xr.DataArray]:
     """Activations of one checkpoint of a run, per noise draw (see :func:`extract_activations`).
 
     ``run`` is a :class:`~manifold_lens.stores.Run` or a path; ``step``

@@ -14,7 +14,7 @@ Not every pair needs to be present (hold-outs).
 - **Principal angles** between the x-subspace (span of the a(x), truncated to
   the top singular directions holding ``subspace_energy`` of their energy)
   and the y-subspace (same for b(y)). 90 degrees = orthogonal subspaces.
-- **Chord statistics** (SCIENCE.md section 3). An x-chord is
+- **Chord statistics** (docs/science.md, section 3). An x-chord is
   ``h(x2, y) - h(x1, y)`` with x1 < x2, a y-chord ``h(x, y2) - h(x, y1)``.
   Random pairs of chords are drawn with a seeded generator:
 

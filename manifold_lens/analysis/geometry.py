@@ -35,7 +35,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-from ..errors import ManifoldLensError
+from ..errors import ConfigError
 
 EMBED_METHODS = ("pca", "isomap", "umap")
 EMBED_INPUT_COMPONENTS = 50  # PCA scores fed to Isomap / UMAP
@@ -51,7 +51,7 @@ def check_embed_methods(embed) -> tuple[str, ...]:
                     if m.strip())
     bad = [m for m in methods if m not in EMBED_METHODS]
     if bad:
-        raise ManifoldLensError(f"--embed {','.join(bad)}: choose among {', '.join(EMBED_METHODS)}")
+        raise ConfigError(f"embed = {','.join(bad)!r}: choose among {', '.join(EMBED_METHODS)}")
     return tuple(dict.fromkeys(methods))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..coords import label
 from ..errors import ManifoldLensError
 
 
@@ -21,20 +22,20 @@ def _parse_axis(values, name: str) -> np.ndarray:
         try:
             values = [float(v) for v in values.split(",") if v.strip()]
         except ValueError:
-            raise ManifoldLensError(f"--{name} {values!r}: use numbers, e.g. 0:31:2 or 3,5,7") from None
+            raise ManifoldLensError(f"{name} = {values!r}: use numbers, e.g. 0:31:2 or 3,5,7") from None
     if isinstance(values, str):
         parts = values.split(":")
         try:
             nums = [float(p) for p in parts]
         except ValueError:
-            raise ManifoldLensError(f"--{name} {values!r}: use numbers, e.g. 0:31:2 or 3,5,7") from None
+            raise ManifoldLensError(f"{name} = {values!r}: use numbers, e.g. 0:31:2 or 3,5,7") from None
         if len(parts) not in (2, 3) or (len(parts) == 3 and nums[2] <= 0) or nums[1] < nums[0]:
-            raise ManifoldLensError(f"--{name} {values!r}: a range is lo:hi or lo:hi:step with lo <= hi and step > 0")
+            raise ManifoldLensError(f"{name} = {values!r}: a range is lo:hi or lo:hi:step with lo <= hi and step > 0")
         step = nums[2] if len(parts) == 3 else 1.0
         return nums[0] + step * np.arange(int(np.floor((nums[1] - nums[0]) / step + 1e-9)) + 1)
     arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if arr.size == 0:
-        raise ManifoldLensError(f"--{name}: give at least one value")
+        raise ManifoldLensError(f"{name} = []: give at least one value")
     return arr
 
 
@@ -51,7 +52,7 @@ def condition_grid(dataset, x=None, y=None) -> xr.Dataset:
     cands = dataset.conditions_dataset()
     idx_all = np.arange(cands.sizes["condition"])
     if x is None and y is None:
-        return cands.assign_coords(condition_index=("condition", idx_all))
+        return label(cands.assign_coords(condition_index=("condition", idx_all)))
     cx, cy = np.asarray(dataset.x), np.asarray(dataset.y)
     xs = np.unique(cx) if x is None else _parse_axis(x, "x")
     ys = np.unique(cy) if y is None else _parse_axis(y, "y")
@@ -59,7 +60,7 @@ def condition_grid(dataset, x=None, y=None) -> xr.Dataset:
         bad = vals[(vals < c.min() - 1e-9) | (vals > c.max() + 1e-9)]
         if bad.size:
             raise ManifoldLensError(
-                f"--{name} {bad[:5].tolist()} outside the canvas [{c.min():g}, {c.max():g}] px of this run's dataset"
+                f"{name} = {bad[:5].tolist()} outside the canvas [{c.min():g}, {c.max():g}] px of this run's dataset"
             )
     gx, gy = np.meshgrid(xs, ys)  # y slow, x fast, as the dataset's lattice
     gx, gy = gx.ravel(), gy.ravel()
@@ -78,7 +79,7 @@ def condition_grid(dataset, x=None, y=None) -> xr.Dataset:
         "condition_index": ("condition", index),
     })
     ds.attrs = dict(cands.attrs)
-    return ds
+    return label(ds)  # x, y: the shared long names and units (manifold_lens.coords)
 
 
 def render_grid(dataset, conditions: xr.Dataset) -> np.ndarray:

@@ -39,38 +39,15 @@ from . import continuity as cont
 from . import factorization as fact
 from . import geometry as geom
 from . import topology as topo
+from .homology_variables import N_BARS, homology_variables
+from .metric_variables import (COS_BIN_EDGES, CROSS_DRAW_VARIABLES, ESTIMATOR_TEXT, MEAN_VARIABLES,
+                               chord_variables, continuity_variables, decoding_variables, factorization_variables,
+                               geometry_variables, mark_inner_products, signal_to_noise)
 
-COS_BIN_EDGES = np.linspace(-1.0, 1.0, 41)
+__all__ = ["COS_BIN_EDGES", "CROSS_DRAW_VARIABLES", "ESTIMATOR_TEXT", "MEAN_VARIABLES", "MIN_DISTINCT_VALUES", "N_BARS",
+           "measure"]
+
 MIN_DISTINCT_VALUES = 3
-N_BARS = 256  # bars stored per persistence diagram: the longest, NaN-padded (n_bars says how many there were)
-
-ESTIMATOR_TEXT = (
-    "cross-draw: with K >= 2 noise draws H_k, variables with inner_products = 'cross-draw' use "
-    "G = sum_{k != l} H_k H_l^T / (K (K - 1)) (each draw centred over conditions), which estimates the Gram "
-    "of the noise-averaged code without the noise term; those with 'draw mean' use the mean over draws. "
-    "plain: one draw, every variable uses the plain Gram (noise-biased)")
-CROSS_DRAW_VARIABLES = frozenset(
-    ["factorization_score", "subspace_angles", "xy_subspace_mean_cos", "x_subspace_dim", "y_subspace_dim",
-     "x_similarity_by_distance", "y_similarity_by_distance", "x_continuity_index", "y_continuity_index",
-     "continuity_index"]
-    + [n if n.endswith("parallelism") else f"{n}_orthogonality" for n in fact.CHORD_STATISTICS]
-    + [f"{n}_cos_hist" for n in fact.CHORD_STATISTICS])
-MEAN_VARIABLES = frozenset(["explained_variance_ratio", "explained_variance", "explained_variance_top4",
-                            "effective_dim", "x_decoding_r2", "y_decoding_r2", "neighbourhood_trustworthiness",
-                            "neighbourhood_continuity"])
-
-_CHORD_TEXT = {
-    "x_on_y": ("x-on-y orthogonality", "mean |cos| between random x-chords h(x2,y)-h(x1,y) and "
-               "y-chords h(x,y2)-h(x,y1); 0 = x and y move the code in orthogonal directions"),
-    "x_on_x": ("x-on-x orthogonality", "mean |cos| between x-chords of two value pairs sharing no "
-               "x value; 0 = different x values are mutually orthogonal (hyper-factorized)"),
-    "y_on_y": ("y-on-y orthogonality", "mean |cos| between y-chords of two value pairs sharing no "
-               "y value; 0 = different y values are mutually orthogonal (hyper-factorized)"),
-    "x_parallelism": ("x parallelism", "mean cos between the same x-chord (x1, x2) at two different "
-                      "y; 1 = the x step is the same vector whatever y"),
-    "y_parallelism": ("y parallelism", "mean cos between the same y-chord (y1, y2) at two different "
-                      "x; 1 = the y step is the same vector whatever x"),
-}
 
 
 def _fail(msg: str):
@@ -120,270 +97,6 @@ def _draw_notes(da) -> list[str]:
         return ["dim 'draw' has length 1: no cross-draw estimate; statistics use plain inner products of the one "
                 "draw, which independent noise biases toward 0 (hyper-factorized)"]
     return []
-
-
-def _signal_to_noise(gram, cross, k_draws, data, notes) -> None:
-    """Per-draw SNR estimated from the two Grams; the cross-draw metrics are NaN when no signal is left."""
-    snr = np.nan
-    if cross is not None:
-        n = gram.shape[0]
-        signal, noise = float(np.trace(cross)) / n, k_draws * float(np.trace(gram) - np.trace(cross)) / max(n - 1, 1)
-        snr = signal / noise if noise > 0 else (np.inf if signal > 0 else np.nan)
-        if not signal > 0:
-            notes.append(f"no condition signal above the noise: the cross-draw estimate of the code's variance over "
-                         f"conditions is {signal:.3g} <= 0; the cross-draw metrics are NaN")
-            for name in CROSS_DRAW_VARIABLES & set(data):
-                if data[name].dtype.kind == "f":
-                    data[name] = data[name].copy(data=np.full(data[name].shape, np.nan))
-    data["signal_to_noise"] = _var(
-        snr, (), "signal-to-noise ratio per draw",
-        "variance over conditions of the noise-averaged code (trace of the cross-draw Gram / n) over the noise "
-        "variance of one draw (K x (trace of the draw-mean Gram - trace of the cross-draw Gram) / (n - 1)), both "
-        "summed over units; NaN with one draw; <= 0: no signal above the noise (cross-draw metrics NaN)",
-        inner_products="cross-draw")
-
-
-def _mark_inner_products(data) -> None:
-    """Say in each variable's attrs and description which Gram matrix it comes from."""
-    for name, var in data.items():
-        if name in CROSS_DRAW_VARIABLES:
-            var.attrs["inner_products"] = "cross-draw"
-            var.attrs["description"] += ("; from cross-draw inner products when there are >= 2 noise draws "
-                                         "(independent noise cancels in expectation), else plain ones")
-        elif name in MEAN_VARIABLES or name.startswith("embedding_"):
-            var.attrs["inner_products"] = "draw mean"
-            var.attrs["description"] += "; from the mean over noise draws"
-
-
-def _var(data, dims, long_name, description, units="1", **extra) -> xr.Variable:
-    attrs = {"long_name": long_name, "description": description, "units": units}
-    attrs.update(extra)
-    return xr.Variable(dims, np.asarray(data), attrs)
-
-
-def _geometry(gram, n_dims, cfg, data, notes):
-    """PCA spectrum, effective dimension and embeddings; returns nothing (fills ``data``)."""
-    n, d = n_dims
-    n_top = max(cfg["n_components"], 3, geom.EMBED_INPUT_COMPONENTS if set(cfg["embed"]) - {"pca"} else 0)
-    eigval, eigvec = geom.top_eigenpairs(gram, n_top)
-    n_available = min(n - 1, d)
-    k = cfg["n_components"]
-    ratio = geom.explained_variance_ratio(eigval, float(np.trace(gram)), k, n_available)
-    cov_eig = np.full(k, np.nan)
-    m = min(k, n_available, len(eigval))
-    cov_eig[:m] = eigval[:m] / (n - 1)
-    data["explained_variance_ratio"] = _var(
-        ratio, ("component",), "explained-variance ratio",
-        "fraction of the total variance along each principal component (PCA over conditions); "
-        "NaN beyond the number of components the data has (min(conditions - 1, units))")
-    data["explained_variance"] = _var(
-        cov_eig, ("component",), "explained variance",
-        "covariance eigenvalue of each principal component", units="activation^2")
-    data["explained_variance_top4"] = _var(
-        np.nansum(ratio[:4]), (), "explained variance of the top 4 components",
-        "sum of the explained-variance ratios of the first 4 principal components")
-    data["effective_dim"] = _var(
-        geom.effective_dim_from_gram(gram), (), "effective dimension",
-        "participation ratio (sum lambda)^2 / sum lambda^2 of the covariance eigenvalues lambda: "
-        "k for variance spread evenly over k directions", units="dimensions")
-    scores = geom.pca_scores(eigval, eigvec)
-    for method in cfg["embed"]:
-        try:
-            emb3, n3 = geom.embed(scores, method, 3, seed=cfg["seed"])
-            emb2, n2 = ((emb3[:, :2], []) if method in ("pca", "isomap")  # nested solutions
-                        else geom.embed(scores, method, 2, seed=cfg["seed"]))
-        except ImportError:
-            notes.append(f"embedding_{method} skipped: umap-learn is not installed "
-                         "(pip install manifold-lens[umap])")
-            continue
-        notes.extend(dict.fromkeys(n3 + n2))
-        what = {"pca": "PCA scores", "isomap": "Isomap", "umap": "UMAP"}[method]
-        data[f"embedding_{method}"] = _var(
-            emb3, ("condition", "embed_dim"), f"3-D {what} embedding",
-            f"3-D {what} coordinates of each condition, for figures", units="arbitrary")
-        data[f"embedding_{method}_2d"] = _var(
-            emb2, ("condition", "embed_dim_2d"), f"2-D {what} embedding",
-            f"2-D {what} coordinates of each condition, for figures", units="arbitrary")
-
-
-def _factorization(grid, cell_gram, cfg, data, notes):
-    """Additive-fit score and principal angles; returns the Gram blocks of a(x) and b(y)."""
-    la, lb, proj = fact.additive_operators(grid)
-    residual_dof = grid.n_cells - round(float(np.trace(proj)))
-    score = fact.factorization_score(cell_gram, proj) if residual_dof > 0 else np.nan
-    if residual_dof <= 0:
-        notes.append(f"factorization_score undefined: {grid.n_cells} (x, y) pairs leave no residual "
-                     f"after fitting a(x) and b(y); measure on a lattice of conditions")
-    data["factorization_score"] = _var(
-        score, (), "factorization score",
-        "1 - |r|^2 / |h - mean h|^2 for the additive fit h(x,y) = mu + a(x) + b(y) + r(x,y) over the "
-        "condition grid; 1 = perfectly additive (factorized) code")
-    gaa, gbb, gab = la @ cell_gram @ la.T, lb @ cell_gram @ lb.T, la @ cell_gram @ lb.T
-    energy, max_angles = cfg["subspace_energy"], cfg["max_angles"]
-    angles, kx, ky = fact.principal_angles(gaa, gbb, gab, energy=energy)
-    padded = np.full(max_angles, np.nan)
-    padded[:min(max_angles, len(angles))] = np.degrees(angles[:max_angles])
-    data["subspace_angles"] = _var(
-        padded, ("angle",), "principal angles between x- and y-subspaces",
-        f"principal angles, ascending, between span a(x) and span b(y), each truncated to the "
-        f"directions holding {energy:g} of its energy; 90 = orthogonal; NaN-padded", units="degree")
-    data["xy_subspace_mean_cos"] = _var(
-        np.mean(np.cos(angles)) if len(angles) else np.nan, (), "mean cosine of principal angles",
-        "mean cosine over all principal angles between the x- and y-subspaces; 0 = orthogonal")
-    data["x_subspace_dim"] = _var(kx, (), "x-subspace dimension",
-                                  "directions of span a(x) kept for principal angles", units="dimensions")
-    data["y_subspace_dim"] = _var(ky, (), "y-subspace dimension",
-                                  "directions of span b(y) kept for principal angles", units="dimensions")
-    return gaa, gbb
-
-
-def _chords(grid, cell_gram, cfg, data, notes):
-    """Chord statistics of the code whose cell Gram matrix is given (cross-draw when there are draws)."""
-    pairs = fact.sample_chord_pairs(grid.index_grid(), cfg["n_chord_pairs"], seed=cfg["seed"])
-    dropped = []
-    for name in fact.CHORD_STATISTICS:
-        cos = fact.chord_cosines(cell_gram, pairs[name])
-        summary, hist = fact.summarize_cosines(cos, name, COS_BIN_EDGES)
-        n_used, n_drawn = len(cos), pairs[name].shape[1]
-        if n_used == 0:
-            notes.append(f"{name}: no usable chord pairs (grid too small, or chords of zero length)")
-        elif n_used < n_drawn and cfg["cross_draw"]:
-            dropped.append(f"{name} {n_drawn - n_used} of {n_drawn}")
-        long_name, description = _CHORD_TEXT[name]
-        summary_name = name if name.endswith("parallelism") else f"{name}_orthogonality"
-        data[summary_name] = _var(summary, (), long_name, description, n_pairs=n_used)
-        data[f"{name}_cos_hist"] = _var(
-            hist, ("cos_bin",), f"{long_name}: cosine histogram",
-            f"fraction of sampled chord pairs per bin of signed cos ({description.split(';')[0]})",
-            n_pairs=n_used)
-    if dropped:
-        notes.append("chord pairs dropped where a chord's cross-draw squared length is <= 0 (chords shorter "
-                     f"than the noise): {', '.join(dropped)}")
-
-
-def _decoding(grid, gram, x, y, cfg, data, notes):
-    """Cross-validated linear decodability of x and y."""
-    n, n_splits, periodic = len(x), cfg["n_splits"], cfg["periodic"]
-    r2x = r2y = np.nan
-    if n >= 2 * n_splits:
-        ax, ay = grid.angles(of_cells=False)
-        if periodic:
-            targets, cols_x = np.column_stack([np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay)]), 2
-        else:
-            targets, cols_x = np.column_stack([x, y]).astype(np.float64), 1
-        r2 = fact.linear_decodability(gram, targets, n_splits, cfg["seed"])
-        r2x, r2y = float(np.mean(r2[:cols_x])), float(np.mean(r2[cols_x:]))
-    else:
-        notes.append(f"decoding skipped: {n} conditions < 2 x n_splits ({2 * n_splits})")
-    target = "cos and sin of its angle (mean R^2 of the two)" if periodic else "its value"
-    for axis, val in (("x", r2x), ("y", r2y)):
-        data[f"{axis}_decoding_r2"] = _var(
-            val, (), f"linear decodability of {axis}",
-            f"{n_splits}-fold cross-validated R^2 of ridge regression from the activations to {axis} "
-            f"({target}); 1 = linearly decodable")
-
-
-def _continuity(grid, gram, cell_gram, gaa, gbb, cfg, data, notes):
-    """Similarity profiles and continuity index (from ``cell_gram``, ``gaa``, ``gbb``: cross-draw when there
-    are draws) and neighbourhood preservation (from ``gram``, the draw mean's)."""
-    for axis, g in (("x", gaa), ("y", gbb)):
-        other = "y" if axis == "x" else "x"
-        data[f"{axis}_similarity_by_distance"] = _var(
-            cont.similarity_by_distance(g, grid.distance_steps(axis), cfg["max_distance"]), ("distance",),
-            f"similarity vs {axis} distance",
-            f"1 - mean squared distance between the {axis}-marginal codes ({other} averaged out) of {axis} "
-            f"values k lattice steps apart / mean over all pairs of distinct {axis} values: 1 identical, "
-            f"0 as far apart as a typical pair, < 0 farther; NaN where no pair is k steps apart")
-    cx = cont.axis_continuity_index(cell_gram, grid, "x")
-    cy = cont.axis_continuity_index(cell_gram, grid, "y")
-    text = ("1 - mean squared distance between codes of adjacent {a} values / mean over all pairs "
-            "of distinct {a} values, {o} held fixed; ~1 smooth, ~0 mutually orthogonal values")
-    data["x_continuity_index"] = _var(cx, (), "continuity index of x", text.format(a="x", o="y"))
-    data["y_continuity_index"] = _var(cy, (), "continuity index of y", text.format(a="y", o="x"))
-    data["continuity_index"] = _var(
-        np.mean([cx, cy]), (), "continuity index",
-        "mean of x_continuity_index and y_continuity_index (1 - Geary's C along each feature): "
-        "~1 for smooth manifolds, ~0 for hyper-factorized codes whose values are mutually orthogonal")
-    n = gram.shape[0]
-    k = min(cfg["n_neighbors"], (n - 1) // 2)
-    trust = contin = np.nan
-    if k >= 1:
-        d_cond, d_rep = cont.condition_distances(grid), geom.distances_from_gram(gram)
-        trust = cont.trustworthiness(d_cond, d_rep, k, seed=cfg["seed"])
-        contin = cont.trustworthiness(d_rep, d_cond, k, seed=cfg["seed"])
-        if k < cfg["n_neighbors"]:
-            notes.append(f"neighbourhood measures use k={k} (< n_neighbors={cfg['n_neighbors']}: few conditions)")
-    data["neighbourhood_trustworthiness"] = _var(
-        trust, (), "neighbourhood trustworthiness",
-        f"trustworthiness (k={k}) of representation space w.r.t. condition space (x, y): 1 = every "
-        "representation-space neighbour is a condition-space neighbour; ties broken at random (seeded)",
-        n_neighbors=k)
-    data["neighbourhood_continuity"] = _var(
-        contin, (), "neighbourhood continuity",
-        f"trustworthiness (k={k}) of condition space w.r.t. representation space: 1 = every "
-        "condition-space neighbour stays a neighbour in representation space; ties broken at random (seeded)",
-        n_neighbors=k)
-
-
-def _homology(cell_gram, cfg, data, notes):
-    """H0 and H1 persistence diagrams of the grid cells and the tested loop count ``betti_1`` (ripser).
-
-    Every variable is written whenever homology is on (NaN when there are too few cells), so results of
-    many checkpoints stack. ripser is a dependency: :func:`measure` refuses homology without it.
-    """
-    n, draws, min_ratio = cell_gram.shape[0], cfg["homology_null_draws"], cfg["betti_min_ratio"]
-    diagram = np.full((2, N_BARS, 2), np.nan)
-    n_bars, null_max, counted = np.full(2, np.nan), np.full(draws, np.nan), np.zeros(N_BARS, dtype=bool)
-    betti, truncation, used = np.nan, np.nan, min(n, cfg["homology_points"])
-    if n < topo.MIN_POINTS:
-        notes.append(f"homology: {n} grid cells are too few (a loop needs >= {topo.MIN_POINTS} points to pass "
-                     f"the death/birth test); betti_1 and the persistence diagrams are NaN")
-    else:
-        h = topo.persistent_homology(cell_gram, cfg["homology_points"], draws, min_ratio, cfg["seed"])
-        for dim, dgm in enumerate((h.h0, h.h1)):
-            diagram[dim, :min(N_BARS, len(dgm))] = dgm[:N_BARS]
-            n_bars[dim] = len(dgm)
-        counted[:min(N_BARS, len(h.h1))] = h.counted[:N_BARS]
-        betti, truncation, used, null_max = float(h.betti_1), h.truncation_scale, h.n_points, h.null_max
-        if h.n_points < n:
-            notes.append(f"homology on a farthest-point subsample of {h.n_points} of {n} grid cells")
-    rule = (f"an H1 bar counts when its persistence (death - birth) exceeds the longest H1 bar of each of "
-            f"{draws} shuffled copies (principal-component scores permuted independently per component, seeded; "
-            f"h1_null_persistence) and its death/birth exceeds {min_ratio:g} (holes between neighbouring samples, "
-            f"e.g. grid squares at ratio sqrt 2, close sooner)")
-    extra = {"inner_products": "draw mean"}
-    data["persistence_diagram"] = _var(
-        diagram, ("homology_dim", "bar", "endpoint"), "persistence diagram",
-        f"(birth, death) of the H0 and H1 bars of the Vietoris-Rips filtration of the grid cells (one point per "
-        f"(x, y) cell, distances between cell-mean activations), the {N_BARS} most persistent of each dimension, "
-        f"descending, NaN-padded; H0's essential bar dies at inf; H1 bars born above homology_truncation_scale "
-        f"are not computed (they could not count)", units="activation", **extra)
-    data["n_bars"] = _var(n_bars, ("homology_dim",), "number of bars",
-                          "bars in each full diagram (persistence_diagram keeps the longest)", units="bars", **extra)
-    data["h1_persistence"] = _var(
-        diagram[1, :, 1] - diagram[1, :, 0], ("bar",), "H1 persistence",
-        "death - birth of the stored H1 bars, descending, NaN-padded", units="activation", **extra)
-    data["h1_counted"] = _var(counted, ("bar",), "counted H1 bar", f"whether each stored H1 bar counts in "
-                              f"betti_1: {rule}", **extra)
-    data["h1_null_persistence"] = _var(
-        null_max, ("null_draw",), "longest H1 bar of shuffled data",
-        "longest H1 persistence of each shuffled copy of the points (principal-component scores permuted "
-        "independently per component: same spectrum, no loops); a counted bar exceeds all of them",
-        units="activation", **extra)
-    data["homology_truncation_scale"] = _var(
-        truncation, (), "H1 truncation scale",
-        "the H1 filtration stops at this scale while no bar is alive there (inf: complete); bars born later "
-        "die by the enclosing radius E <= 2 x this, so their death/birth < 2 and they cannot count",
-        units="activation", **extra)
-    data["homology_n_points"] = _var(
-        used, (), "points in the filtration",
-        f"grid cells used: all up to homology_points ({cfg['homology_points']}), a farthest-point subsample "
-        "beyond", units="points", **extra)
-    data["betti_1"] = _var(
-        betti, (), "Betti-1 (tested count of loops)",
-        f"number of long H1 bars: {rule}; a torus has 2, a cylinder or circle 1, a flat sheet or one-hot code 0; "
-        f"NaN with too few points", units="loops", rule=rule, null_draws=draws, min_death_birth_ratio=min_ratio,
-        **extra)
 
 
 def _coords(da, data, cfg):
@@ -471,7 +184,7 @@ def measure(
     homology = periodic if homology is None else bool(homology)
     if homology and importlib.util.find_spec("ripser") is None:  # a dependency: refused, never silently skipped
         _fail("homology needs ripser, a dependency of manifold-lens missing from this environment: "
-              "pip install ripser (or pass homology=False; analyze --no-homology)")
+              "pip install ripser (or pass homology=False)")
     if homology and not (int(homology_points) == homology_points and homology_points >= topo.MIN_POINTS):
         _fail(f"homology_points: must be an integer >= {topo.MIN_POINTS}, got {homology_points}")
     if homology and not (int(homology_null_draws) == homology_null_draws and homology_null_draws >= 1):
@@ -500,23 +213,23 @@ def measure(
         # Everything else is many small LAPACK calls, which multithreaded BLAS slows down
         # badly on a busy machine (100x for a 200 x 200 Cholesky under oversubscription).
         with threadpool_limits(limits=1, user_api="blas"):
-            _geometry(gram, values.shape[1:], cfg, data, notes)
+            geometry_variables(gram, values.shape[1:], cfg, data, notes)
             bar.update(1)
             cell_gram = grid.cell_gram(gram)  # of the draw mean
             cell_cross = grid.cell_gram(cross) if cfg["cross_draw"] else cell_gram
-            gaa, gbb = _factorization(grid, cell_cross, cfg, data, notes)
+            gaa, gbb = factorization_variables(grid, cell_cross, cfg, data, notes)
             bar.update(1)
-            _chords(grid, cell_cross, cfg, data, notes)
+            chord_variables(grid, cell_cross, cfg, data, notes)
             bar.update(1)
-            _decoding(grid, gram, x, y, cfg, data, notes)
+            decoding_variables(grid, gram, x, y, cfg, data, notes)
             bar.update(1)
-            _continuity(grid, gram, cell_cross, gaa, gbb, cfg, data, notes)
+            continuity_variables(grid, gram, cell_cross, gaa, gbb, cfg, data, notes)
             bar.update(1)
             if homology:
-                _homology(cell_gram, cfg, data, notes)
+                homology_variables(cell_gram, cfg, data, notes)
                 bar.update(1)
-    _signal_to_noise(gram, cross if cfg["cross_draw"] else None, values.shape[0], data, notes)
-    _mark_inner_products(data)
+    signal_to_noise(gram, cross if cfg["cross_draw"] else None, values.shape[0], data, notes)
+    mark_inner_products(data)
     ds = xr.Dataset(data, coords=_coords(da, data, cfg))
     k_draws, n, d = values.shape
     ds.attrs.update({

@@ -1,4 +1,4 @@
-"""Empirical and ideal references: what a metric of the learned code is compared with (SCIENCE.md section 6).
+"""Empirical and ideal references: what a metric of the learned code is compared with (docs/science.md, section 6).
 
 A representation metric means little alone: the pixels and an untrained
 network already look "factorized" by some measures. Every analysis measures,

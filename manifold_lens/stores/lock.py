@@ -1,7 +1,7 @@
 """One writer per store: an exclusive lock held while a process writes a run or results store.
 
 The lock is the file ``<store>.lock`` beside the store (``run.zarr.lock``),
-so creating, replacing (``--overwrite``) and deleting the store never touches
+so creating, replacing (``replace=True``) and deleting the store never touches
 it. It is taken with ``flock`` on that file: the kernel releases it when the
 holder exits, even on SIGKILL, so a lock left behind by a dead process is
 detected as stale and taken over, never honoured. The file records the

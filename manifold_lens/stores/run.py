@@ -42,6 +42,7 @@ import torch
 import xarray as xr
 
 from ..config import RunConfig
+from ..coords import COORDS
 from ..datasets import SyntheticDataset
 from ..diffusion import NoiseSchedule
 from ..errors import ConfigError, ManifoldLensError, StoreError
@@ -68,7 +69,7 @@ class Run:
             if self.committed:
                 raise
             raise StoreError(f"{e}; it holds no committed checkpoint (creation was interrupted): start it again "
-                             "with train --overwrite") from None
+                             "with replace=True") from None
         self.has_ema = "ema" in self._root["checkpoints"] and self.config.train.ema_decay > 0
 
     def _damaged(self, what: str) -> StoreError:
@@ -145,7 +146,8 @@ class Run:
         steps = self._read(lambda: self._root["loss/step"][:n], "loss/step")
         loss = self._read(lambda: self._root["loss/loss"][:n], "loss/loss")
         return xr.Dataset({"loss": ("step", loss, {"long_name": "training loss (MSE on noise)"})},
-                          coords={"step": ("step", steps, {"long_name": "optimiser step"})})
+                          coords={"step": ("step", steps, {"long_name": "optimiser step",
+                                                           "units": COORDS["checkpoint"]["units"]})})
 
     def select_checkpoints(self, checkpoints="all") -> list[int]:
         """Committed steps from "all", "last", "STEP,STEP", a step or a list (see :func:`select_checkpoints`)."""
@@ -227,7 +229,8 @@ class Run:
         """Optimizer and RNG state of the last commit: (arrays, meta, step)."""
         slot = int(self.attrs["resume_slot"])
         if slot < 0:
-            raise StoreError(f"{self.path}: has no committed checkpoint to resume from; use --overwrite to start again")
+            raise StoreError(f"{self.path}: has no committed checkpoint to resume from; train it again with "
+                             "replace=True")
         sg = self._read(lambda: self._root[f"resume/slot{slot}"], f"resume/slot{slot}")
         arrays = {k: self._read(lambda k=k: np.asarray(sg[k][...]), f"resume/slot{slot}/{k}") for k in sg.array_keys()}
         return arrays, json.loads(sg.attrs["meta"]), int(sg.attrs["step"])
@@ -282,14 +285,14 @@ def select_checkpoints(checkpoints, available: list[int], where: str) -> list[in
             checkpoints = [int(s) for s in spec.split(",") if s.strip()]
         except ValueError:
             raise ManifoldLensError(
-                f"--checkpoints {checkpoints!r}: use all, last or a comma-separated list of steps, e.g. 0,500"
+                f"checkpoints = {checkpoints!r}: use all, last or a comma-separated list of steps, e.g. 0,500"
             ) from None
     wanted = [int(checkpoints)] if isinstance(checkpoints, (int, np.integer)) else [int(s) for s in checkpoints]
     if not wanted:
-        raise ManifoldLensError("--checkpoints: empty list; use all, last or steps such as 0,500")
+        raise ManifoldLensError("checkpoints = []: use all, last or steps such as 0,500")
     missing = [s for s in wanted if s not in available]
     if missing:
-        raise ManifoldLensError(f"--checkpoints: no checkpoint at step {missing[0]} in {where}; "
+        raise ManifoldLensError(f"checkpoints: no checkpoint at step {missing[0]} in {where}; "
                                 f"available steps: {_fmt_steps(available)}")
     return sorted(set(wanted))
 

@@ -21,10 +21,10 @@ RUN = "manifold-lens.run"
 RESULTS = "manifold-lens.results"
 VERSIONS = {RUN: 2, RESULTS: 1}  # run v2: checkpoint rows carry checksums
 _WHAT = {RUN: "run store", RESULTS: "results store"}
-_MISSING_HINT = {RUN: "train one with `manifold-lens train --out {p}`",
-                 RESULTS: "write one with evaluate, analyze or percolate --out {p}"}
+_MISSING_HINT = {RUN: "train one there first (out = {p})",
+                 RESULTS: "write one with evaluate, analyze or percolate (out = {p})"}
 _WRONG_HINT = {RUN: "give a run store (RUN.zarr)",
-               RESULTS: "give a results store (e.g. --out results.zarr) or a new path"}
+               RESULTS: "give a results store (e.g. out = results.zarr) or a new path"}
 
 
 def param_key(name: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
@@ -27,17 +28,27 @@ from .encoding import write_group
 from .schema import RUN, VERSIONS, check_store, checksum, open_group, param_key, store_schema
 
 
-def check_replaceable(path: Path, overwrite: bool) -> None:
-    """A new run store may go to ``path``: it is absent, or ``overwrite`` and it is a run store (or empty folder).
+def _renamed_overwrite(replace: bool, overwrite: bool | None, where: str) -> bool:
+    """``replace``, or the deprecated ``overwrite`` it replaces (with a DeprecationWarning)."""
+    if overwrite is None:
+        return bool(replace)
+    warnings.warn(f"{where}(overwrite=...) is deprecated: use replace=...", DeprecationWarning, stacklevel=3)
+    return bool(replace or overwrite)
+
+
+def check_replaceable(path: str | Path, replace: bool = False, *, overwrite: bool | None = None) -> None:
+    """A new run store may go to ``path``: it is absent, or ``replace`` and it is a run store (or empty folder).
 
     Anything else (a results store, another Zarr store, a folder of files, a
-    file) is refused with what it is: ``--overwrite`` never deletes data that
-    is not a run.
+    file) is refused with what it is: ``replace`` never deletes data that is
+    not a run. ``overwrite`` is the deprecated name of ``replace``.
     """
+    replace = _renamed_overwrite(replace, overwrite, "check_replaceable")
+    path = Path(path)
     if not path.exists():
         return
-    if not overwrite:
-        raise StoreError(f"{path} already exists: pass --resume to continue it or --overwrite to replace it")
+    if not replace:
+        raise StoreError(f"{path} already exists: pass resume=True to continue it or replace=True to replace it")
     if path.is_dir() and not any(path.iterdir()):
         return
     schema = store_schema(path)
@@ -45,7 +56,7 @@ def check_replaceable(path: Path, overwrite: bool) -> None:
         return
     what = ("a file" if not path.is_dir() else f"a {schema} store" if schema else
             "a Zarr store that is not a run" if (path / "zarr.json").exists() else "a folder of other files")
-    raise StoreError(f"{path} is {what}; --overwrite replaces only a run store: choose another --out")
+    raise StoreError(f"{path} is {what}; replace=True replaces only a run store: choose another out")
 
 
 class RunWriter:
@@ -61,8 +72,9 @@ class RunWriter:
     # -- creation ---------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, config: RunConfig, dataset: SyntheticDataset,
-               param_names: list[str], overwrite: bool = False) -> "RunWriter":
-        """Create the store at ``path`` (replacing a run store there when ``overwrite``).
+               param_names: list[str], *, replace: bool = False, overwrite: bool | None = None) -> "RunWriter":
+        """Create the store at ``path`` (replacing a run store there when ``replace``; ``overwrite`` is its
+        deprecated name).
 
         The store is built in a hidden folder beside ``path`` and renamed into
         place when complete, so a kill during creation leaves no half-made
@@ -70,7 +82,7 @@ class RunWriter:
         (:func:`~manifold_lens.stores.lock.store_lock`).
         """
         p = Path(path)
-        check_replaceable(p, overwrite)
+        check_replaceable(p, _renamed_overwrite(replace, overwrite, "RunWriter.create"))
         for stale in p.parent.glob(f".{p.name}.creating-*"):  # left by a killed creation (we hold the lock)
             shutil.rmtree(stale, ignore_errors=True)
         tmp = p.with_name(f".{p.name}.creating-{os.getpid()}")

@@ -17,8 +17,8 @@ HEADLINE = ("effective_dim", "factorization_score", "continuity_index")
 @pytest.fixture(scope="module")
 def analysed(tiny_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("analysis") / "results.zarr"
-    write_results(out, "evaluation", "default", xr.Dataset({"accuracy": ("checkpoint", [0.5])}))
-    ds = analyze_run(tiny_run, out, layers=["bottleneck", "layer4"], timesteps=[0, 200], noise_draws=2,
+    write_results(xr.Dataset({"accuracy": ("checkpoint", [0.5])}), out=out, kind="evaluation", name="default")
+    ds = analyze_run(tiny_run, out=out, layers=["bottleneck", "layer4"], timesteps=[0, 200], noise_draws=2,
                      device="cpu", progress=False, keep_activations=True)
     return out, ds
 
@@ -74,11 +74,11 @@ def test_streamed_values_equal_direct_measurement(tiny_run, analysed):
 def test_existing_group_refused_then_replaced_or_renamed(tiny_run, analysed):
     out, _ = analysed
     kw = dict(checkpoints="last", noise_draws=1, device="cpu", progress=False)
-    with pytest.raises(ManifoldLensError, match=r"results 'analysis/default' already exist; pass --replace"):
-        analyze_run(tiny_run, out, **kw)
-    other = analyze_run(tiny_run, out, name="last_only", **kw)
+    with pytest.raises(ManifoldLensError, match=r"results 'analysis/default' already exist; pass replace=True"):
+        analyze_run(tiny_run, out=out, **kw)
+    other = analyze_run(tiny_run, out=out, name="last_only", **kw)
     assert other.sizes["checkpoint"] == 1 and other.sizes["layer"] == 1
-    replaced = analyze_run(tiny_run, out, name="last_only", replace=True, timesteps=[10, 20], **kw)
+    replaced = analyze_run(tiny_run, out=out, name="last_only", replace=True, timesteps=[10, 20], **kw)
     assert list(replaced.timestep.values) == [10, 20]
     assert list_results(out)["analysis"] == ["default", "last_only"]
 
@@ -97,10 +97,10 @@ def test_select_checkpoints(tiny_run):
 
 def test_bad_embed_and_layer_fail_before_writing(tiny_run, tmp_path):
     out = tmp_path / "r.zarr"
-    with pytest.raises(ManifoldLensError, match="--embed tsne: choose among pca, isomap, umap"):
-        analyze_run(tiny_run, out, embed="tsne", progress=False)
+    with pytest.raises(ManifoldLensError, match="embed = 'tsne': choose among pca, isomap, umap"):
+        analyze_run(tiny_run, out=out, embed="tsne", progress=False)
     with pytest.raises(ManifoldLensError, match="unknown layer 'mid'.*available layers are"):
-        analyze_run(tiny_run, out, layers=["mid"], progress=False, device="cpu")
+        analyze_run(tiny_run, out=out, layers=["mid"], progress=False, device="cpu")
     assert not out.exists() or "analysis" not in list_results(out)
 
 
@@ -120,3 +120,13 @@ def test_references_beside_the_learned_code(tiny_run, analysed):
     assert float(ideal.effective_dim.sel(reference="plane")) == pytest.approx(2.0, abs=1e-9)  # an 8 x 8 square
     assert ds.attrs["references"][0] == "learned" and ds.attrs["shuffle_seed"] == 7919
     assert ds.embedding_pca.dims == ("checkpoint", "timestep", "layer", "condition", "embed_dim")  # learned only
+
+
+def test_shared_coordinates_carry_one_unit_each(analysed):
+    """checkpoint, timestep, x and y take their long name and unit from manifold_lens.coords."""
+    from manifold_lens.coords import COORDS
+
+    _, ds = analysed
+    for name in ("checkpoint", "timestep", "x", "y"):
+        assert {k: ds[name].attrs[k] for k in ("long_name", "units")} == COORDS[name], name
+    assert ds.checkpoint.attrs["units"] == "optimiser steps"

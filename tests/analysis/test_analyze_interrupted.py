@@ -18,7 +18,7 @@ ARGS = ["--checkpoints", "all", "--timesteps", "0,50", "--noise-draws", "2", "--
 
 def test_killed_analyze_is_flagged_then_continued_to_the_uninterrupted_result(tiny_run, tmp_path):
     planned = len(open_run(tiny_run).steps)
-    ref = analyze_run(tiny_run, tmp_path / "ref.zarr", checkpoints="all", timesteps=[0, 50], noise_draws=2,
+    ref = analyze_run(tiny_run, out=tmp_path / "ref.zarr", checkpoints="all", timesteps=[0, 50], noise_draws=2,
                       device="cpu", progress=False)
     out = tmp_path / "results.zarr"
     done = kill_after_commit(["analyze", tiny_run, "--out", out, *ARGS], out / "analysis" / "default")
@@ -40,7 +40,8 @@ def test_killed_analyze_is_flagged_then_continued_to_the_uninterrupted_result(ti
     # other settings under the same name: refused in one line, nothing changed
     r = invoke("analyze", tiny_run, "--out", out, *ARGS, "--seed", "1")
     assert r.exit_code == 2 and r.output.count("\n") == 1 and r.output.startswith("error: ")
-    assert "other settings (extraction_seed was 0, now 1)" in r.output and "--replace" in r.output
+    assert "other settings (extraction_seed was 0, now 1)" in r.output
+    assert "--replace" in r.output or "replace=True" in r.output  # the CLI names its flag
     assert read_results(out, "analysis").sizes["checkpoint"] == done
 
     r = invoke("analyze", tiny_run, "--out", out, *ARGS)  # the same command, plainly

@@ -128,12 +128,12 @@ def test_feature_attrs_periodic():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(layers="nope"), r"unknown layer 'nope' in ConditionalUNet: available layers are embed, "),
-    (dict(timesteps=[1000]), r"--timesteps \[1000\] outside \[0, 1000\)"),
-    (dict(timesteps=[-1, 5]), r"--timesteps \[-1\] outside \[0, 1000\)"),
-    (dict(mode="reverse"), r"--mode 'reverse': choose one of noised, trajectory"),
-    (dict(noise_draws=0), r"--noise-draws 0: must be >= 1"),
+    (dict(timesteps=[1000]), r"timesteps = \[1000\] outside \[0, 1000\)"),
+    (dict(timesteps=[-1, 5]), r"timesteps = \[-1\] outside \[0, 1000\)"),
+    (dict(mode="reverse"), r"mode = 'reverse': choose one of noised, trajectory"),
+    (dict(noise_draws=0), r"noise_draws = 0: must be an integer >= 1"),
     (dict(mode="trajectory", timesteps=[50]),
-     r"--timesteps \[50\]: not visited by ddim with 50 steps \(nearest: 41, 61"),
+     r"timesteps = \[50\]: not visited by ddim with 50 steps \(nearest: 41, 61"),
 ])
 def test_bad_input_one_line(model, small_grid, kwargs, message):
     conds, images = small_grid
@@ -143,9 +143,9 @@ def test_bad_input_one_line(model, small_grid, kwargs, message):
 
 
 def test_conditions_outside_canvas(dataset):
-    with pytest.raises(ManifoldLensError, match=r"--x \[40.0\] outside the canvas \[0, 7\] px"):
+    with pytest.raises(ManifoldLensError, match=r"x = \[40.0\] outside the canvas \[0, 7\] px"):
         condition_grid(dataset, x=[3, 40])
-    with pytest.raises(ManifoldLensError, match=r"--y \[-2.0, -1.0\] outside the canvas"):
+    with pytest.raises(ManifoldLensError, match=r"y = \[-2.0, -1.0\] outside the canvas"):
         condition_grid(dataset, y="-2:3")
     with pytest.raises(ManifoldLensError, match="a range is lo:hi"):
         condition_grid(dataset, x="5:1")

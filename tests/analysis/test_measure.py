@@ -219,7 +219,7 @@ def test_bad_input_errors():
     nan = good.copy()
     nan[3, 2] = np.nan
     _one_line_error(nan, "1 NaN")
-    _one_line_error(good, "--embed tsne: choose among pca, isomap, umap", embed=("tsne",))
+    _one_line_error(good, "embed = 'tsne': choose among pca, isomap, umap", embed=("tsne",))
     _one_line_error(good, "n_components", n_components=2)
     _one_line_error(good, "period", periodic=True, period=2.0)
 

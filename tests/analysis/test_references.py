@@ -70,3 +70,22 @@ def test_no_step0_checkpoint_makes_init_nan_with_a_note():
     ds = stack_references(m, fixed[(50, "bottleneck")])
     assert np.isnan(float(ds.factorization_score.sel(reference="init")))
     assert float(ds.factorization_score.sel(reference="clifford")) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_references_for_one_code_is_the_public_name_of_what_analyze_stores():
+    """references_for: the learned code first, the references beside it, the same values as measuring each."""
+    from manifold_lens.analysis import references_for
+    from manifold_lens.analysis.references import SHUFFLE_SEED_OFFSET
+
+    code = lattice_code()
+    images = np.random.default_rng(1).normal(size=(100, 4, 4))
+    ds = references_for(code, images, init=None, seed=0, embed=())
+    assert list(ds.reference.values) == ["learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane"]
+    direct = measure(code, embed=())
+    assert float(ds.effective_dim.sel(reference="learned")) == pytest.approx(float(direct.effective_dim))
+    assert float(ds.factorization_score.sel(reference="clifford")) == pytest.approx(1.0, abs=1e-9)
+    assert np.isnan(float(ds.effective_dim.sel(reference="init")))
+    shuffled = measure(shuffled_code(code, SHUFFLE_SEED_OFFSET), embed=(), homology=False)
+    assert float(ds.continuity_index.sel(reference="shuffled")) == pytest.approx(float(shuffled.continuity_index))
+    pixels = measure(pixel_code(images, code), embed=())
+    assert float(ds.effective_dim.sel(reference="pixels")) == pytest.approx(float(pixels.effective_dim))

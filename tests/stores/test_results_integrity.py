@@ -55,7 +55,7 @@ def full() -> xr.Dataset:
 
 def stream(path, n: int, name: str = "a", settings=SETTINGS):
     """Group evaluation/<name> with the first ``n`` of 4 planned checkpoints committed."""
-    s = open_stream(path, "evaluation", name, settings, planned=len(STEPS))
+    s = open_stream(settings, out=path, kind="evaluation", name=name, planned=len(STEPS))
     for k in range(s.committed, n):
         append_results(s, row(k))
     return s
@@ -90,14 +90,14 @@ def test_streamed_group_is_marked_after_each_commit(tmp_path):
     assert ds.attrs["status"] == "complete" and ds.attrs["complete"] == 1
     xr.testing.assert_equal(ds, full())
     assert ds.phase.values.tolist()[2] == ["C", "C", "A", "B", "B"]
-    with pytest.raises(StoreError, match=r"results 'evaluation/a' already exist; pass --replace"):
-        open_stream(out, "evaluation", "a", SETTINGS, planned=4)
+    with pytest.raises(StoreError, match=r"results 'evaluation/a' already exist; pass replace=True"):
+        open_stream(SETTINGS, out=out, kind="evaluation", name="a", planned=4)
 
 
 def test_whole_group_marked_incomplete_until_written(tmp_path):
     out = tmp_path / "r.zarr"
     perc = xr.Dataset({"lambda_c": ("sigma", [0.4, 0.6])}, coords={"sigma": [1.0, 2.0]})
-    write_results(out, "percolation", "p", perc)
+    write_results(perc, out=out, kind="percolation", name="p")
     assert group_attrs(out, "percolation/p")["complete"] == 1
     assert read_results(out, "percolation", "p").attrs["status"] == "complete"
     # interrupted while its data was written: unreadable, skipped by open_results, rewritten without --replace
@@ -109,10 +109,10 @@ def test_whole_group_marked_incomplete_until_written(tmp_path):
         tree = open_results(out)
     assert "percolation/p" in tree.attrs["skipped"] and "percolation" not in tree.children
     require_new_group(out, "percolation", "p")  # an unfinished group does not block a rerun
-    write_results(out, "percolation", "p", perc * 2)
+    write_results(perc * 2, out=out, kind="percolation", name="p")
     np.testing.assert_array_equal(read_results(out, "percolation", "p").lambda_c, [0.8, 1.2])
     with pytest.raises(StoreError, match="already exist"):
-        write_results(out, "percolation", "p", perc)
+        write_results(perc, out=out, kind="percolation", name="p")
 
 
 def test_readers_see_only_committed_rows_of_variables_of_different_lengths(tmp_path):
@@ -144,11 +144,11 @@ def test_readers_see_only_committed_rows_of_variables_of_different_lengths(tmp_p
 
 def test_nothing_committed_or_unreadable_groups_are_skipped_not_fatal(tmp_path):
     out = tmp_path / "r.zarr"
-    write_results(out, "percolation", "fine", xr.Dataset({"v": ("k", [1.0])}))
-    s = open_stream(out, "evaluation", "zero", SETTINGS, planned=4)
+    write_results(xr.Dataset({"v": ("k", [1.0])}), out=out, kind="percolation", name="fine")
+    s = open_stream(SETTINGS, out=out, kind="evaluation", name="zero", planned=4)
     append_results(s, row(0))
     zarr.open_group(str(out), path="evaluation/zero", mode="r+").update_attributes({"committed": 0})
-    write_results(out, "analysis", "broken", xr.Dataset({"v": ("k", [1.0])}))
+    write_results(xr.Dataset({"v": ("k", [1.0])}), out=out, kind="analysis", name="broken")
     (out / "analysis" / "broken" / "v" / "zarr.json").write_text("{not json")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -168,7 +168,8 @@ def test_continuing_cuts_uncommitted_rows_and_appends_the_rest(tmp_path):
     for var in ("score", "accuracy", "checkpoint"):
         grow(out, "evaluation/a", var, 1)
     lines = []
-    s = open_stream(out, "evaluation", "a", {"checkpoints": STEPS, "seed": 0}, planned=4, log=lines.append)
+    s = open_stream({"checkpoints": STEPS, "seed": 0}, out=out, kind="evaluation", name="a", planned=4,
+                    log=lines.append)
     assert s.committed == 2 and lines == ["continuing evaluation/a: 2 of 4 checkpoints done"]
     assert zarr.open_group(str(out), path="evaluation/a")["score"].shape == (2, 5)  # garbage rows cut off
     for k in (2, 3):
@@ -179,7 +180,7 @@ def test_continuing_cuts_uncommitted_rows_and_appends_the_rest(tmp_path):
     # with nothing committed the group starts again from scratch
     stream(out, 1, name="b")
     zarr.open_group(str(out), path="evaluation/b", mode="r+").update_attributes({"committed": 0})
-    s = open_stream(out, "evaluation", "b", SETTINGS, planned=4)
+    s = open_stream(SETTINGS, out=out, kind="evaluation", name="b", planned=4)
     assert s.committed == 0
     for k in range(4):
         append_results(s, row(k))
@@ -190,11 +191,11 @@ def test_other_settings_or_replace(tmp_path):
     out = tmp_path / "r.zarr"
     stream(out, 2)
     with pytest.raises(StoreError) as e:
-        open_stream(out, "evaluation", "a", {**SETTINGS, "seed": 1}, planned=4)
+        open_stream({**SETTINGS, "seed": 1}, out=out, kind="evaluation", name="a", planned=4)
     msg = str(e.value)
     assert "\n" not in msg and "unfinished (unfinished: 2 of 4 checkpoints)" in msg
-    assert "seed was 0, now 1" in msg and "--replace" in msg and "--name" in msg
-    s = open_stream(out, "evaluation", "a", {**SETTINGS, "seed": 1}, planned=4, replace=True)
+    assert "seed was 0, now 1" in msg and "replace=True" in msg and "name=" in msg
+    s = open_stream({**SETTINGS, "seed": 1}, out=out, kind="evaluation", name="a", planned=4, replace=True)
     assert s.committed == 0
     append_results(s, row(3).assign_coords(checkpoint=[0]))
     ds = read_results(out, "evaluation", "a")
@@ -214,12 +215,12 @@ def test_the_comparison_refuses_an_unfinished_evaluation(tmp_path):
 @pytest.mark.parametrize("name", ["a/b", "<b>x</b>", "../../x", "..", ".", "", "a b", "x\n", "é"])
 def test_bad_names_are_refused_before_anything_is_written(tmp_path, name):
     out = tmp_path / "r.zarr"
-    with pytest.raises(StoreError, match=r"^--name .*letters, digits, '_', '-' and '\.' only"):
+    with pytest.raises(StoreError, match=r"^name = .*letters, digits, '_', '-' and '\.' only"):
         check_result_name(name)
-    with pytest.raises(StoreError, match="--name"):
-        write_results(out, "percolation", name, xr.Dataset({"v": ("k", [1.0])}))
-    with pytest.raises(StoreError, match="--name"):
-        open_stream(out, "evaluation", name, SETTINGS, planned=1)
+    with pytest.raises(StoreError, match="^name = "):
+        write_results(xr.Dataset({"v": ("k", [1.0])}), out=out, kind="percolation", name=name)
+    with pytest.raises(StoreError, match="^name = "):
+        open_stream(SETTINGS, out=out, kind="evaluation", name=name, planned=1)
     assert not out.exists()
 
 
@@ -230,12 +231,12 @@ def test_good_names(tmp_path):
 
 def test_creating_a_store_never_truncates(tmp_path):
     out = tmp_path / "r.zarr"
-    write_results(out, "percolation", "first", xr.Dataset({"v": ("k", [1.0])}))
+    write_results(xr.Dataset({"v": ("k", [1.0])}), out=out, kind="percolation", name="first")
     ensure_results_store(out)
     out2 = tmp_path / "empty.zarr"
     out2.mkdir()
     ensure_results_store(out2)
-    write_results(out2, "percolation", "x", xr.Dataset({"v": ("k", [2.0])}))
+    write_results(xr.Dataset({"v": ("k", [2.0])}), out=out2, kind="percolation", name="x")
     assert list_results(out) == {"percolation": ["first"]} and list_results(out2) == {"percolation": ["x"]}
 
 
@@ -248,7 +249,7 @@ from manifold_lens.stores import write_results
 start, out, name = float(sys.argv[1]), sys.argv[2], sys.argv[3]
 time.sleep(max(0.0, start - time.time()))
 try:
-    write_results(out, "percolation", name, xr.Dataset({"v": ("k", [1.0, 2.0])}))
+    write_results(xr.Dataset({"v": ("k", [1.0, 2.0])}), out=out, kind="percolation", name=name)
     print("wrote")
 except StoreError as e:
     print("refused", e)

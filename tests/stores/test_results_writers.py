@@ -40,7 +40,7 @@ def writers(run, out, name=None):
 
 def test_a_second_writer_is_refused_in_one_line_naming_the_holder(tiny_run, tmp_path):
     out = tmp_path / "results.zarr"
-    write_results(out, "percolation", "kept", xr.Dataset({"v": ("k", [1.0, 2.0])}))
+    write_results(xr.Dataset({"v": ("k", [1.0, 2.0])}), out=out, kind="percolation", name="kept")
     before = fingerprint(out)
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -70,6 +70,7 @@ def test_names_with_slashes_html_or_only_dots_are_refused_before_any_work(tiny_r
     for command, args in writers(tiny_run, out, name).items():
         r = invoke(*args)
         assert r.exit_code == 2, (command, r.output)
-        assert r.output.count("\n") == 1 and r.output.startswith(f"error: --name {name!r}: "), (command, r.output)
+        assert r.output.count("\n") == 1, (command, r.output)
+        assert r.output.startswith((f"error: --name {name!r}: ", f"error: name = {name!r}: ")), (command, r.output)
         assert "letters, digits, '_', '-' and '.' only" in r.output and "Traceback" not in r.output
     assert sorted(p.name for p in tmp_path.rglob("*")) == []
