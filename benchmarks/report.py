@@ -119,10 +119,11 @@ def main() -> None:
     run_path, store = root / "run.zarr", root / "results.zarr"
     if not store.exists():
         steps = make_run(run_path, cfg)
-        write_results(store, "evaluation", "ddim50", make_evaluation(cfg, steps, run_path.resolve()))
-        write_results(store, "analysis", "default", make_analysis(cfg, steps, run_path.resolve(), args.layers))
+        write_results(make_evaluation(cfg, steps, run_path.resolve()), out=store, kind="evaluation", name="ddim50")
+        write_results(make_analysis(cfg, steps, run_path.resolve(), args.layers), out=store, kind="analysis",
+                      name="default")
         perc = percolation_of(cfg, trials=20, progress=False)
-        write_results(store, "percolation", "default", perc)
+        write_results(perc, out=store, kind="percolation", name="default")
         write_results(store, "percolation", "sweep", lattice_percolation([0.5, 1, 2], 1.0, 0.005, 64, trials=20,
                                                                            progress=False))
     print(f"setup (stores of paper-bump size): {time.perf_counter() - t0:.1f} s in {root}")

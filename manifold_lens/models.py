@@ -22,7 +22,7 @@ The built module may declare ``layer_aliases`` (e.g. ``{"layer4":
 "encoder.2"}``) and ``default_layers``, which analysis uses.
 
 A **trainer** is called as ``trainer(config: RunConfig, out, *, resume,
-overwrite, device, progress, log) -> Path`` and writes a run store with
+replace, device, progress, log) -> Path`` and writes a run store with
 :class:`~manifold_lens.stores.RunWriter`.
 """
 

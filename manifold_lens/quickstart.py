@@ -177,7 +177,7 @@ def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_ste
             f"{trials} trials)")
         perc = percolation_of(cfg, trials=trials, progress=progress)
         perc.attrs["source_run"] = str(run.path)  # its lattice is this run's training lattice
-        write_results(results, "percolation", "default", perc)
+        write_results(perc, out=results, kind="percolation", name="default")
 
         log(f"[5/5] rendering the report into {report_dir}")
         report = render_report([results], report_dir, overwrite=replace, progress=progress)

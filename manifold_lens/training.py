@@ -8,6 +8,7 @@ one entry point the CLI, the quickstart and later the studies use.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from pathlib import Path
 
@@ -59,6 +60,16 @@ def train_run(config: RunConfig, out, *, resume: bool = False, replace: bool = F
     trainer = get_trainer(config.train.trainer)
     with store_lock(out):  # one writer: a second train/resume/replace of this store is refused
         check_run_resources(config, out, dev)
-        # the trainer protocol (manifold_lens.models) still names it overwrite
-        path = trainer(config, out, resume=resume, overwrite=replace, device=device, progress=progress, log=log)
+        path = trainer(config, out, resume=resume, device=device, progress=progress, log=log,
+                       **_replace_keyword(trainer, replace))
     return open_run(path)
+
+
+def _replace_keyword(trainer, replace: bool) -> dict:
+    """``{"replace": ...}`` for the trainer protocol; a trainer written before it was renamed gets ``overwrite``."""
+    params = inspect.signature(trainer).parameters
+    if "replace" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return {"replace": replace}
+    warnings.warn(f"trainer {getattr(trainer, '__name__', trainer)!r} takes overwrite=, the former name of replace=; "
+                  "rename its keyword (manifold_lens.models)", DeprecationWarning, stacklevel=3)
+    return {"overwrite": replace}

@@ -125,7 +125,7 @@ def _resume_config(run, requested: RunConfig) -> RunConfig:
     return config
 
 
-def train(config: RunConfig, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+def train(config: RunConfig, out: str | Path, *, resume: bool = False, replace: bool = False,
           device: str | None = None, progress: bool = True, log=print) -> Path:
     """Train a run into ``out`` (a new store, or continue one with ``resume``); registered as trainer ``ddpm``.
 
@@ -148,7 +148,7 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, overwrite
         state.restore(run, dev)
     else:  # a new run, or a store killed before its first commit: start afresh in place
         writer = RunWriter.create(out, config, SyntheticDataset(config.data), state.names,
-                                  overwrite=overwrite or run is not None)
+                                  replace=replace or run is not None)
     tr = open_run(out).train_set
     tc = config.train
     schedule = NoiseSchedule.from_config(config.diffusion)

@@ -7,18 +7,19 @@ every parameter's default and check), the metrics (``geometry``,
 ``factorization``, ``continuity``, ``topology``), ``measure`` (all metrics of
 one set of activations), ``references`` (pixels, init, shuffled and ideal
 codes), ``compare`` (a code measured beside them: :func:`references_for`) and
-``analyze`` (every checkpoint of a run into a results store).
+``analyze`` (every checkpoint of a run into a results store). Names are
+imported on first use (:mod:`manifold_lens.lazy`).
 """
 
-from .analyze import analyze_run
-from .compare import references_for
-from .extract import extract_activations, extract_run, resolve_layers, run_layers
-from .grid import condition_grid, render_grid
-from .hooks import capture, list_layers, run_with_cache
-from .measure import measure
-from .references import REFERENCES, ideal_codes, learned, stack_references
-from .settings import ExtractionSettings, MeasureSettings
+from ..lazy import attach
 
-__all__ = ["analyze_run", "ExtractionSettings", "MeasureSettings", "extract_activations", "extract_run",
-           "resolve_layers", "run_layers", "condition_grid", "render_grid", "capture", "list_layers", "run_with_cache",
-           "measure", "references_for", "REFERENCES", "ideal_codes", "learned", "stack_references"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "analyze": ["analyze_run"],
+    "compare": ["references_for"],
+    "extract": ["extract_activations", "extract_run", "resolve_layers", "run_layers"],
+    "grid": ["condition_grid", "render_grid"],
+    "hooks": ["capture", "list_layers", "run_with_cache"],
+    "measure": ["measure"],
+    "references": ["REFERENCES", "ideal_codes", "learned", "stack_references"],
+    "settings": ["ExtractionSettings", "MeasureSettings"],
+})

@@ -22,15 +22,18 @@ import dataclasses
 import warnings
 from collections.abc import Sequence
 from numbers import Integral
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..config import DEVICE_PATTERN
 from ..coords import COORDS
-from ..diffusion import NoiseSchedule, check_visited, ddim_timesteps, plan_sampler
+from ..diffusion.plan import check_visited, ddim_timesteps, plan_sampler
 from ..errors import ConfigError, ManifoldLensError
 from ..settings import StageSettings, setting
 from .geometry import EMBED_METHODS, check_embed_methods
 from .references import REFERENCES
+
+if TYPE_CHECKING:  # annotations only: the schedule needs torch
+    from ..diffusion.schedule import NoiseSchedule
 
 MODES = ("noised", "trajectory")
 # Default timestep as a fraction of T: low noise, the image is still clearly

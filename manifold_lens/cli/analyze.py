@@ -7,7 +7,9 @@ from typing import Optional
 
 import typer
 
-from .core import DEVICE, JSON, PROGRESS, REPLACE, app, echo_json, echo_lines, parse_csv, user_errors
+from ..analysis.settings import ExtractionSettings as XS
+from ..analysis.settings import MeasureSettings as MS
+from .core import DEVICE, JSON, PROGRESS, REPLACE, app, echo_json, echo_lines, parse_csv, setting_option, user_errors
 
 
 @app.command()
@@ -17,25 +19,22 @@ def analyze(
     out: Path = typer.Option(..., "--out", help="Results store to write (RESULTS.zarr; created if missing)."),
     layers: Optional[str] = typer.Option(None, "--layers", help="Names, globs or aliases (layer4): see `layers`."),
     timesteps: Optional[str] = typer.Option(None, "--timesteps", help="Timesteps in [0, T), e.g. 0,50 (default 50)."),
-    checkpoints: str = typer.Option("all", "--checkpoints", help="all, last, or steps like 0,500,1000."),
-    mode: str = typer.Option("noised", "--mode", help="noised (ground truth noised to t) or trajectory (DDIM states)."),
-    noise_draws: int = typer.Option(4, "--noise-draws", help="Noise draws per condition (K): inner products "
-                                     "across draws cancel the noise (>= 2)."),
+    checkpoints: str = setting_option(MS, "checkpoints"),
+    mode: str = setting_option(XS, "mode"),
+    noise_draws: int = setting_option(XS, "noise_draws"),
     embed: str = typer.Option("pca", "--embed", help="Embeddings to store: pca,isomap,umap."),
     device: str = DEVICE,
     name: Optional[str] = typer.Option(None, "--name", help="Results group name (default: default)."),
     replace: bool = REPLACE,
     x: Optional[str] = typer.Option(None, "--x", help="Grid x values (px): lo:hi[:step] or a,b,c (default: all)."),
     y: Optional[str] = typer.Option(None, "--y", help="Condition grid y values, as --x."),
-    pool: bool = typer.Option(False, "--pool", help="Average spatial maps over space (unit = channel)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the first noise draw."),
-    batch_size: int = typer.Option(256, "--batch-size", help="Images per forward pass."),
-    sampling_steps: int = typer.Option(50, "--sampling-steps", help="DDIM steps of the trajectory mode."),
-    keep_activations: bool = typer.Option(False, "--keep-activations", help="Also store the mean activations."),
-    references: bool = typer.Option(True, "--references/--no-references", help="Also measure pixels, the "
-                                    "untrained network, a shuffled null and the ideal codes (dim reference)."),
-    homology: Optional[bool] = typer.Option(None, "--homology/--no-homology", help="Persistent homology (H0/H1 "
-                                            "diagrams, Betti-1) of every code (default: periodic data only)."),
+    pool: bool = setting_option(XS, "pool"),
+    seed: int = setting_option(XS, "seed"),
+    batch_size: int = setting_option(XS, "batch_size"),
+    sampling_steps: int = setting_option(XS, "sampling_steps"),
+    keep_activations: bool = setting_option(MS, "keep_activations"),
+    references: bool = setting_option(MS, "references", "--references/--no-references"),
+    homology: Optional[bool] = setting_option(MS, "homology", "--homology/--no-homology"),
     progress: bool = PROGRESS,
     as_json: bool = JSON,
 ):

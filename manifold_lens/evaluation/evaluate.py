@@ -249,7 +249,7 @@ def evaluate_run(run, *args, out=None, name: str | None = None, replace: bool = 
     # what determines the values: a rerun continues an unfinished group only when these are the same
     same = settings.resume_key(checkpoints=chosen, sigma=sigma, ema=run.has_ema, source_run=attrs["source_run"])
     with store_lock(out):
-        stream = open_stream(out, "evaluation", name, same, planned=len(chosen), replace=replace, log=log)
+        stream = open_stream(same, out=out, kind="evaluation", name=name, planned=len(chosen), replace=replace, log=log)
         for step in tqdm(chosen[stream.committed:], **bar):
             append_results(stream, _checkpoint_results(run, step, cond, settings, attrs, **kw))
     return read_group(out, "evaluation", name)

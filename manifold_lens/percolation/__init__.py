@@ -9,27 +9,24 @@ averages), ``lattice`` (site percolation with the overlap neighbourhood),
 (the one onset estimator and its bootstrap), ``table`` (the table of runs it
 reads), ``crosswidth`` (regression and collapse across widths), ``verdict``,
 ``test`` (:func:`percolation_test`) and ``design`` (:func:`design_keep_fractions`).
+Names are imported on first use (:mod:`manifold_lens.lazy`).
 
 Retired, for one release (``DeprecationWarning``): ``onset.fit_onset`` (use
 ``sigmoid.onset``) and ``percolation_vs_accuracy`` (use :func:`percolation_test`).
 The science is in docs/science.md, section 5.
 """
 
-from .design import design_keep_fractions
-from .graph import Cluster, coverage_graph, dataset_percolation, largest_cluster
-from .kernels import ESTIMATOR
-from .lattice import (DEFAULT_KEEP_FRACTIONS, LatticeSpec, check_keep_fractions, lattice_neighbourhood,
-                      lattice_of_config, lattice_percolation, percolate)
-from .onset import fit_onset, percolation_vs_accuracy
-from .overlap import connection_radius, continuum_overlap, image_overlap, neighbour_overlap_curve, pixel_overlap
-from .settings import PercolationSettings, PercolationTestSettings, check_overlap, check_threshold
-from .test import percolation_test
+from ..lazy import attach
 
-__all__ = ["Cluster", "coverage_graph", "dataset_percolation", "largest_cluster", "ESTIMATOR",
-           "DEFAULT_KEEP_FRACTIONS", "LatticeSpec", "check_keep_fractions", "lattice_neighbourhood",
-           "lattice_of_config", "lattice_percolation", "percolate", "connection_radius",
-           "continuum_overlap", "image_overlap", "neighbour_overlap_curve", "pixel_overlap", "percolation_test",
-           "design_keep_fractions", "PercolationSettings", "PercolationTestSettings", "check_overlap",
-           "check_threshold",
-           # retired (DeprecationWarning when called), for one release
-           "fit_onset", "percolation_vs_accuracy"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "design": ["design_keep_fractions"],
+    "graph": ["Cluster", "coverage_graph", "dataset_percolation", "largest_cluster"],
+    "kernels": ["ESTIMATOR"],
+    "lattice": ["DEFAULT_KEEP_FRACTIONS", "LatticeSpec", "check_keep_fractions", "lattice_neighbourhood",
+                "lattice_of_config", "lattice_percolation", "percolate"],
+    "onset": ["fit_onset", "percolation_vs_accuracy"],  # retired (DeprecationWarning when called)
+    "overlap": ["connection_radius", "continuum_overlap", "image_overlap", "neighbour_overlap_curve",
+                "pixel_overlap"],
+    "settings": ["PercolationSettings", "PercolationTestSettings", "check_overlap", "check_threshold"],
+    "test": ["percolation_test"],
+})
