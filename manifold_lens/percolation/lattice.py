@@ -351,7 +351,7 @@ def percolate(sigma=(), *, spacing: float | None = None, lattice_side: int | Non
             sig, sig_y = [spec.sigma_x], [spec.sigma_y]
     elif not sig:
         raise ConfigError("sigma: give bump widths in px, e.g. sigma=(0.5, 1, 2), or take them from config")
-    with writing_results(out=out, kind="percolation", name=name, replace=replace):  # the store's lock, held for the whole command
+    with writing_results(out=out, kind="percolation", name=name, replace=replace):  # the lock, held throughout
         ds = lattice_percolation(sig, spacing_yx, threshold, side, trials=trials, keep_fractions=keep_fractions,
                                  periodic=periodic, overlap=overlap, seed=seed, sigma_y=sig_y, progress=progress)
         ds.attrs["lattice_note"] = note

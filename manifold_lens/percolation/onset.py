@@ -186,7 +186,7 @@ def percolation_vs_accuracy(runs, evaluations, *, evaluation: str | None = None,
     if metric not in METRICS:
         raise ConfigError(f"metric = {metric!r}: must be one of {', '.join(METRICS)}")
     check_threshold(threshold)
-    with writing_results(out=out, kind="comparison", name=name, replace=replace):  # the store's lock, held for the whole command
+    with writing_results(out=out, kind="comparison", name=name, replace=replace):  # the lock, held throughout
         ds = _compare(runs, evaluations, evaluation, metric, threshold, overlap, trials, keep_fractions, seed,
                       progress)
         if out is not None:
