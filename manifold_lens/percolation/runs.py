@@ -1,13 +1,16 @@
 """The table of runs the percolation test reads: per-run width, keep fraction, frame and outcome.
 
-:func:`run_table` takes any Dataset with dim ``run``; values a collected study
-lacks as coordinates (only its swept keys are) come from each run's resolved
-config in ``study.json``. Runs not done or with a NaN outcome are dropped,
-each with its reason.
+:func:`run_table` takes a table of runs: any Dataset with dim ``run``. Values
+it lacks as per-run variables come from its ``run_config`` column (each run's
+resolved config as JSON; a collected study, :func:`manifold_lens.open_study`,
+carries one), and its ``run_store`` column names each run's store (the runs'
+own training sets). It reads no study directory. Runs not done or with a NaN
+outcome are dropped, each with its reason.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +21,18 @@ from ..errors import ConfigError
 NEEDED = ("sigma", "keep_fraction", "image_size")
 
 
-def _manifest_configs(runs: xr.Dataset) -> dict:
-    """run_id -> the run's resolved ``config`` from the study manifest (empty without a study directory)."""
-    from ..studies.collect import read_manifest
-
-    root = runs.attrs.get("study_dir")
-    if not root or "run_id" not in runs.coords or not (Path(root) / "study.json").is_file():
+def _configs(runs: xr.Dataset, ids: list[str]) -> dict:
+    """run_id -> the run's resolved config from the ``run_config`` column (JSON; empty without one)."""
+    if "run_config" not in runs.variables or runs["run_config"].dims != ("run",):
         return {}
-    return {str(r["run_id"]): r.get("config") or {} for r in read_manifest(root)["runs"]}
+    out = {}
+    for rid, text in zip(ids, runs["run_config"].values):
+        try:
+            cfg = json.loads(str(text)) if text is not None and str(text) else {}
+        except ValueError:
+            cfg = {}
+        out[rid] = cfg if isinstance(cfg, dict) else {}
+    return out
 
 
 def _from_config(cfg: dict, name: str):
@@ -55,9 +62,9 @@ def run_table(runs: xr.Dataset, outcome: str) -> dict:
         present = [v for v in runs.data_vars if runs[v].dims == ("run",)]
         raise ConfigError(f"outcome = {outcome!r}: the runs have no such per-run variable; present: "
                           f"{', '.join(present) or 'none'}")
-    configs = _manifest_configs(runs)
     ids = [str(v) for v in runs["run_id"].values] if "run_id" in runs.coords else \
         [str(v) for v in runs["run"].values]
+    configs = _configs(runs, ids)
     cols = {k: _column(runs, k, configs, ids) for k in NEEDED}
     cols["spacing"] = _column(runs, "spacing", configs, ids, 1.0)
     cols["family"] = [str(v or "bump") for v in _column(runs, "family", configs, ids, "bump")]
@@ -74,8 +81,8 @@ def run_table(runs: xr.Dataset, outcome: str) -> dict:
                                                       for i in np.flatnonzero(keep))]
     if missing:
         raise ConfigError(f"runs: no {', '.join(missing)} per run: give them as coordinates on dim run (sigma and "
-                          "image_size in px) or pass a collected study (manifold_lens.open_study) whose study.json "
-                          "holds each run's config")
+                          "image_size in px), a run_config column, or pass a collected study "
+                          "(manifold_lens.open_study)")
     bad = keep & ((y < 0) | (y > 1))
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
@@ -84,8 +91,8 @@ def run_table(runs: xr.Dataset, outcome: str) -> dict:
     idx = np.flatnonzero(keep)
     seed = (np.asarray(runs["seed"].values)[idx] if "seed" in runs.variables and runs["seed"].dims == ("run",)
             else np.zeros(len(idx), np.int64))
-    root = runs.attrs.get("study_dir")
-    paths = [Path(root) / "runs" / ids[k] / "run.zarr" for k in idx] if root and "run_id" in runs.coords else []
+    stores = runs["run_store"].values if "run_store" in runs.variables and runs["run_store"].dims == ("run",) else None
+    paths = [Path(str(stores[k])) for k in idx] if stores is not None and all(str(stores[k]) for k in idx) else []
     table = {"index": idx, "run_id": np.asarray([ids[k] for k in idx], dtype=object), "outcome": y[idx],
              "seed": seed, "dropped": dropped, "configs": [configs.get(ids[k]) for k in idx],
              "paths": paths if paths and all(p.exists() for p in paths) else [],

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .. import plot
 from ..percolation import connection_radius, neighbour_overlap_curve
+from . import figures as plot
 from .sources import Group, Sources
 
 SECTIONS = ("Data", "Training", "Generation", "Representations", "Percolation")
@@ -161,8 +161,9 @@ def plan(sources: Sources) -> list[Job]:
         label = g.label(several)
         add("Percolation", "onset_comparison", f"Predicted vs measured onset ({label})",
             "Left: terminal accuracy of each run vs its keep fraction beside the predicted largest-cluster curve of "
-            "its dataset, per sigma. Right: the onset lambda_c predicted by percolation vs the midpoint of a "
-            "logistic fit to the accuracies.", label, lambda ds=g.ds: plot.onset_comparison(ds),
+            "its dataset, per sigma. Right: the onset lambda_c predicted by percolation vs the measured onset, the "
+            "midpoint of the sigmoid with a floor fitted to the accuracies (percolation.sigmoid).", label,
+            lambda ds=g.ds: plot.onset_comparison(ds),
             suffix=(g.kind, g.name, g.store.stem if several else ""))
     return jobs
 
