@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from ..percolation import connection_radius, neighbour_overlap_curve
+from ..studies.collect import THRESHOLD
 from . import figures as plot
 from .sources import Group, Sources
 
@@ -56,7 +57,7 @@ def _run_name(path: str) -> str:
 
 def _overlap_for(perc: xr.Dataset) -> tuple[xr.Dataset, float, float | None]:
     """The stored neighbour-overlap curve of a percolation group, or the closed form at its sigmas."""
-    threshold = float(perc.attrs.get("threshold", 0.005))
+    threshold = float(perc.attrs.get("threshold", THRESHOLD))
     spacing = perc.attrs.get("spacing_x")
     if "overlap_pixels" in perc:
         return perc[["overlap_pixels", "overlap_continuum"]], threshold, spacing

@@ -38,24 +38,24 @@ def _same_study(out: Path, study: Study) -> None:
     if not out.exists():
         return
     if not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory")
+        raise ConfigError(f"out = {out}: exists and is not a directory")
     if not manifest_path(out).exists():
         if any(out.iterdir()):
-            raise ConfigError(f"--out {out}: exists and is not a study directory; give a new or empty folder")
+            raise ConfigError(f"out = {out}: exists and is not a study directory; give a new or empty folder")
         return
     old = read_manifest(out)
     if old.get("scale") != study.scale:
-        raise ConfigError(f"--out {out} holds this study at scale {old.get('scale')!r}, not {study.scale!r}; "
-                          f"give another --out, or --scale {old.get('scale')}")
+        raise ConfigError(f"out = {out}: holds this study at scale {old.get('scale')!r}, not {study.scale!r}; "
+                          f"give another out, or scale = {old.get('scale')}")
     mine = {r["run_id"]: r["config"] for r in study.runs}
     theirs = {r["run_id"]: _current(r["config"]) for r in old.get("runs", [])}
     if mine != theirs:
         diff = sorted(set(mine) ^ set(theirs)) or sorted(k for k in mine if mine[k] != theirs[k])
-        raise ConfigError(f"--out {out} holds another study ({old.get('name')!r}: runs differ, e.g. {diff[0]}); "
-                          "give another --out")
+        raise ConfigError(f"out = {out}: holds another study ({old.get('name')!r}: runs differ, e.g. {diff[0]}); "
+                          "give another out")
     if old.get("stages") != study.stages:
-        raise ConfigError(f"--out {out}: the [evaluate]/[analyze] settings differ from those in {out / MANIFEST}; "
-                          "give another --out or restore them")
+        raise ConfigError(f"out = {out}: the [evaluate]/[analyze] settings differ from those in {out / MANIFEST}; "
+                          "give another out or restore them")
 
 
 def _current(config: dict) -> dict:
@@ -86,7 +86,7 @@ def run_study(study_file: str | Path, out: str | Path, *, scale: str | None = No
 
     ``study_file``: a path or a bundled study's name; ``scale``: one of its
     ``[scale.*]`` tables (default cpu); ``overrides``: ``key=value`` strings
-    over every run (as ``--set``; recorded in study.json). A DIR made at
+    over every run (the CLI's ``--set``; recorded in study.json). A DIR made at
     another scale, or with other overrides, is refused.
 
     Everything is checked first (each run's config and memory, the stage

@@ -137,14 +137,14 @@ def load_study(path: str | Path, *, scale: str | None = None, overrides: list[st
     grid_keys = list(dict.fromkeys(k for _, _, g in grids for k in g))
     sources = [("study.set", head.set), *((f"study.grid{f' (case {c!r})' if c else ''}",
                                            {k: v[0] for k, v in g.items()}) for c, _, g in grids),
-               *((f"study.cases {c.name!r}", c.set) for c in head.cases), ("--set", extra)]
+               *((f"study.cases {c.name!r}", c.set) for c in head.cases), ("overrides", extra)]
     base = load_config(head.preset, config_file, None)
     for where, items in sources:  # each key alone first: an unknown key names where it came from
         for key, value in items.items():
             if key == "train.seed":
                 raise ConfigError(f"{where}: 'train.seed' is set by [study] seeds; remove it from {where}")
-            if where == "--set" and key in grid_keys:
-                raise ConfigError(f"--set {key}: swept by the study's grid; change the grid in the study file "
+            if where == "overrides" and key in grid_keys:
+                raise ConfigError(f"overrides: {key} is swept by the study's grid; change the grid in the study file "
                                   "instead")
             try:
                 base.with_overrides({key: value}).validate()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import shutil
+import warnings
 from typing import Any
 
 from .. import analysis, evaluation
@@ -44,14 +45,37 @@ def _names(cls) -> tuple[str, ...]:
     return tuple(getattr(cls, "__dataclass_fields__", None) or getattr(cls, "_fields", ()))
 
 
+def _declared(stage: str) -> list[type]:
+    """The stage's settings classes that declare their parameters (StageSettings: ``names``, ``from_mapping``)."""
+    return [cls for cls in settings_classes(stage) if hasattr(cls, "from_mapping")]
+
+
 def stage_keys(stage: str) -> list[str]:
-    """The keys a study's ``[stage]`` table may hold (besides ``enabled``)."""
-    params = list(inspect.signature(stage_function(stage)).parameters)[1:]  # the first is the run
-    keys = [p for p in params if p not in CALL]
-    for cls in settings_classes(stage):
-        if hasattr(cls, "from_mapping"):  # a StageSettings: its names() are the stage's parameters
-            keys += [n for n in cls.names() if n not in keys and n not in CALL]
-    return keys
+    """The keys a study's ``[stage]`` table may hold (besides ``enabled``): the ``names()`` of the stage's
+    settings classes; before those declare them, the stage function's keywords less those the study sets."""
+    declared = _declared(stage)
+    if declared:
+        return list(dict.fromkeys(n for cls in declared for n in cls.names() if n not in CALL))
+    params = list(inspect.signature(stage_function(stage)).parameters.values())[1:]  # the first is the run
+    return [p.name for p in params if p.name not in CALL and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def _takes(cls, key: str, value: Any) -> bool:
+    """Whether settings class ``cls`` takes ``key`` (one of its names, or a former name its from_mapping renames)."""
+    if key in cls.names():
+        return True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cls.from_mapping({key: value})
+    except ConfigError as e:
+        return "unknown key" not in str(e)
+    return True
+
+
+def _former_name(stage: str, key: str, value: Any) -> bool:
+    """Whether a settings class of the stage still takes ``key`` under a former name."""
+    return any(_takes(cls, key, value) for cls in _declared(stage))
 
 
 def _checkpoints(value: Any, where: str) -> None:
@@ -75,12 +99,12 @@ def _context(cls, config) -> dict:
 def _check_settings(stage: str, settings: dict, config) -> set[str]:
     """Check the keys the stage's settings classes declare with their ``from_mapping``; the keys covered."""
     covered: set[str] = set()
-    for cls in settings_classes(stage):
-        if not hasattr(cls, "from_mapping"):
-            continue
-        names = _names(cls)
-        cls.from_mapping({k: v for k, v in settings.items() if k in names}, where=f"[{stage}]",
-                         **_context(cls, config))
+    declared = _declared(stage)
+    for cls in declared:
+        names = cls.names()
+        mine = {key: v for key, v in settings.items() if key in names
+                or (not any(key in c.names() for c in declared) and _takes(cls, key, v))}
+        cls.from_mapping(mine, where=f"[{stage}]", **_context(cls, config))
         covered.update(names)
     return covered
 
@@ -111,7 +135,7 @@ def check_stage(stage: str, settings: dict, configs: list) -> dict | None:
         return None
     params = stage_keys(stage)
     for key in settings:
-        if key not in params:
+        if key not in params and not _former_name(stage, key, settings[key]):
             raise ConfigError(f"unknown key {key!r} in [{stage}]: valid keys are enabled, {', '.join(params)}")
     if "checkpoints" in settings:
         _checkpoints(settings["checkpoints"], stage)
@@ -122,8 +146,9 @@ def check_stage(stage: str, settings: dict, configs: list) -> dict | None:
             if stage == "evaluate":
                 if not covered:
                     _legacy_evaluate(settings, config)
-                sets = getattr(_evaluate_module, "CONDITION_SETS", ())
-                if "conditions" in settings and "conditions" not in covered and settings["conditions"] not in sets:
+                sets = getattr(evaluation, "CONDITION_SETS", None)
+                if "conditions" in settings and "conditions" not in covered and sets and \
+                        settings["conditions"] not in sets:
                     raise ConfigError(f"conditions = {settings['conditions']!r}: must be one of {', '.join(sets)}")
             else:
                 _legacy_analyze(settings, config)

@@ -156,12 +156,12 @@ def default_scale(spec: StudyFile) -> str | None:
 def apply_scale(spec: StudyFile, scale: str | None) -> tuple[StudyFile, str | None]:
     """The study as run at ``scale`` (default: :func:`default_scale`), and the scale's name."""
     if scale is not None and not spec.scale:
-        raise ConfigError(f"--scale {scale}: this study file has no [scale.*] tables; leave --scale out")
+        raise ConfigError(f"scale = {scale}: this study file has no [scale.*] tables; leave scale out")
     scale = scale if scale is not None else default_scale(spec)
     if scale is None:
         return spec, None
     if scale not in spec.scale:
-        raise ConfigError(f"--scale {scale!r}: unknown scale; this study has {', '.join(spec.scale)}")
+        raise ConfigError(f"scale = {scale!r}: unknown scale; this study has {', '.join(spec.scale)}")
     sc, out = spec.scale[scale], spec.model_copy(deep=True)
     head = out.study
     if sc.preset or sc.config:
@@ -197,7 +197,7 @@ def parse_overrides(overrides: list[str] | dict[str, Any] | None) -> dict[str, A
     out = {}
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set train.steps=500")
+            raise ConfigError(f"overrides: {item!r} is not key=value, e.g. train.steps=500")
         key, raw = (t.strip() for t in item.split("=", 1))
         try:
             out[key] = tomllib.loads(f"v = {raw}")["v"]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import manifold_lens as ml
+from manifold_lens import plot
 from manifold_lens.errors import ConfigError, StoreError
 from manifold_lens.percolation.runs import run_table
 from manifold_lens.stores import write_results
@@ -19,7 +20,7 @@ from tests.report import study_datasets as sd
 
 def _as_claim(tiny_study, tmp_path, claim: str):
     root = tmp_path / "study"
-    shutil.copytree(tiny_study, root, ignore=shutil.ignore_patterns("report", "results.zarr", "claims.json"))
+    shutil.copytree(tiny_study, root, ignore=shutil.ignore_patterns("report"))
     manifest = json.loads((root / "study.json").read_text())
     (root / "study.json").write_text(json.dumps({**manifest, "claim": claim, "scale": "cpu"}))
     return root
@@ -38,14 +39,14 @@ def test_stored_fits_are_read_back_and_absent_ones_say_how(tmp_path):
     assert back["group"].values.tolist() == ["case 2d", "case 2d+stripes"]
     np.testing.assert_allclose(back["exponent"].values, [2.0, 1.0], atol=1e-6)
     assert back.attrs["level"] == 0.6 and back.attrs["accuracy"] == "accuracy_ood"
-    fig = ml.plot.scaling_size(back)  # drawn from the stored fits as they are
+    fig = plot.scaling_size(back)  # drawn from the stored fits as they are
     assert "case 2d: exponent 2.00" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()][2]
 
 
 def test_compute_claims_records_what_a_study_cannot_support(tiny_study, tmp_path):
     root = _as_claim(tiny_study, tmp_path, "scaling")
     done = claims.compute_claims(root)
-    assert done == {"scaling": "scaling: the study does not sweep data.image_size (a scaling study sweeps "
+    assert done == {"scaling": "size for accuracy: the study does not sweep data.image_size (a scaling study sweeps "
                                "data.keep_fraction and data.image_size)"}
     assert layout.read_claims_status(root) == done and not claims.has_claim(root, layout.SCALING)
     report = ml.render_report(root, progress=False, formats=("png",), dpi=40)

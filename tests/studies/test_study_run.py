@@ -157,3 +157,18 @@ def test_the_same_study_on_submitit_and_dask(tmp_path, executor):
     before = fingerprint(out)
     run_study(f, out, executor=executor, progress=False)
     assert fingerprint(out) == before
+
+
+@pytest.mark.slow
+def test_runner_computes_what_the_claim_needs_once(tmp_path):
+    """A scaling study that sweeps no image size: the runner tries the fits after the runs and records why they
+    are missing (claims.json, shown by the report); a rerun with nothing to run does not try again."""
+    f = write_study(tmp_path / "s.toml", seeds="[0]", head='preset = "quick"\nclaim = "scaling"')
+    out = tmp_path / "out"
+    statuses = run_study(f, out, progress=False)
+    assert [s["state"] for s in statuses] == ["done", "done"]
+    why = json.loads((out / "claims.json").read_text())
+    assert list(why) == ["scaling"] and "does not sweep data.image_size" in why["scaling"]
+    before = fingerprint(out)
+    run_study(f, out, progress=False)
+    assert fingerprint(out) == before
