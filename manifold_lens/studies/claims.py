@@ -18,6 +18,7 @@ saying it is not computed, why, and the command that computes it.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import xarray as xr
@@ -34,6 +35,14 @@ NEEDS = {"percolation": (PERCOLATION_TEST,), "scaling": (SCALING,)}  # claim -> 
 COMMANDS = {PERCOLATION_TEST: "manifold-lens percolate test {dir}",
             SCALING: "manifold-lens study run STUDY --out {dir} (it fits after the runs)"}
 OUTCOME = "accuracy_ood"
+
+
+def _write(store: Path, name: str, ds: xr.Dataset, replace: bool) -> None:
+    """Write ``claims/<name>`` with the stores' writer (keyword-only ``out=`` once the stores take it)."""
+    if "out" in inspect.signature(write_results).parameters:
+        write_results(ds, out=store, kind=CLAIMS_KIND, name=name, replace=replace)
+    else:
+        write_results(store, CLAIMS_KIND, name, ds, replace=replace)
 
 
 def _check_free(study_dir, name: str, replace: bool) -> Path:
@@ -57,7 +66,7 @@ def study_percolation_test(study_dir, *, outcome: str = OUTCOME, threshold: floa
     runs = open_study(study_dir, threshold=threshold)
     ds = percolation_test(runs, outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, seed=seed,
                           progress=progress)
-    write_results(store, CLAIMS_KIND, PERCOLATION_TEST, ds, replace=replace)
+    _write(store, PERCOLATION_TEST, ds, replace)
     write_claims_status(study_dir, PERCOLATION_TEST, "")
     return ds
 
@@ -74,7 +83,7 @@ def study_scaling_fits(study_dir, *, level: float = LEVEL, var: str = OUTCOME, b
     ``claims/scaling`` of ``DIR/results.zarr`` (refused when present unless ``replace``)."""
     store = _check_free(study_dir, SCALING, replace)
     ds = scaling_fits(open_study(study_dir), level, var, bootstrap=bootstrap, seed=seed)
-    write_results(store, CLAIMS_KIND, SCALING, ds, replace=replace)
+    _write(store, SCALING, ds, replace)
     write_claims_status(study_dir, SCALING, "")
     return ds
 
