@@ -1,24 +1,31 @@
 """The figures of a study's claim (``study.attrs["claim"]``, from study.json), before the generic study figures.
 
-Each claim of SCIENCE.md section 4 has its figures in its own form
+Each claim of docs/science.md section 4 has its figures in its own form
 (:mod:`manifold_lens.plot`): ``lesion``, ``interior-exterior``,
-``composition``, ``rim``, ``scaling``, ``torus`` (over training, learned vs
-references, and the first analysed run's own histograms, PCA spectrum and
-persistence diagram) and ``percolation`` (:func:`manifold_lens.percolation_test`
-and its three figures, the verdict on the page). A user study (no claim) gets
-none. Each caption says which runs were left out (failed, missing, or
-without the value drawn); a figure the study cannot support is skipped with
-the reason.
+``composition``, ``rim``, ``scaling`` (with the stored scaling fits),
+``torus`` (over training, learned vs references, and the first analysed run's
+own histograms, PCA spectrum and persistence diagram) and ``percolation``
+(the stored percolation test's three figures, the verdict on the page). A
+user study (no claim) gets none. Each caption says which runs were left out
+(failed, missing, or without the value drawn); a figure the study cannot
+support is skipped with the reason.
+
+The claim computations are read, never computed: :func:`stored_claims` reads
+them from the study's results (:mod:`manifold_lens.studies.claims`); an absent
+one skips its figures with a note naming the command that computes it.
 """
 
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import numpy as np
+import xarray as xr
 
-from .. import plot
+from ..stores import list_results, read_results
+from ..studies.claims import NEEDS, claim_note, read_claim
+from ..studies.layout import PERCOLATION_TEST, RUN_GROUP, SCALING, run_results
+from . import figures as plot
 from .figures.claims import runs_left_out
 from .figures.scaling import exponent_text
 from .figures.study import ERRORBARS, left_out
@@ -28,8 +35,31 @@ SEEDS = f"Points and bars are the mean over seeds with the {ERRORBARS} as error 
 SECTION = "Claim"
 
 
-def claim_jobs(study, add) -> None:
-    """Add the figures of the study's claim through ``add(key, title, caption, draw, skipped, section)``."""
+def stored_claims(study) -> dict:
+    """The claim computations the study's claim draws, by name: the stored Dataset, or a note (str) saying it is
+    not computed and how to compute it; read from the study's results (``attrs["study_dir"]``)."""
+    root = str(study.attrs.get("study_dir", "") or "")
+    out: dict = {}
+    for name in NEEDS.get(str(study.attrs.get("claim", "") or ""), ()):
+        ds = read_claim(root, name) if root else None
+        out[name] = ds if ds is not None else claim_note(root, name)
+    return out
+
+
+def claim_verdict(claims: dict) -> dict:
+    """{"verdict", "reason"} of the stored percolation test ({} when the claim has none)."""
+    test = claims.get(PERCOLATION_TEST)
+    if test is None:
+        return {}
+    if isinstance(test, xr.Dataset):
+        return {"verdict": str(test.attrs.get("verdict", "")), "reason": str(test.attrs.get("reason", ""))}
+    return {"verdict": "not computed", "reason": str(test)}
+
+
+def claim_jobs(study, add, claims: dict | None = None) -> None:
+    """Add the figures of the study's claim through ``add(key, title, caption, draw, skipped, section)``, drawn
+    from ``claims`` (default :func:`stored_claims`)."""
+    claims = stored_claims(study) if claims is None else claims
     claim = str(study.attrs.get("claim", "") or "")
     if not claim:
         return
@@ -37,8 +67,11 @@ def claim_jobs(study, add) -> None:
         add("claim", f"Claim {claim}", "", skipped=f"unknown claim {claim!r} in study.json (known: "
             f"{', '.join(CLAIMS)}); the generic figures follow", section=SECTION)
         return
+    if claim in ("scaling", "percolation"):
+        {"scaling": _scaling, "percolation": _percolation}[claim](study, add, claims)
+        return
     {"lesion": _lesion, "interior-exterior": _interior_exterior, "composition": _composition, "rim": _rim,
-     "scaling": _scaling, "torus": _torus, "percolation": _percolation}[claim](study, add)
+     "torus": _torus}[claim](study, add)
 
 
 def _left(study, variables) -> str:
@@ -90,37 +123,42 @@ def _rim(study, add) -> None:
         + _left(study, ["accuracy_ood"]), lambda: plot.rim_accuracy(study), section=SECTION)
 
 
-def _scaling(study, add) -> None:
-    var = "accuracy_ood"
-    try:
-        res = plot.size_for_accuracy(study, 0.6, var)
+def _scaling(study, add, claims: dict) -> None:
+    stored = claims.get(SCALING)
+    res = stored if isinstance(stored, xr.Dataset) else None
+    var = str(res.attrs.get("accuracy", "accuracy_ood")) if res is not None else "accuracy_ood"
+    level = float(res.attrs.get("level", 0.6)) if res is not None else 0.6
+    if res is not None:
         fits = "Fits: " + "; ".join(f"{g}: {exponent_text(res.sel(group=g))}" for g in res["group"].values) + "."
-        source = res.attrs["train_size_source"]
-    except plot.FigureDataError:
+        source = res.attrs.get("train_size_source", "kept_sites")
+    else:
         fits, source = "", "kept_sites"
     add("scaling_accuracy", "Accuracy vs keep fraction per image size (claim 7)",
         "Terminal out-of-distribution accuracy (accuracy_ood: the lattice sites subsampling dropped; keep "
         "fraction 1 has none) against the keep fraction, one panel per image size N, 2D bumps only vs 2D bumps "
-        f"plus 1D stripes. The dotted line is 60%, dashed lines where each training set crosses it. {SEEDS}"
-        + _left(study, [var]), lambda: plot.scaling_accuracy(study, var), section=SECTION)
+        "plus 1D stripes. The dotted line is 60%" + (", dashed lines where each training set crosses it (the "
+                                                     "stored scaling fits)" if res is not None else
+                                                     f" (crossings {stored})") + f". {SEEDS}"
+        + _left(study, [var]), lambda: plot.scaling_accuracy(study, var, level, fits=res, crossings=res is not None),
+        section=SECTION)
     add("scaling_size", "Training-set size for 60% accuracy vs N, log-log (claim 7)",
         f"The number of training images ({source}) at which the seed-mean out-of-distribution accuracy, made "
         "non-decreasing in keep fraction, first reaches 60% (linear interpolation between keep fractions; no "
         "point where it never does) against image size N on log-log axes, with the least-squares power law "
         "size = a N^b per training set. Error bars and intervals: 2.5-97.5 percentiles of a bootstrap over "
         "seeds (resampled at each N, 1000 draws). The study expects b about 2 for 2D only and about 1 with "
-        f"stripes. {fits}" + _left(study, [var]), lambda: plot.scaling_size(study, 0.6, var), section=SECTION)
+        f"stripes. {fits}" + _left(study, [var]), lambda: plot.scaling_size(res), section=SECTION,
+        skipped="" if res is not None else f"scaling fits {stored}")
 
 
 def _first_analysis(study):
     """(run id, its analysis/default group) of the first done run with an analysis, or (None, why)."""
-    from ..stores import list_results, read_results
-
-    root = Path(str(study.attrs.get("study_dir", "")))
+    root = str(study.attrs.get("study_dir", "") or "")
     for rid, status in zip(study["run_id"].values, study["status"].values):
-        store = root / "runs" / str(rid) / "results.zarr"
-        if str(status) == "done" and store.exists() and "default" in list_results(store).get("analysis", []):
-            return str(rid), read_results(store, "analysis", "default")
+        store = run_results(root, str(rid)) if root else None
+        if str(status) == "done" and store is not None and store.exists() and \
+                RUN_GROUP in list_results(store).get("analysis", []):
+            return str(rid), read_results(store, "analysis", RUN_GROUP)
     return None, "no done run has an analysis/default group"
 
 
@@ -153,24 +191,14 @@ def _torus(study, add) -> None:
             "figures are in its own report (runs table).", lambda draw=draw: draw(analysis), section=SECTION)
 
 
-def _percolation(study, add) -> None:
-    try:
-        from .. import percolation_test
-    except ImportError as e:  # the percolation test is not installed in this version
-        why = f"the percolation test is not available ({e})"
-        for key in ("percolation_onsets", "lambda_c_comparison", "percolation_collapse"):
-            add(key, key.replace("_", " "), "", skipped=why, section=SECTION)
-        return
-    try:
-        test = percolation_test(study)
-    except Exception as e:  # noqa: BLE001 -- a study the test refuses: say why on the page
-        why = f"percolation test: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-        study.attrs["claim_verdict"] = {"verdict": "not run", "reason": why}
+def _percolation(study, add, claims: dict) -> None:
+    test = claims.get(PERCOLATION_TEST)
+    if not isinstance(test, xr.Dataset):
+        why = f"percolation test {test}"
         for key in ("percolation_onsets", "lambda_c_comparison", "percolation_collapse"):
             add(key, key.replace("_", " "), "", skipped=why, section=SECTION)
         return
     verdict, reason = str(test.attrs.get("verdict", "")), str(test.attrs.get("reason", ""))
-    study.attrs["claim_verdict"] = {"verdict": verdict, "reason": reason}
     tail = f" Verdict: {verdict}. {reason}"
     add("percolation_onsets", "Percolation onsets: accuracy and largest cluster vs lambda (claim 8)",
         "Out-of-distribution accuracy on the unsampled sites against the keep fraction lambda, one panel per bump "
@@ -187,15 +215,16 @@ def _percolation(study, add) -> None:
         + tail, lambda: plot.percolation_collapse(test), section=SECTION)
 
 
-def claim_summary(study) -> str:
-    """HTML paragraph naming the claim (and scale), with the percolation test's verdict; "" for a user study."""
+def claim_summary(study, claims: dict | None = None) -> str:
+    """HTML paragraph naming the claim (and scale), with the stored percolation test's verdict; "" for a user
+    study."""
     claim = str(study.attrs.get("claim", "") or "")
     if not claim:
         return ""
     e = html.escape
     scale = str(study.attrs.get("scale", "") or "")
     text = f"<p class='meta'>Claim: <b>{e(claim)}</b>" + (f" (scale {e(scale)})" if scale else "") + "."
-    verdict = study.attrs.get("claim_verdict") or {}
+    verdict = claim_verdict(stored_claims(study) if claims is None else claims)
     if verdict:
         text += f" Percolation test verdict: <b>{e(str(verdict.get('verdict', '')))}</b>. " \
                 f"{e(str(verdict.get('reason', '')))}"

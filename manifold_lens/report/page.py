@@ -35,17 +35,17 @@ def _previous_report_files(out: Path) -> set[str] | None:
     return {f for f in files if "/" not in f and f not in ("", ".", "..")}
 
 
-def prepare_out(out, overwrite: bool = False) -> Path:
-    """Make ``out`` ready for a report; refuse a directory holding other files unless ``overwrite``."""
+def prepare_out(out, replace: bool = False) -> Path:
+    """Make ``out`` ready for a report; refuse a directory holding other files unless ``replace``."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ManifoldLensError(f"--out {out}: is a file; give a directory for the report")
+        raise ManifoldLensError(f"out = {out}: is a file; give a directory for the report")
     if out.exists():
         ours = _previous_report_files(out) or set()
         foreign = sorted(p.name for p in out.iterdir() if p.name not in ours)
-        if foreign and not overwrite:
-            raise ManifoldLensError(f"--out {out}: holds files that are not a manifold-lens report (e.g. "
-                                    f"{foreign[0]}); give a new or empty directory, or pass --overwrite")
+        if foreign and not replace:
+            raise ManifoldLensError(f"out = {out}: holds files that are not a manifold-lens report (e.g. "
+                                    f"{foreign[0]}); give a new or empty directory, or pass replace=True")
         for name in ours:
             p = out / name
             if p.is_file():

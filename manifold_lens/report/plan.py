@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .. import plot
 from ..percolation import connection_radius, neighbour_overlap_curve
+from ..studies.collect import THRESHOLD
+from . import figures as plot
 from .sources import Group, Sources
 
 SECTIONS = ("Data", "Training", "Generation", "Representations", "Percolation")
@@ -56,7 +57,7 @@ def _run_name(path: str) -> str:
 
 def _overlap_for(perc: xr.Dataset) -> tuple[xr.Dataset, float, float | None]:
     """The stored neighbour-overlap curve of a percolation group, or the closed form at its sigmas."""
-    threshold = float(perc.attrs.get("threshold", 0.005))
+    threshold = float(perc.attrs.get("threshold", THRESHOLD))
     spacing = perc.attrs.get("spacing_x")
     if "overlap_pixels" in perc:
         return perc[["overlap_pixels", "overlap_continuum"]], threshold, spacing
@@ -161,8 +162,9 @@ def plan(sources: Sources) -> list[Job]:
         label = g.label(several)
         add("Percolation", "onset_comparison", f"Predicted vs measured onset ({label})",
             "Left: terminal accuracy of each run vs its keep fraction beside the predicted largest-cluster curve of "
-            "its dataset, per sigma. Right: the onset lambda_c predicted by percolation vs the midpoint of a "
-            "logistic fit to the accuracies.", label, lambda ds=g.ds: plot.onset_comparison(ds),
+            "its dataset, per sigma. Right: the onset lambda_c predicted by percolation vs the measured onset, the "
+            "midpoint of the sigmoid with a floor fitted to the accuracies (percolation.sigmoid).", label,
+            lambda ds=g.ds: plot.onset_comparison(ds),
             suffix=(g.kind, g.name, g.store.stem if several else ""))
     return jobs
 

@@ -7,7 +7,9 @@ error as error bars, one line per combination of the other keys and case), and
 every run's accuracy over training when the runs share a checkpoint schedule.
 A study with a claim (``study.json`` "claim": torus, composition, rim, lesion,
 interior-exterior, scaling, percolation) first gets that claim's figures
-(:mod:`.claim_plan`). The index page lists every run (id, swept values, seed, case, status,
+(:mod:`.claim_plan`), drawn from the claim computations stored in the study's
+results (:mod:`manifold_lens.studies.claims`; a note says how to compute an
+absent one). The index page lists every run (id, swept values, seed, case, status,
 accuracies, the largest cluster of its training set) with a link to the run's
 own report (``runs/<id>/report/index.html``) where one has been rendered.
 It never recomputes a metric; runs without results show as n/a.
@@ -23,20 +25,21 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import plot
 from ..studies.collect import open_study
+from ..studies.layout import report_dir, run_report
 from ..versions import package_versions
+from . import figures as plot
+from .claim_plan import claim_jobs, claim_summary, claim_verdict, stored_claims
+from .output import Report, save_figure
 from .page import INDEX, MANIFEST, REPORT_SCHEMA, now, prepare_out, study_index_html
-from .claim_plan import claim_jobs, claim_summary
 from .plan import FigureEntry, Job, _slug
-from .render import Report, save_figure
 
 SECTION = "Study"
 
 
 def run_report_link(study_dir: Path, run_id: str) -> Path | None:
     """``runs/<run_id>/report/index.html`` of the study when that run's report has been rendered."""
-    p = Path(study_dir) / "runs" / run_id / "report" / INDEX
+    p = run_report(study_dir, run_id) / INDEX
     return p if p.is_file() else None
 
 
@@ -49,17 +52,19 @@ def case_determined(study, name: str) -> bool:
     return all(len({v for v, c in zip(values, cases) if c == case}) == 1 for case in set(cases))
 
 
-def study_plan(study) -> list[Job]:
-    """The study's figures in page order: its claim's figures (``attrs["claim"]``, :mod:`.claim_plan`), then
-    accuracy vs each swept key and the runs' accuracy curves."""
+def study_plan(study, claims: dict | None = None) -> list[Job]:
+    """The study's figures in page order: its claim's figures (``attrs["claim"]``, :mod:`.claim_plan`, drawn from
+    ``claims``: the stored claim computations by name, default those of ``attrs["study_dir"]``), then accuracy
+    vs each swept key and the runs' accuracy curves."""
     jobs: list[Job] = []
+    claims = stored_claims(study) if claims is None else claims
 
     def add(key, title, caption, draw=None, skipped="", section=SECTION):
         stem = _slug(f"{len(jobs) + 1:02d}", key)
         jobs.append(Job(FigureEntry(section, title, caption, study.attrs.get("study_dir", ""), stem=stem,
                                     skipped=skipped), draw))
 
-    claim_jobs(study, add)
+    claim_jobs(study, add, claims)
 
     names = plot.swept_names(study)
     if study.attrs.get("claim"):  # the claim's figures compare the cases; a key the case fixes adds nothing
@@ -93,13 +98,15 @@ def _curves_skipped(study, note: str) -> str:
     return ""
 
 
-def render_study_report(study_dir, out=None, *, overwrite: bool = False, dpi: int = 110, formats=("png", "pdf"),
+def render_study_report(study_dir, out=None, *, replace: bool = False, dpi: int = 110, formats=("png", "pdf"),
                         progress: bool = True) -> Report:
-    """Render the study-level report of ``study_dir`` into ``out`` (default ``study_dir/report``)."""
+    """Render the study-level report of ``study_dir`` into ``out`` (default ``study_dir/report``); ``replace``:
+    write into a directory holding other files."""
     study_dir = Path(study_dir)
     study = open_study(study_dir)
-    out = prepare_out(study_dir / "report" if out is None else out, overwrite)
-    jobs = study_plan(study)
+    out = prepare_out(report_dir(study_dir) if out is None else out, replace)
+    claims = stored_claims(study)
+    jobs = study_plan(study, claims)
     for job in tqdm([j for j in jobs if not j.entry.skipped], desc="report", unit="figure", disable=not progress):
         save_figure(job, out, dpi, formats)
     entries = [j.entry for j in jobs]
@@ -112,10 +119,10 @@ def render_study_report(study_dir, out=None, *, overwrite: bool = False, dpi: in
         "figures": [asdict(e) for e in entries], "unfinished": {}, "skipped_results": {}, "key_numbers": [],
         "notes": list(study.attrs.get("notes", [])), "versions": package_versions(),
         "claim": study.attrs.get("claim", ""), "scale": study.attrs.get("scale", ""),
-        "claim_verdict": dict(study.attrs.get("claim_verdict", {})),
+        "claim_verdict": claim_verdict(claims),
     }, indent=1, default=str))
     page = study_index_html(report, study, runs_table(study, links))
-    summary = claim_summary(study)
+    summary = claim_summary(study, claims)
     if summary:  # the claim and, for percolation, the test's verdict, above the figures
         page = page.replace("<h2 id='study'>Figures</h2>", f"{summary}\n<h2 id='study'>Figures</h2>", 1)
     report.index.write_text(page)

@@ -7,15 +7,15 @@ and its runs and estimated minutes at a scale).
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from ..errors import ConfigError
+from .studyfile import apply_scale, count_runs, read_study_file
 
 
 def studies_dir():
     """The folder of bundled study files (package data, like the presets)."""
-    from importlib import resources
-
     return resources.files("manifold_lens.data") / "studies"
 
 
@@ -43,8 +43,6 @@ def list_studies(scale: str = "cpu") -> list[dict]:
     ``runs`` is counted from the grid, cases and seeds; ``minutes`` is the
     file's own estimate for that scale (None when it gives none).
     """
-    from .spec import apply_scale, count_runs, read_study_file
-
     out = []
     for name, p in _bundled_files():
         _, spec = read_study_file(Path(str(p)))

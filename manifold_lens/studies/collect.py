@@ -23,38 +23,28 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ManifoldLensError
+from ..percolation import coverage_graph, largest_cluster
+from ..percolation.graph import trainable_index
 from ..stores import list_results, open_run, read_group
+from .layout import MANIFEST, RUN_GROUP, read_manifest, run_dir, run_results, run_state, run_store
+from .layout import is_study  # noqa: F401 -- its public name here since open_study
 
-MANIFEST = "study.json"
-RESULTS_NAME = "default"  # the group name the study runner writes
-THRESHOLD = 0.005         # overlap threshold of the percolation quantities (SCIENCE.md section 5)
+try:
+    from ..percolation.settings import PercolationSettings
+except ImportError:  # before the percolation settings object lands: the value it declares
+    PercolationSettings = None
+
+RESULTS_NAME = RUN_GROUP  # the group name the study runner writes
+# overlap threshold of the percolation quantities (docs/science.md, section 5): the percolation settings' default
+THRESHOLD = PercolationSettings.default("threshold") if PercolationSettings is not None else 0.005
 ACCURACY = ("accuracy", "accuracy_id", "accuracy_ood")
 # summary metrics of the analysis (dims layer, timestep, reference) collected at the final checkpoint
 HEADLINE = ("effective_dim", "explained_variance_top4", "factorization_score", "continuity_index",
             "x_on_y_orthogonality", "x_on_x_orthogonality", "y_on_y_orthogonality", "x_parallelism", "y_parallelism",
             "x_decoding_r2", "y_decoding_r2", "betti_1")
 FINAL = ("explained_variance_ratio",)  # collected at the final checkpoint only (dim component)
-RESERVED = ("run", "run_id", "seed", "case", "status", "checkpoint", "region_name", "layer", "timestep", "reference")
-
-
-def is_study(path) -> bool:
-    """Whether ``path`` is a study directory (holds ``study.json``)."""
-    return (Path(path) / MANIFEST).is_file()
-
-
-def read_manifest(path) -> dict:
-    """``DIR/study.json`` as a dict; a one-line error when it is missing or not a study manifest."""
-    p = Path(path) / MANIFEST
-    try:
-        manifest = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ManifoldLensError(f"{path}: not a study directory (no {MANIFEST}); run manifold-lens study run "
-                                "STUDY.toml --out DIR first") from None
-    except ValueError as e:
-        raise ManifoldLensError(f"{p}: not valid JSON ({e})") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("runs"), list):
-        raise ManifoldLensError(f"{p}: not a study manifest (no list 'runs')")
-    return manifest
+RESERVED = ("run", "run_id", "seed", "case", "status", "error", "run_store", "run_config", "checkpoint", "region_name",
+            "layer", "timestep", "reference")
 
 
 def coordinate_names(keys) -> dict[str, str]:
@@ -62,18 +52,6 @@ def coordinate_names(keys) -> dict[str, str]:
     name such as ``seed``) collide."""
     last = [k.split(".")[-1] for k in keys]
     return {k: (s if last.count(s) == 1 and s not in RESERVED else k) for k, s in zip(keys, last)}
-
-
-def _status(folder: Path) -> tuple[str, str]:
-    """(state, error) of a run folder from its status.json; ("missing", why) when there is none."""
-    try:
-        s = json.loads((folder / "status.json").read_text())
-        lines = [ln for ln in str(s.get("error") or "").splitlines() if ln.strip()]
-        return str(s.get("state") or "unknown"), lines[-1].strip() if lines else ""
-    except FileNotFoundError:
-        return "missing", "no status.json" if folder.exists() else "no run folder"
-    except ValueError as e:
-        return "unknown", f"status.json cannot be read ({e})"
 
 
 def _group(store: Path, kind: str, notes: list, run_id: str) -> xr.Dataset | None:
@@ -91,9 +69,6 @@ def _group(store: Path, kind: str, notes: list, run_id: str) -> xr.Dataset | Non
 
 def _percolation(run_path: Path, threshold: float, notes: list, run_id: str) -> dict:
     """The largest cluster of the run's own training set on its coverage graph (from the run store)."""
-    from ..percolation import coverage_graph, largest_cluster
-    from ..percolation.graph import trainable_index
-
     if not run_path.exists():
         return {}
     try:
@@ -170,7 +145,9 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
 
     Coordinates: one per swept key (named by the key's last dotted part, the
     full key where two collide), ``seed``, ``case``, ``run_id``, ``status`` (the
-    run's state: done, failed, running, pending, missing) and ``error``.
+    run's state: done, failed, running, pending, missing), ``error``, and what a
+    table of runs needs beyond the swept values: ``run_store`` (the run store's
+    path) and ``run_config`` (the resolved config, JSON).
     Variables: the terminal ``accuracy``, ``accuracy_id``, ``accuracy_ood`` (the
     last committed checkpoint of ``evaluation/default``, its step in
     ``evaluation_step``) and ``accuracy_region`` (run, region_name); the final
@@ -200,25 +177,28 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
     notes: list[str] = []
     state, error, evals, analyses, perc = [], [], {}, {}, {}
     for rid in ids:
-        folder = root / "runs" / rid
-        s, err = _status(folder)
+        s, err = run_state(run_dir(root, rid))
         state.append(s)
         error.append(err)
-        ev = _group(folder / "results.zarr", "evaluation", notes, rid)
+        ev = _group(run_results(root, rid), "evaluation", notes, rid)
         if ev is not None:
             evals[rid] = ev
-        an = _group(folder / "results.zarr", "analysis", notes, rid)
+        an = _group(run_results(root, rid), "analysis", notes, rid)
         if an is not None and an.sizes.get("checkpoint", 0):
             analyses[rid] = an
         if percolation:
-            perc[rid] = _percolation(folder / "run.zarr", threshold, notes, rid)
+            perc[rid] = _percolation(run_store(root, rid), threshold, notes, rid)
 
     n = len(ids)
     coords = {"run": ("run", np.arange(n)), "run_id": ("run", np.asarray(ids, dtype=object)),
               "seed": ("run", np.asarray([int(r.get("seed", 0)) for r in runs])),
               "case": ("run", np.asarray([str(r.get("case") or "") for r in runs], dtype=object)),
               "status": ("run", np.asarray(state, dtype=object)),
-              "error": ("run", np.asarray(error, dtype=object))}
+              "error": ("run", np.asarray(error, dtype=object)),
+              "run_store": ("run", np.asarray([str(run_store(root, rid)) for rid in ids], dtype=object),
+                            {"long_name": "the run's run store (path)"}),
+              "run_config": ("run", np.asarray([json.dumps(r.get("config") or {}, sort_keys=True) for r in runs],
+                                               dtype=object), {"long_name": "the run's resolved config (JSON)"})}
     for key in keys:
         coords[names[key]] = ("run", _values([r.get("swept", {}).get(key, np.nan) for r in runs]),
                               {"key": key, "long_name": key})

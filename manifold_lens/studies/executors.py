@@ -21,7 +21,8 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from .spec import ExecutorSpec, check_executor
+from .stages import check_executor
+from .studyfile import ExecutorSpec
 
 
 def cores() -> int:

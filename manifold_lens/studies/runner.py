@@ -1,19 +1,12 @@
 """Run a study: check everything, lay out its directory, submit the runs not done, and report their states.
 
-Layout of a study directory::
-
-    DIR/study.toml                 the study file as given
-    DIR/study.json                 manifest: name, source, created, versions, claim, scale, overrides (--set),
-                                   keys, runs, stages, executor
-    DIR/runs/<run_id>/run.zarr     the run store
-    DIR/runs/<run_id>/results.zarr evaluation/default, analysis/default
-    DIR/runs/<run_id>/status.json  state, stage, error, started, finished, host, pid, seconds
-    DIR/runs/<run_id>/log.txt      the run's log, appended on every attempt
+The study directory's layout is :mod:`.layout`'s. After the runs, a study
+whose claim needs a study-level computation (the percolation test, the
+scaling fits) gets it computed and stored (:func:`~.claims.compute_claims`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -25,15 +18,13 @@ from tqdm.auto import tqdm
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..versions import package_versions
+from .claims import compute_claims, has_claim
+from .claims import NEEDS as CLAIM_NEEDS
 from .executors import StudyExecutor
+from .layout import (MANIFEST, RUN_STORE, RUNS, STUDY_FILE, manifest_path, read_claims_status, read_manifest,
+                     read_status, run_dir, write_manifest, write_status)
 from .spec import Study, format_value, load_study
-from .tasks import last_line, now, read_status, run_task, write_status
-
-MANIFEST, STUDY_FILE, RUNS = "study.json", "study.toml", "runs"
-
-
-def run_dir(out: str | Path, run_id: str) -> Path:
-    return Path(out) / RUNS / run_id
+from .tasks import last_line, now, run_task
 
 
 def run_table(study: Study) -> list[dict]:
@@ -42,40 +33,29 @@ def run_table(study: Study) -> list[dict]:
              **{k: format_value(v) for k, v in r["swept"].items()}} for r in study.runs]
 
 
-def read_manifest(out: str | Path) -> dict:
-    path = Path(out) / MANIFEST
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{out}: not a study directory (no {MANIFEST}); run `manifold-lens study run` first") \
-            from None
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{path}: cannot be read ({e})") from None
-
-
 def _same_study(out: Path, study: Study) -> None:
     """Refuse a DIR that holds something else than this study (another study, or other files)."""
     if not out.exists():
         return
     if not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory")
-    if not (out / MANIFEST).exists():
+        raise ConfigError(f"out = {out}: exists and is not a directory")
+    if not manifest_path(out).exists():
         if any(out.iterdir()):
-            raise ConfigError(f"--out {out}: exists and is not a study directory; give a new or empty folder")
+            raise ConfigError(f"out = {out}: exists and is not a study directory; give a new or empty folder")
         return
     old = read_manifest(out)
     if old.get("scale") != study.scale:
-        raise ConfigError(f"--out {out} holds this study at scale {old.get('scale')!r}, not {study.scale!r}; "
-                          f"give another --out, or --scale {old.get('scale')}")
+        raise ConfigError(f"out = {out}: holds this study at scale {old.get('scale')!r}, not {study.scale!r}; "
+                          f"give another out, or scale = {old.get('scale')}")
     mine = {r["run_id"]: r["config"] for r in study.runs}
     theirs = {r["run_id"]: _current(r["config"]) for r in old.get("runs", [])}
     if mine != theirs:
         diff = sorted(set(mine) ^ set(theirs)) or sorted(k for k in mine if mine[k] != theirs[k])
-        raise ConfigError(f"--out {out} holds another study ({old.get('name')!r}: runs differ, e.g. {diff[0]}); "
-                          "give another --out")
+        raise ConfigError(f"out = {out}: holds another study ({old.get('name')!r}: runs differ, e.g. {diff[0]}); "
+                          "give another out")
     if old.get("stages") != study.stages:
-        raise ConfigError(f"--out {out}: the [evaluate]/[analyze] settings differ from those in {out / MANIFEST}; "
-                          "give another --out or restore them")
+        raise ConfigError(f"out = {out}: the [evaluate]/[analyze] settings differ from those in {out / MANIFEST}; "
+                          "give another out or restore them")
 
 
 def _current(config: dict) -> dict:
@@ -91,14 +71,12 @@ def _write_layout(out: Path, study: Study) -> None:
     (out / RUNS).mkdir(parents=True, exist_ok=True)
     if not (out / STUDY_FILE).exists():
         (out / STUDY_FILE).write_text(study.text, encoding="utf-8")
-    if not (out / MANIFEST).exists():
+    if not manifest_path(out).exists():
         manifest = {"name": study.name, "source": str(study.source),
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "versions": package_versions(), **{k: v for k, v in study.manifest().items()
                                                        if k not in ("name", "source")}}
-        tmp = out / f".{MANIFEST}.{os.getpid()}"
-        tmp.write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, out / MANIFEST)
+        write_manifest(out, manifest)
 
 
 def run_study(study_file: str | Path, out: str | Path, *, scale: str | None = None,
@@ -108,7 +86,7 @@ def run_study(study_file: str | Path, out: str | Path, *, scale: str | None = No
 
     ``study_file``: a path or a bundled study's name; ``scale``: one of its
     ``[scale.*]`` tables (default cpu); ``overrides``: ``key=value`` strings
-    over every run (as ``--set``; recorded in study.json). A DIR made at
+    over every run (the CLI's ``--set``; recorded in study.json). A DIR made at
     another scale, or with other overrides, is refused.
 
     Everything is checked first (each run's config and memory, the stage
@@ -126,7 +104,7 @@ def run_study(study_file: str | Path, out: str | Path, *, scale: str | None = No
     _write_layout(out, study)
     statuses = {r["run_id"]: read_status(run_dir(out, r["run_id"])) for r in study.runs}
     todo = [r for r in study.runs if not (statuses[r["run_id"]] or {}).get("state") == "done"
-            or not (run_dir(out, r["run_id"]) / "run.zarr").exists()]
+            or not (run_dir(out, r["run_id"]) / RUN_STORE).exists()]
     if todo:
         with StudyExecutor(study.executor, out) as ex:
             for r in todo:  # pending until a worker picks it up
@@ -148,6 +126,9 @@ def run_study(study_file: str | Path, out: str | Path, *, scale: str | None = No
                     bar.set_postfix(failed=failed) if failed else None
                 time.sleep(0.05 if pending else 0)
             bar.close()
+    tried = read_claims_status(out)  # computations refused before: retried only when runs were (re)run
+    if todo or any(not has_claim(out, n) and n not in tried for n in CLAIM_NEEDS.get(study.claim, ())):
+        compute_claims(out, replace=True, progress=progress)  # a computation the runs cannot support: claims.json
     return [statuses[r["run_id"]] for r in study.runs]
 
 

@@ -9,7 +9,6 @@ for a failure of the run itself: the failure is written to ``status.json``
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import time
@@ -22,31 +21,16 @@ from ..errors import ManifoldLensError
 from ..stores import open_run
 from ..stores.results import group_status
 from ..training import train_run
+from .layout import LOG, RESULTS_STORE, RUN_GROUP, RUN_STORE, read_status, write_status
 from .stages import stage_function
 
-RUN_STORE, RESULTS_STORE, STATUS, LOG = "run.zarr", "results.zarr", "status.json", "log.txt"
-GROUP = "default"
+GROUP = RUN_GROUP
 GROUPS = {"evaluate": "evaluation", "analyze": "analysis"}
+__all__ = ["run_task", "read_status", "write_status", "now", "last_line"]
 
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def read_status(run_dir: str | Path) -> dict | None:
-    """A run's status.json, or None when absent or unreadable."""
-    try:
-        return json.loads((Path(run_dir) / STATUS).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def write_status(run_dir: str | Path, status: dict) -> None:
-    """Write status.json atomically (a temporary file renamed into place)."""
-    path = Path(run_dir) / STATUS
-    tmp = path.with_name(f".{STATUS}.{os.getpid()}")
-    tmp.write_text(json.dumps(status, indent=1))
-    os.replace(tmp, path)
 
 
 def last_line(err: BaseException) -> str:

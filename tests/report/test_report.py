@@ -126,10 +126,15 @@ def test_out_dir_with_other_files_is_refused(full_store, tmp_path):
     (out / "notes.txt").write_text("keep me")
     res = runner.invoke(app, ["report", str(store), "--out", str(out), "--no-progress"])
     assert res.exit_code == 2
-    assert res.output.strip().count("\n") == 0 and "notes.txt" in res.output and "--overwrite" in res.output
+    assert res.output.strip().count("\n") == 0 and "notes.txt" in res.output
+    assert any(flag in res.output for flag in ("--replace", "--overwrite", "replace=True"))  # the CLI names its flag
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
-    rep = render_report([store], out, overwrite=True, dpi=DPI, formats=("png",), progress=False)
+    with pytest.raises(ManifoldLensError, match="pass replace=True"):
+        render_report([store], out, progress=False)
+    rep = render_report([store], out, replace=True, dpi=DPI, formats=("png",), progress=False)
     assert (out / "notes.txt").read_text() == "keep me" and rep.index.exists()
+    with pytest.warns(DeprecationWarning, match="replace"):  # the former keyword still works
+        render_report([store], out, overwrite=True, dpi=DPI, formats=("png",), progress=False)
     (tmp_path / "file").write_text("")
     with pytest.raises(ManifoldLensError, match="is a file"):
         render_report([store], tmp_path / "file", progress=False)

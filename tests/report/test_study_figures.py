@@ -1,6 +1,6 @@
-"""The claims' study figures (manifold_lens.plot) from synthetic study Datasets, size_for_accuracy's crossings
-and power-law fits with known answers, and the study report's dispatch on the claim. No training, except the
-last test, which reuses the session's tiny study."""
+"""The claims' study figures (manifold_lens.plot) from synthetic study Datasets and the study report's dispatch
+on the claim, drawn from stored claim computations (never computed while rendering). No training, except the
+test that reuses the session's tiny study."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 import manifold_lens as ml
-from manifold_lens.report.figures.scaling import crossing, isotonic, power_law
 from manifold_lens.report.study import study_plan
+from manifold_lens.studies.claims import scaling_fits
+from manifold_lens.studies.layout import PERCOLATION_TEST, SCALING
 from tests.report import study_datasets as sd
 
 SE3 = 0.02 / np.sqrt(3)  # standard error of seed noise (-0.02, 0, +0.02) over 3 seeds
@@ -102,58 +103,19 @@ def test_figures_refuse_what_the_study_lacks():
     with pytest.raises(ml.plot.FigureDataError, match="effective_dim_curve"):
         ml.plot.torus_training(lesion)
     with pytest.raises(ml.plot.FigureDataError, match="does not sweep data.keep_fraction"):
-        ml.plot.size_for_accuracy(lesion)
-    with pytest.raises(ml.plot.FigureDataError, match="level = 1.5"):
-        ml.plot.size_for_accuracy(sd.scaling_study(), level=1.5)
+        ml.plot.scaling_accuracy(lesion)
+    with pytest.raises(ml.plot.FigureDataError, match="scaling size: results have no train_size"):
+        ml.plot.scaling_size(lesion.isel(run=0))  # not the scaling fits
 
 
-# -- size for accuracy ---------------------------------------------------------------------------
-
-def test_isotonic_and_crossing_are_exact():
-    np.testing.assert_allclose(isotonic([0.2, 0.5, 0.4, 0.7]), [0.2, 0.45, 0.45, 0.7])
-    np.testing.assert_allclose(isotonic([3.0, 2.0, 1.0]), [2.0, 2.0, 2.0])
-    x = np.array([0.1, 0.2, 0.4, 0.8])
-    assert crossing(x, x, 0.6) == pytest.approx(0.6, abs=1e-12)  # accuracy = keep fraction: crosses at 0.6
-    assert crossing(x, [0.2, 0.5, 0.4, 0.7], 0.6) == pytest.approx(0.4 + 0.15 / 0.25 * 0.4, abs=1e-12)
-    assert np.isnan(crossing(x, [0.1, 0.2, 0.3, 0.5], 0.6))  # never reaches the level
-    assert np.isnan(crossing(x, [0.7, 0.8, 0.9, 1.0], 0.6))  # already above at the smallest keep fraction
-
-
-def test_size_for_accuracy_linear_crossing():
-    runs = [{"swept": {"data.image_size": 16, "data.keep_fraction": k}, "seed": s, "accuracy_ood": k,
-             "kept_sites": round(k * 256)} for k in (0.2, 0.4, 0.8) for s in (0, 1)]
-    res = ml.plot.size_for_accuracy(sd.study_dataset(runs, ["data.image_size", "data.keep_fraction"]))
-    assert res["crossing_keep_fraction"].values.tolist() == [[pytest.approx(0.6, abs=1e-12)]]
-    # kept sites 51, 102, 205 at 0.2, 0.4, 0.8: interpolated half-way between 102 and 205
-    assert res["train_size"].item() == pytest.approx(153.5, abs=1e-9)
-    assert res["n_seeds"].item() == 2 and np.isnan(res["exponent"].item())  # one N: no power law
-    assert res.attrs["train_size_source"].startswith("kept_sites")
-
-
-def test_size_for_accuracy_recovers_power_laws():
-    res = ml.plot.size_for_accuracy(sd.scaling_study(noise=False))
-    assert res["group"].values.tolist() == ["case 2d", "case 2d+stripes"]
-    assert res["image_size"].values.tolist() == [16, 32, 64]
-    np.testing.assert_allclose(res["exponent"].values, [2.0, 1.0], atol=1e-6)
-    np.testing.assert_allclose(res["prefactor"].values, [0.5, 4.0], rtol=1e-6)
-    np.testing.assert_allclose(res["train_size"].sel(group="case 2d").values, 0.5 * np.array([16, 32, 64]) ** 2)
-    # identical seeds: the bootstrap interval collapses onto the estimate
-    np.testing.assert_allclose(res["exponent_low"].values, [2.0, 1.0], atol=1e-6)
-    np.testing.assert_allclose(res["exponent_high"].values, [2.0, 1.0], atol=1e-6)
-    b, a, se = power_law(np.array([2.0, 4.0, 8.0]), 3.0 * np.array([2.0, 4.0, 8.0]) ** 1.5)
-    assert (b, a) == (pytest.approx(1.5, abs=1e-9), pytest.approx(3.0, rel=1e-9)) and se < 1e-9
-
-
-def test_size_for_accuracy_bootstrap_interval_over_seeds():
-    res = ml.plot.size_for_accuracy(sd.scaling_study(noise=True), bootstrap=300)
-    for g, b in (("case 2d", 2.0), ("case 2d+stripes", 1.0)):
-        r = res.sel(group=g)
-        assert float(r["exponent_low"]) < float(r["exponent"]) < float(r["exponent_high"])
-        assert abs(float(r["exponent"]) - b) < 0.05  # seed noise of +-0.02 in accuracy moves the crossing a little
-        assert float(r["exponent_high"]) - float(r["exponent_low"]) < 0.2
-        assert (r["train_size_low"] <= r["train_size"]).all() and (r["train_size"] <= r["train_size_high"]).all()
-    again = ml.plot.size_for_accuracy(sd.scaling_study(noise=True), bootstrap=300)
-    xr.testing.assert_identical(res, again)  # seeded
+def test_size_for_accuracy_moved_to_studies_warns():
+    study = sd.scaling_study(noise=False)
+    with pytest.warns(DeprecationWarning, match="scaling_fits"):
+        res = ml.plot.size_for_accuracy(study, bootstrap=0)
+    xr.testing.assert_identical(res, scaling_fits(study, bootstrap=0))
+    with pytest.warns(DeprecationWarning, match="give the scaling fits"):
+        fig = ml.plot.scaling_size(study, bootstrap=20)  # the collected study itself: fitted there, with a warning
+    assert fig.axes[0].get_xscale() == "log"
 
 
 def test_scaling_figures():
@@ -164,7 +126,7 @@ def test_scaling_figures():
         assert len(ax.containers) == 2  # 2D only, 2D + stripes
         x, _, half = errorbar_data(ax.containers[0])
         assert x.tolist() == list(sd.KEEPS) and (half > 0).all()
-    fig = ml.plot.scaling_size(study, bootstrap=200)
+    fig = ml.plot.scaling_size(scaling_fits(study, bootstrap=200))
     ax = fig.axes[0]
     assert ax.get_xscale() == ax.get_yscale() == "log"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -204,7 +166,7 @@ def test_torus_figures():
 def test_study_plan_draws_the_claims_figures_first(make, claim, titles):
     study = make()
     assert study.attrs["claim"] == claim
-    jobs = study_plan(study)
+    jobs = study_plan(study, {SCALING: scaling_fits(study, bootstrap=50)} if claim == "scaling" else None)
     head = jobs[:len(titles)]
     assert [j.entry.title for j in head] == titles and all(j.entry.section == "Claim" for j in head)
     for j in head:
@@ -275,26 +237,40 @@ def percolation_study():
                             "percolation")
 
 
-@pytest.mark.slow
-def test_study_plan_percolation_runs_the_test():
-    if not hasattr(ml, "percolation_test"):
-        pytest.skip("manifold_lens.percolation_test is not in this version")
+def test_study_plan_scaling_without_stored_fits_says_how_to_compute_them():
+    study = sd.scaling_study()
+    jobs = study_plan(study)  # no study directory: nothing stored, nothing computed
+    assert not jobs[0].entry.skipped and "crossings not computed" in jobs[0].entry.caption
+    fig = jobs[0].draw()
+    assert not [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_linestyle() == "--"]  # no crossing
+    assert jobs[1].entry.skipped == "scaling fits not computed: run `manifold-lens study run STUDY --out DIR " \
+        "(it fits after the runs)`"
+
+
+def test_study_plan_percolation_without_a_stored_test_never_runs_it():
     study = percolation_study()
     jobs = study_plan(study)
+    for j in jobs[:3]:
+        assert j.entry.skipped == "percolation test not computed: run `manifold-lens percolate test DIR`"
+    from manifold_lens.report.claim_plan import claim_summary
+    assert "Percolation test verdict: <b>not computed</b>" in claim_summary(study)
+
+
+@pytest.mark.slow
+def test_study_plan_percolation_draws_the_stored_test():
+    study = percolation_study()
+    test = ml.percolation_test(study, n_boot=200)
+    claims = {PERCOLATION_TEST: test}
+    jobs = study_plan(study, claims)
     assert [j.entry.stem for j in jobs[:3]] == ["01-percolation_onsets", "02-lambda_c_comparison",
                                                 "03-percolation_collapse"]
-    verdict = study.attrs["claim_verdict"]
-    assert verdict["verdict"] in ("consistent", "inconsistent", "insufficient") and verdict["reason"]
+    verdict = test.attrs["verdict"]
+    assert verdict in ("consistent", "inconsistent", "insufficient") and test.attrs["reason"]
     for j in jobs[:3]:
-        assert not j.entry.skipped and f"Verdict: {verdict['verdict']}." in j.entry.caption
+        assert not j.entry.skipped and f"Verdict: {verdict}." in j.entry.caption
         assert isinstance(j.draw(), Figure)
     from manifold_lens.report.claim_plan import claim_summary
-    assert f"Percolation test verdict: <b>{verdict['verdict']}</b>" in claim_summary(study)
-    bad = study.drop_vars("sigma")  # the test refuses: each figure skipped with its reason
-    bad.attrs["coordinate_names"] = {k: v for k, v in bad.attrs["coordinate_names"].items() if v != "sigma"}
-    jobs = study_plan(bad)
-    assert jobs[0].entry.skipped.startswith("percolation test: ") and bad.attrs["claim_verdict"]["verdict"] == \
-        "not run"
+    assert f"Percolation test verdict: <b>{verdict}</b>" in claim_summary(study, claims)
 
 
 def test_left_out_names_runs_without_the_value():

@@ -1,4 +1,4 @@
-"""Figures of the study's claims 3-6 (SCIENCE.md section 4), each from the Dataset of :func:`open_study`.
+"""Figures of the study's claims 3-6 (docs/science.md, section 4), each from the Dataset of :func:`open_study`.
 
 - :func:`lesion_accuracy` (claim 5): out-of-distribution accuracy against the held-out band's width.
 - :func:`interior_exterior_accuracy` (claim 6): the held-out W x W square's accuracy against W, interior vs
@@ -19,9 +19,11 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from .study import (_groups, accuracy_axis, grouped_bars, left_out, run_values, seed_errorbar, study_coord,
-                    study_value)
-from .style import FigureDataError, new_figure, region_color, require
+from ...studies.groups import grid_groups as _groups
+from ...studies.groups import run_values, study_coord, study_value
+from .study import accuracy_axis, grouped_bars, left_out, seed_errorbar
+from .style import FigureDataError, new_figure, region_color, require, root_figure, single_axes
+from .style import title as set_title
 
 _COLLECT = "collect the study: manifold_lens.open_study"
 BANDS = (("band_x", "vertical band (x held out)"), ("band_y", "horizontal band (y held out)"),
@@ -48,7 +50,7 @@ def _legend(ax, n: int) -> None:
         ax.legend(fontsize=8, frameon=False, loc="best")
 
 
-def lesion_accuracy(study: xr.Dataset, title: str | None = None) -> Figure:
+def lesion_accuracy(study: xr.Dataset, title: str | None = None, *, fig=None) -> Figure:
     """Claim 5: accuracy against the held-out band's width ``data.holdout.width`` (px). Panels: out-of-distribution
     accuracy (every held-out condition), the held-out band's own region (band_x / band_y, where present) and
     in-distribution accuracy (the trained conditions, a control); one line per other grid point and case."""
@@ -59,7 +61,7 @@ def lesion_accuracy(study: xr.Dataset, title: str | None = None) -> Figure:
     panels.append(("accuracy_id", "in-distribution (trained conditions)"))
     x = study[width].values.astype(np.float64)
     groups = _groups(study, width)
-    fig = new_figure(4.2 * len(panels) + 0.6, 4.4)
+    fig = new_figure(4.2 * len(panels) + 0.6, 4.4, fig)
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
     for ax, (var, name) in zip(axes, panels):
         y = run_values(study, var)
@@ -72,7 +74,8 @@ def lesion_accuracy(study: xr.Dataset, title: str | None = None) -> Figure:
             _legend(ax, n)
     fig.suptitle(title or _title(study, "accuracy vs the held-out band's width", run_values(study, "accuracy_ood")),
                  fontsize=10)
-    return fig
+    return root_figure(fig)
+
 
 
 def held_out_square(study: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +100,7 @@ POSITION_COLORS = {"interior": region_color("interior"), "exterior": region_colo
 FAMILY_STYLES = [("o", "-"), ("s", "--"), ("^", ":"), ("D", "-.")]
 
 
-def interior_exterior_accuracy(study: xr.Dataset, title: str | None = None) -> Figure:
+def interior_exterior_accuracy(study: xr.Dataset, title: str | None = None, *, fig=None) -> Figure:
     """Claim 6: the held-out W x W square's accuracy against W (``data.holdout.width``, px), interior vs exterior
     (corner / edge): colour by position, marker and dash by family (``data.family``, else the case); right: the
     in-distribution accuracy of the same runs (a control)."""
@@ -118,7 +121,7 @@ def interior_exterior_accuracy(study: xr.Dataset, title: str | None = None) -> F
         skip.add("case")  # the case is the family or the position: no need to repeat it
     others = _groups(study, *skip)
     x = study[width].values.astype(np.float64)
-    fig = new_figure(12.0, 4.6)
+    fig = new_figure(12.0, 4.6, fig)
     left, right = fig.subplots(1, 2, sharey=True, width_ratios=[3, 2])
     families = list(dict.fromkeys(str(f) for f in family))
     n = 0
@@ -142,10 +145,11 @@ def interior_exterior_accuracy(study: xr.Dataset, title: str | None = None) -> F
         accuracy_axis(ax, "terminal accuracy (fraction correct)" if ax is left else "")
     _legend(left, n)
     fig.suptitle(title or _title(study, "held-out square's accuracy vs W, interior vs exterior", acc), fontsize=10)
-    return fig
+    return root_figure(fig)
 
 
-def composition_accuracy(study: xr.Dataset, title: str | None = None) -> Figure:
+
+def composition_accuracy(study: xr.Dataset, title: str | None = None, *, ax=None) -> Figure:
     """Claim 3: accuracy in the vertical band (``band_x``), the horizontal band (``band_y``) and their
     ``intersection``, with the trained conditions (``train``) as a control, per training set (each case and
     grid point) as grouped bars."""
@@ -158,14 +162,13 @@ def composition_accuracy(study: xr.Dataset, title: str | None = None) -> Figure:
     if _present(study, "train"):
         series.append(("trained conditions (control)", run_values(study, "region:train"), region_color("train")))
     groups = _groups(study)
-    fig = new_figure(max(7.0, 1.0 + 1.6 * len(groups) * max(len(series), 2) / 2), 4.8)
-    ax = fig.subplots()
+    fig, ax, own = single_axes(ax, max(7.0, 1.0 + 1.6 * len(groups) * max(len(series), 2) / 2), 4.8)
     grouped_bars(ax, study, groups, series)
     accuracy_axis(ax, "terminal accuracy (fraction correct)")
     ax.set_ylim(0, 1.12)
     ax.set_xlabel("training set (case / grid point)")
     ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(series))
-    fig.suptitle(title or _title(study, "accuracy in the bands and their intersection per training set",
+    set_title(fig, ax, own, title or _title(study, "accuracy in the bands and their intersection per training set",
                                  _any([s[1] for s in series])), fontsize=10)
     return fig
 
@@ -174,7 +177,7 @@ IN_FRAME = (("frame_2d", "in-frame 2D conditions never shown (frame_2d)"),
             ("interior", "held-out interior square (interior)"))
 
 
-def rim_accuracy(study: xr.Dataset, title: str | None = None) -> Figure:
+def rim_accuracy(study: xr.Dataset, title: str | None = None, *, ax=None) -> Figure:
     """Claim 4: out-of-distribution accuracy with and without the rim (each case and grid point, e.g.
     ``include_rim`` or the rim's definition), with the in-frame regions where present (``frame_2d``, a held-out
     ``interior`` square, the cross's bands), as grouped bars."""
@@ -187,15 +190,15 @@ def rim_accuracy(study: xr.Dataset, title: str | None = None) -> Figure:
     if len(groups) < 2:
         raise FigureDataError("rim accuracy: the study has one training set; compare with and without the rim "
                               "(cases or a swept data.include_rim)")
-    fig = new_figure(max(8.0, 1.0 + 0.8 * len(groups) * len(series)), 4.8 + 0.2 * max(len(series) - 2, 0))
-    ax = fig.subplots()
+    fig, ax, own = single_axes(ax, max(8.0, 1.0 + 0.8 * len(groups) * len(series)),
+                               4.8 + 0.2 * max(len(series) - 2, 0))
     grouped_bars(ax, study, groups, series)
     accuracy_axis(ax, "terminal accuracy (fraction correct)")
     ax.set_ylim(0, 1.12)
     ax.set_xlabel("training set (case / grid point)")
     ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14),
               ncol=2 if len(series) > 2 else len(series))
-    fig.suptitle(title or _title(study, "stripes with and without the rim: out-of-distribution accuracy",
+    set_title(fig, ax, own, title or _title(study, "stripes with and without the rim: out-of-distribution accuracy",
                                  series[0][1]), fontsize=10)
     return fig
 

@@ -7,11 +7,13 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from .style import FigureDataError, new_figure, region_color
+from .style import FigureDataError, new_figure, region_color, root_figure, single_axes
 
 
-def coverage_map(ax, x, y, region, title: str = "coverage", image_size: int | None = None):
-    """Scatter the candidate conditions coloured by region (trained = green dots)."""
+def coverage_map(ax, x, y, region, title: str = "coverage", image_size: int | None = None) -> Figure:
+    """Scatter the candidate conditions coloured by region (trained = green dots) on ``ax`` (None: a new
+    figure); returns the Figure."""
+    fig, ax, _ = single_axes(ax, 6.0, 5.0)
     x, y, region = np.asarray(x), np.asarray(y), np.asarray(region).astype(str)
     for r in sorted(set(region.tolist()), key=lambda r: (r != "train", r)):
         sel = region == r
@@ -26,9 +28,10 @@ def coverage_map(ax, x, y, region, title: str = "coverage", image_size: int | No
     ax.set_title(title)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
               title="region (conditions)", title_fontsize=7)
+    return fig
 
 
-def dataset_preview(dataset, n_examples: int = 16, title: str = "dataset", seed: int = 0) -> Figure:
+def dataset_preview(dataset, n_examples: int = 16, title: str = "dataset", seed: int = 0, *, fig=None) -> Figure:
     """Gallery of training examples beside the coverage map of a SyntheticDataset (trained vs held out)."""
     rng = np.random.default_rng(seed)
     train = dataset.train_index
@@ -36,7 +39,7 @@ def dataset_preview(dataset, n_examples: int = 16, title: str = "dataset", seed:
     imgs = dataset.render_conditions(pick)
     cols = int(np.ceil(np.sqrt(len(pick))))
     rows = int(np.ceil(len(pick) / cols))
-    fig = new_figure(2.0 + 1.3 * cols + 6.0, max(4.2, 1.35 * rows + 0.8))
+    fig = new_figure(2.0 + 1.3 * cols + 6.0, max(4.2, 1.35 * rows + 0.8), fig)
     outer = fig.add_gridspec(1, 2, width_ratios=[1.3 * cols, 6.0])
     gallery = outer[0].subgridspec(rows, cols)
     for i, idx in enumerate(pick):
@@ -51,10 +54,11 @@ def dataset_preview(dataset, n_examples: int = 16, title: str = "dataset", seed:
                  image_size=dataset.image_size)
     fig.suptitle(f"{title}  (examples titled by centre (x, y), px; pixel range [-1, 1]; dashed: the "
                  f"{dataset.image_size} x {dataset.image_size} frame)", fontsize=9)
-    return fig
+    return root_figure(fig)
 
 
-def training_loss(loss, title: str | None = None, checkpoints=None) -> Figure:
+
+def training_loss(loss, title: str | None = None, checkpoints=None, *, ax=None) -> Figure:
     """Training loss per optimiser step (light) with its running mean (dark); checkpoints as ticks on top.
 
     ``loss``: ``open_run(path).loss`` (variable ``loss`` over dim ``step``) or the DataArray.
@@ -65,8 +69,7 @@ def training_loss(loss, title: str | None = None, checkpoints=None) -> Figure:
     steps, values = da["step"].values, np.asarray(da.values, dtype=np.float64)
     window = max(1, len(values) // 50)
     smooth = np.convolve(values, np.ones(window) / window, mode="valid")
-    fig = new_figure(7.0, 4.0)
-    ax = fig.add_subplot()
+    fig, ax, own = single_axes(ax, 7.0, 4.0)
     ax.plot(steps, values, color="#a0a0a0" if window > 1 else "k", lw=0.6 if window > 1 else 1.5, label="per step")
     if window > 1:
         ax.plot(steps[window - 1:], smooth, color="k", lw=1.5, label=f"running mean ({window} steps)")

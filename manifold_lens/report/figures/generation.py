@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from .style import (PHASE_COLORS, PHASE_LABELS, attrs_text, figure_title, image_size_of, new_figure, region_color,
-                    representative_checkpoints, require, step_axis)
+                    representative_checkpoints, require, root_figure, single_axes, step_axis)
 
 
 def _settings_text(ev: xr.Dataset) -> str:
@@ -18,13 +18,13 @@ def _settings_text(ev: xr.Dataset) -> str:
                                  "tolerance {tolerance_px} px"], n=ev.sizes.get("condition", "?"))
 
 
-def accuracy_curve(evaluation: xr.Dataset, title: str | None = None) -> Figure:
+def accuracy_curve(evaluation: xr.Dataset, title: str | None = None, *, fig=None) -> Figure:
     """Accuracy (overall, in-distribution, out-of-distribution, per hold-out region) vs step, above the
     learning-phase fractions A / B / C stacked."""
     fig_name = "accuracy vs step"
     require(evaluation, ["accuracy", "phase_fraction"], fig_name, "evaluate the run: manifold-lens evaluate")
     steps = evaluation["checkpoint"].values
-    fig = new_figure(7.5, 6.5)
+    fig = new_figure(7.5, 6.5, fig)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     top.plot(steps, evaluation["accuracy"], "o-", color="k", lw=2, label="overall")
     styles = {"accuracy_id": ("s-", "#4c9a2a", "in-distribution (trained conditions)"),
@@ -55,7 +55,8 @@ def accuracy_curve(evaluation: xr.Dataset, title: str | None = None) -> Figure:
     fig.suptitle(title or figure_title("generation accuracy over training", evaluation,
                                  f"{_settings_text(evaluation)}; final step {int(steps[-1])}: "
                                  f"{100 * float(last['accuracy']):.1f}% correct"), fontsize=10)
-    return fig
+    return root_figure(fig)
+
 
 
 def _lattice(x, y):
@@ -84,7 +85,7 @@ def _outline(mask: np.ndarray, ex: np.ndarray, ey: np.ndarray) -> list:
     return segs
 
 
-def accuracy_map(evaluation: xr.Dataset, checkpoint: int | None = None, title: str | None = None) -> Figure:
+def accuracy_map(evaluation: xr.Dataset, checkpoint: int | None = None, title: str | None = None, *, ax=None) -> Figure:
     """Accuracy per condition over (x, y) at one checkpoint (default the last), hold-out regions outlined."""
     require(evaluation, ["accuracy_condition", "x", "y"], "accuracy map",
              "evaluate the run: manifold-lens evaluate")
@@ -97,8 +98,7 @@ def accuracy_map(evaluation: xr.Dataset, checkpoint: int | None = None, title: s
     xs, ys, ex, ey, ix, iy = _lattice(x, y)
     grid = np.full((len(ys), len(xs)), np.nan)
     grid[iy, ix] = acc
-    fig = new_figure(7.5, 6.2)
-    ax = fig.add_subplot()
+    fig, ax, own = single_axes(ax, 7.5, 6.2)
     ax.set_facecolor("#e8e8e8")
     mesh = ax.pcolormesh(ex, ey, grid, cmap="viridis", vmin=0, vmax=1, shading="flat")
     fig.colorbar(mesh, ax=ax, label="accuracy at the condition (fraction of its samples correct)", shrink=0.85)

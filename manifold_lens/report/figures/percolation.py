@@ -9,7 +9,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .style import attrs_text, axis_label, figure_title, new_figure, require
+from .style import attrs_text, axis_label, figure_title, new_figure, require, root_figure, single_axes
+from .style import title as set_title
 
 
 def _sigma_colors(n: int):
@@ -17,7 +18,7 @@ def _sigma_colors(n: int):
     return [cmap(0.85 * i / max(n - 1, 1)) for i in range(n)]
 
 
-def percolation_curves(percolation: xr.Dataset, title: str | None = None) -> Figure:
+def percolation_curves(percolation: xr.Dataset, title: str | None = None, *, fig=None) -> Figure:
     """Largest-cluster ratio (over kept sites, left) and fraction (over all sites, right) vs keep fraction,
     one curve per sigma (mean over trials, band = +-1 std), lambda_c dashed."""
     require(percolation, ["largest_cluster_ratio"], "percolation curves", "run manifold-lens percolate")
@@ -25,7 +26,7 @@ def percolation_curves(percolation: xr.Dataset, title: str | None = None) -> Fig
     lam = p["keep_fraction"].values
     colors = _sigma_colors(p.sizes["sigma"])
     names = [n for n in ("largest_cluster_ratio", "largest_cluster_fraction") if n in p]
-    fig = new_figure(5.2 * len(names) + 1.5, 4.4)
+    fig = new_figure(5.2 * len(names) + 1.5, 4.4, fig)
     axes = np.atleast_1d(fig.subplots(1, len(names), sharex=True))
     for ax, name in zip(axes, names):
         for k, s in enumerate(p["sigma"].values):
@@ -58,11 +59,12 @@ def percolation_curves(percolation: xr.Dataset, title: str | None = None) -> Fig
                             "overlap threshold {threshold:g}", "{trials} trials"]
                        + (["periodic"] if int(at.get("periodic", 0)) else []), shape=shape)
     fig.suptitle(title or figure_title("site percolation of the training lattice", percolation, where), fontsize=10)
-    return fig
+    return root_figure(fig)
+
 
 
 def neighbour_overlap(overlap: xr.Dataset, threshold: float | None = None, spacing: float | None = None,
-                      title: str | None = None) -> Figure:
+                      title: str | None = None, *, ax=None) -> Figure:
     """Normalised overlap of neighbouring bumps vs lattice spacing d, per sigma: from pixels (solid) and the
     continuum closed form exp(-d^2 / 4 sigma^2) (dashed); the connection threshold dotted.
 
@@ -72,8 +74,7 @@ def neighbour_overlap(overlap: xr.Dataset, threshold: float | None = None, spaci
              "compute it with manifold_lens.neighbour_overlap_curve")
     d = overlap["spacing"].values
     colors = _sigma_colors(overlap.sizes["sigma"])
-    fig = new_figure(7.5, 4.5)
-    ax = fig.add_subplot()
+    fig, ax, own = single_axes(ax, 7.5, 4.5)
     for k, s in enumerate(overlap["sigma"].values):
         ax.plot(d, overlap["overlap_pixels"].isel(sigma=k), color=colors[k], lw=1.8, label=f"sigma = {s:g} px")
         if "overlap_continuum" in overlap:
@@ -104,18 +105,18 @@ def neighbour_overlap(overlap: xr.Dataset, threshold: float | None = None, spaci
     return fig
 
 
-def onset_comparison(comparison: xr.Dataset, title: str | None = None) -> Figure:
+def onset_comparison(comparison: xr.Dataset, title: str | None = None, *, fig=None) -> Figure:
     """Left: terminal accuracy of each run (markers) beside the predicted largest-cluster curve (line) vs keep
     fraction, per sigma; lambda_c predicted (dotted) and measured (solid). Right: predicted vs measured.
 
     A percolation test result (:func:`manifold_lens.percolation_test`, also stored as a comparison group) is
     drawn by :func:`lambda_c_comparison`."""
     if "predicted_cluster" in comparison and "terminal_accuracy" not in comparison:
-        return lambda_c_comparison(comparison, title)
+        return lambda_c_comparison(comparison, title, ax=None if fig is None else fig.add_subplot())
     require(comparison, ["lambda_c_predicted", "lambda_c_measured", "terminal_accuracy", "largest_cluster_ratio"],
              "predicted vs measured onset", "run manifold-lens percolate test STUDY_DIR")
     colors = _sigma_colors(comparison.sizes["sigma"])
-    fig = new_figure(12.0, 4.6)
+    fig = new_figure(12.0, 4.6, fig)
     left, right = fig.subplots(1, 2, width_ratios=[3, 2])
     lam = comparison["keep_fraction"].values
     run_sigma = comparison["run_sigma"].values
@@ -135,7 +136,7 @@ def onset_comparison(comparison: xr.Dataset, title: str | None = None) -> Figure
         if np.isfinite(mc):
             left.axvline(mc, color=c, ls="-", lw=1.2)
     left.plot([], [], color="#555", ls=":", label="lambda_c predicted")
-    left.plot([], [], color="#555", ls="-", label="lambda_c measured (logistic midpoint)")
+    left.plot([], [], color="#555", ls="-", label="lambda_c measured (sigmoid midpoint)")
     left.set_xlim(0, 1)
     left.set_ylim(-0.02, 1.05)
     left.set_xlabel("keep fraction lambda (fraction of lattice sites kept)")
@@ -164,7 +165,7 @@ def onset_comparison(comparison: xr.Dataset, title: str | None = None) -> Figure
                    fontsize=7, wrap=True, bbox=dict(fc="w", ec="#999", alpha=0.9))
     fig.suptitle(title or f"does accuracy jump where the training set percolates? ({comparison.sizes['run']} runs, "
                  f"overlap threshold {comparison.attrs.get('threshold', '?')})", fontsize=10)
-    return fig
+    return root_figure(fig)
 
 
 def _finite(ds, name, k):
@@ -184,7 +185,7 @@ def _band(ax, iv, color):
         ax.axvspan(iv[0], iv[1], color=color, alpha=0.15, lw=0)
 
 
-def percolation_onsets(test: xr.Dataset, title: str | None = None) -> Figure:
+def percolation_onsets(test: xr.Dataset, title: str | None = None, *, fig=None) -> Figure:
     """Outcome vs keep fraction, one panel per sigma: each run (points; mean +- sd over seeds as error bars), the
     fitted sigmoid (solid), the predicted largest-cluster curve (dashed) and its sigmoid (dotted); measured
     (solid) and predicted (dotted) lambda_c with their 95% intervals as bands."""
@@ -193,7 +194,7 @@ def percolation_onsets(test: xr.Dataset, title: str | None = None) -> Figure:
     n = test.sizes["sigma"]
     cols = min(n, 4)
     rows = int(np.ceil(n / cols))
-    fig = new_figure(3.6 * cols + 0.4, 3.3 * rows + 0.6)
+    fig = new_figure(3.6 * cols + 0.4, 3.3 * rows + 0.6, fig)
     axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True, squeeze=False)).ravel()
     colors = _sigma_colors(n)
     grid = test["lambda_grid"].values
@@ -233,7 +234,8 @@ def percolation_onsets(test: xr.Dataset, title: str | None = None) -> Figure:
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     fig.suptitle(title or f"onsets per bump width (verdict: {test.attrs.get('verdict', '?')})\n{outcome} and the "
                  "predicted largest cluster vs keep fraction", fontsize=10)
-    return fig
+    return root_figure(fig)
+
 
 
 def _short(text: str, n: int = 80, width: int = 42) -> str:
@@ -244,13 +246,12 @@ def _short(text: str, n: int = 80, width: int = 42) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
-def lambda_c_comparison(test: xr.Dataset, title: str | None = None) -> Figure:
+def lambda_c_comparison(test: xr.Dataset, title: str | None = None, *, ax=None) -> Figure:
     """Measured vs predicted lambda_c per sigma with both 95% intervals, the identity line and the errors-in-both
     regression line; slope, intercept and verdict in the title."""
     require(test, ["lambda_c_predicted", "lambda_c_measured", "lambda_c_predicted_interval",
                    "lambda_c_measured_interval"], "predicted vs measured lambda_c", _TEST_HINT)
-    fig = new_figure(6.4, 5.6)
-    ax = fig.add_subplot()
+    fig, ax, own = single_axes(ax, 6.4, 5.6)
     colors = _sigma_colors(test.sizes["sigma"])
     pc, mc = test["lambda_c_predicted"].values, test["lambda_c_measured"].values
     pint, mint = test["lambda_c_predicted_interval"].values, test["lambda_c_measured_interval"].values
@@ -280,17 +281,16 @@ def lambda_c_comparison(test: xr.Dataset, title: str | None = None) -> Figure:
     ax.set_ylabel(f"measured lambda_c (sigmoid midpoint of {test.attrs.get('outcome', 'the outcome')})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
-    fig.suptitle(title or f"predicted vs measured onset (95% bootstrap intervals), verdict: "
+    set_title(fig, ax, own, title or f"predicted vs measured onset (95% bootstrap intervals), verdict: "
                  f"{test.attrs.get('verdict', '?')}\n{text}", fontsize=10)
     return fig
 
 
-def percolation_collapse(test: xr.Dataset, title: str | None = None) -> Figure:
+def percolation_collapse(test: xr.Dataset, title: str | None = None, *, ax=None) -> Figure:
     """The outcome of every run vs its predicted largest-cluster ratio, all widths (colour by sigma), with the
     monotone curve of all runs; the cross-validated comparison with separate curves in lambda in the title."""
     require(test, ["outcome", "predicted_cluster"], "collapse onto cluster size", _TEST_HINT)
-    fig = new_figure(6.8, 5.0)
-    ax = fig.add_subplot()
+    fig, ax, own = single_axes(ax, 6.8, 5.0)
     colors = _sigma_colors(test.sizes["sigma"])
     rs, x, y = test["run_sigma"].values, test["predicted_cluster"].values, test["outcome"].values
     for k, s in enumerate(test["sigma"].values):
@@ -311,5 +311,5 @@ def percolation_collapse(test: xr.Dataset, title: str | None = None) -> Figure:
         f"collapse: {col}\n(cross-validated log-likelihood per run: one curve "
         f"{float(test['collapse_loglik_single']):.3f}, separate curves in lambda "
         f"{float(test['collapse_loglik_separate']):.3f})")
-    fig.suptitle(title or f"does {outcome} follow one curve of predicted cluster size?\n{sub}", fontsize=10)
+    set_title(fig, ax, own, title or f"does {outcome} follow one curve of predicted cluster size?\n{sub}", fontsize=10)
     return fig

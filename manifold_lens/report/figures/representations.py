@@ -1,5 +1,9 @@
 """Figures of the representations: PCA spectrum, effective dimension, metrics over training,
-3-D embeddings, chord histograms, similarity vs feature distance.
+3-D embeddings, chord histograms, similarity vs feature distance (the persistence diagram: :mod:`.topology`).
+
+Each takes an analysis group or a plain :func:`manifold_lens.measure` result
+(one checkpoint, layer and timestep), and ``fig=`` (a Figure or SubFigure to
+draw into); each returns the Figure.
 
 Results with a ``reference`` dim (every analysis since references exist) are
 drawn as the learned code beside its references: the empirical ones (pixels,
@@ -16,26 +20,29 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
 
 from .style import (CHORD_PANELS, REFERENCE_COLORS, REFERENCE_LABELS, REFERENCE_MARKERS, X_CMAP, X_COLOR, Y_CMAP,
-                    Y_COLOR, FigureDataError, analysis_slice, checkpoint_colors, figure_title, learned_and_references,
-                    new_figure, representative_checkpoints, require, results_config, step_axis)
+                    Y_COLOR, analysis_slice, as_analysis, checkpoint_colors, figure_title, learned_and_references,
+                    new_figure, representative_checkpoints, require, results_config, root_figure, step_axis)
 
 
 _ANALYZE_HINT = "run manifold-lens analyze"
 
 
-def pca_spectrum(analysis: xr.Dataset, layer=None, timestep=None, title: str | None = None) -> Figure:
+def pca_spectrum(analysis: xr.Dataset, layer=None, timestep=None, title: str | None = None, *,
+                 fig=None) -> Figure:
     """Explained-variance spectrum at every checkpoint (colour = step), top-4 share annotated, the references'
-    final spectra dashed; right: the top-4 explained variance vs step beside the references'."""
+    final spectra dashed; right: the top-4 explained variance vs step beside the references'.
+
+    ``analysis``: an analysis group, or a plain :func:`manifold_lens.measure` result; ``fig``: a Figure or
+    SubFigure to draw into (default a new one). Returns the Figure."""
     require(analysis, ["explained_variance_ratio", "explained_variance_top4"], "PCA spectrum", _ANALYZE_HINT)
     sliced, where = analysis_slice(analysis, layer, timestep)
     a, refs, names = learned_and_references(sliced)
     steps = a["checkpoint"].values
     comp = a["component"].values
     colors, cmap = checkpoint_colors(steps)
-    fig = new_figure(10.0, 4.3)
+    fig = new_figure(10.0, 4.3, fig)
     left, right = fig.subplots(1, 2, width_ratios=[3, 2])
     for i, s in enumerate(steps):
         ratio = a["explained_variance_ratio"].isel(checkpoint=i).values
@@ -71,7 +78,8 @@ def pca_spectrum(analysis: xr.Dataset, layer=None, timestep=None, title: str | N
     right.grid(alpha=0.3)
     step_axis(right, steps)
     fig.suptitle(title or figure_title("PCA spectrum over training", analysis, where), fontsize=10)
-    return fig
+    return root_figure(fig)
+
 
 
 def _reference_lines(ax, refs, names, var: str, steps) -> None:
@@ -90,15 +98,17 @@ def _mappable(cmap, norm):
     return sm
 
 
-def _lines_over_steps(analysis, variables, colors, labels, ylabel, what, ylim=None, title=None) -> Figure:
+def _lines_over_steps(analysis, variables, colors, labels, ylabel, what, ylim=None, title=None, *,
+                      fig=None) -> Figure:
     """One line per (variable, layer, timestep) vs checkpoint step; with references, a right panel compares the
     final step's learned value of each variable with the references' (same grid, layer and timestep)."""
     require(analysis, list(variables), what, _ANALYZE_HINT)
+    analysis = as_analysis(analysis)
     learned_ds, refs, names = learned_and_references(analysis)
     steps = analysis["checkpoint"].values
     combos = [(str(la), int(t)) for la in analysis.layer.values for t in analysis.timestep.values]
     styles = ["-", "--", ":", "-."]
-    fig = new_figure(11.5 if names else 7.5, 4.5)
+    fig = new_figure(11.5 if names else 7.5, 4.5, fig)
     ax, panel = (fig.subplots(1, 2, width_ratios=[3, 2]) if names else (fig.add_subplot(), None))
     by_combo = len(variables) == 1 and len(combos) > 1  # one variable: a colour per layer and timestep
     for k, (layer, t) in enumerate(combos):
@@ -116,9 +126,11 @@ def _lines_over_steps(analysis, variables, colors, labels, ylabel, what, ylim=No
               bbox_to_anchor=None if names else (1.01, 0.5))
     if panel is not None:
         _reference_panel(panel, refs.isel(checkpoint=-1), names, variables, labels, combos, ylim)
-    where = "" if len(combos) > 1 else f"{combos[0][0]}, t = {combos[0][1]}"
+    plain = int(analysis.attrs.get("plain_measure", 0))
+    where = "" if len(combos) > 1 or plain else f"{combos[0][0]}, t = {combos[0][1]}"
     ax.set_title(title or figure_title(what, analysis, where), fontsize=10)
-    return fig
+    return root_figure(fig)
+
 
 
 def _reference_panel(ax, final, names, variables, labels, combos, xlim=None) -> None:
@@ -144,15 +156,17 @@ def _reference_panel(ax, final, names, variables, labels, combos, xlim=None) -> 
     ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2)
 
 
-def effective_dim_curve(analysis: xr.Dataset, title: str | None = None) -> Figure:
-    """Effective dimension (participation ratio) vs step, one line per layer and timestep."""
+def effective_dim_curve(analysis: xr.Dataset, title: str | None = None, *, fig=None) -> Figure:
+    """Effective dimension (participation ratio) vs step, one line per layer and timestep (a plain measure()
+    result: one point); ``fig``: a Figure or SubFigure to draw into."""
     return _lines_over_steps(analysis, ["effective_dim"], ["k"], ["effective dimension"],
                              "effective dimension (participation ratio, dimensions)", "effective dimension over "
-                             "training", title=title)
+                             "training", title=title, fig=fig)
 
 
-def metrics_curve(analysis: xr.Dataset, title: str | None = None) -> Figure:
-    """Factorization score, continuity index and linear decodability of x and y vs step."""
+def metrics_curve(analysis: xr.Dataset, title: str | None = None, *, fig=None) -> Figure:
+    """Factorization score, continuity index and linear decodability of x and y vs step (a plain measure()
+    result: one point each); ``fig``: a Figure or SubFigure to draw into."""
     names = ["factorization_score", "continuity_index", "x_decoding_r2", "y_decoding_r2"]
     present = [n for n in names if n in analysis]
     if not present:
@@ -163,11 +177,11 @@ def metrics_curve(analysis: xr.Dataset, title: str | None = None) -> Figure:
               "x_decoding_r2": "x decodability (R^2)", "y_decoding_r2": "y decodability (R^2)"}
     return _lines_over_steps(analysis, present, [colors[n] for n in present], [labels[n] for n in present],
                              "score (1 = factorized / smooth / decodable)", "factorization and continuity over "
-                             "training", ylim=(-0.05, 1.05), title=title)
+                             "training", ylim=(-0.05, 1.05), title=title, fig=fig)
 
 
 def embedding_views(analysis: xr.Dataset, method: str = "pca", layer=None, timestep=None, checkpoints=None,
-                    title: str | None = None) -> Figure:
+                    title: str | None = None, *, fig=None) -> Figure:
     """3-D embeddings of the representation (``embedding_<method>``) at early, middle and final checkpoints;
     top row coloured by x (blues), bottom row by y (reds). Held-out conditions are triangles."""
     var = f"embedding_{method}"
@@ -177,7 +191,7 @@ def embedding_views(analysis: xr.Dataset, method: str = "pca", layer=None, times
     x, y = a["x"].values, a["y"].values
     held = ~a["in_train"].values.astype(bool) if "in_train" in a.coords else np.zeros(len(x), bool)
     axis_name = {"pca": "PC", "umap": "UMAP ", "isomap": "Isomap "}.get(method, f"{method} ")
-    fig = new_figure(3.3 * len(chosen) + 1.2, 6.6)
+    fig = new_figure(3.3 * len(chosen) + 1.2, 6.6, fig)
     size = float(np.clip(2000 / max(len(x), 1), 3, 30))
     for row, (values, cmap, lab) in enumerate(((x, X_CMAP, "x (px, column)"), (y, Y_CMAP, "y (px, row)"))):
         axes = []
@@ -199,11 +213,12 @@ def embedding_views(analysis: xr.Dataset, method: str = "pca", layer=None, times
     extra = f"{where}; triangles: held-out conditions" if held.any() else where
     fig.suptitle(title or figure_title(f"3-D {method.upper()} embedding of the representation", analysis, extra),
                  fontsize=10)
-    return fig
+    return root_figure(fig)
+
 
 
 def chord_histograms(analysis: xr.Dataset, checkpoint: int | None = None, layer=None, timestep=None,
-                     title: str | None = None) -> Figure:
+                     title: str | None = None, *, fig=None) -> Figure:
     """Orthogonality and parallelism histograms of chord cosines: the learned code (filled) against its
     references (pixels, init, shuffled and the ideal code of the data), each panel listing the summaries."""
     names = [f"{p}_cos_hist" for p, _, _ in CHORD_PANELS]
@@ -226,7 +241,7 @@ def chord_histograms(analysis: xr.Dataset, checkpoint: int | None = None, layer=
         half = np.diff(centres).mean() / 2
         lower, upper = centres - half, centres + half
     edges = np.append(lower, upper[-1])
-    fig = new_figure(15.0, 4.2)
+    fig = new_figure(15.0, 4.2, fig)
     axes = fig.subplots(1, len(CHORD_PANELS), sharey=True)
     for ax, (stat, label, color) in zip(axes, CHORD_PANELS):
         hist = a[f"{stat}_cos_hist"]
@@ -258,7 +273,8 @@ def chord_histograms(analysis: xr.Dataset, checkpoint: int | None = None, layer=
     fig.suptitle(title or figure_title(f"chord statistics at step {step}", analysis,
                                        f"{where}; summaries: mean |cos| (orthogonality), mean cos (parallelism)"),
                  fontsize=10)
-    return fig
+    return root_figure(fig)
+
 
 
 def _spacing(analysis, axis: str):
@@ -267,7 +283,7 @@ def _spacing(analysis, axis: str):
 
 
 def similarity_curves(analysis: xr.Dataset, layer=None, timestep=None, checkpoints=None,
-                      title: str | None = None) -> Figure:
+                      title: str | None = None, *, fig=None) -> Figure:
     """Similarity of the x-codes (blue) and y-codes (red) vs feature-value distance at early, middle and
     final checkpoints (lighter = earlier); with references, a right panel compares the final step's curves
     (mean of x and y) with the references'."""
@@ -280,7 +296,7 @@ def similarity_curves(analysis: xr.Dataset, layer=None, timestep=None, checkpoin
     sx, sy = _spacing(analysis, "x"), _spacing(analysis, "y")
     same = sx is not None and sx == sy
     scale = float(sx) if same else 1.0
-    fig = new_figure(12.0 if names else 7.5, 4.5)
+    fig = new_figure(12.0 if names else 7.5, 4.5, fig)
     ax, panel = (fig.subplots(1, 2, width_ratios=[3, 2], sharey=True) if names else (fig.add_subplot(), None))
     alphas = np.linspace(0.35, 1.0, len(chosen))
     last_finite = 0
@@ -312,87 +328,4 @@ def similarity_curves(analysis: xr.Dataset, layer=None, timestep=None, checkpoin
         panel.legend(fontsize=7, frameon=False, loc="best")
     ax.set_title(title or figure_title("similarity vs feature-value distance", analysis,
                                        f"{where}; x-code: y averaged out, and vice versa"), fontsize=10)
-    return fig
-
-
-def persistence_diagram(analysis: xr.Dataset, layer=None, timestep=None, checkpoint: int | None = None,
-                        reference: str = "learned", title: str | None = None) -> Figure:
-    """H0 and H1 persistence diagrams of one checkpoint (default: the last) with the loop test drawn.
-
-    Left: (birth, death) of every stored bar, H0 (blue) and H1 (orange); the counted loops (``h1_counted``)
-    are red stars inside the shaded region that both tests accept: persistence above the longest H1 bar of
-    the shuffled copies (dashed) and death / birth above the stored ratio (dotted). Right: the H1
-    persistences by rank against the shuffled copies' longest bars.
-    """
-    need = ["persistence_diagram", "h1_counted", "h1_null_persistence", "betti_1"]
-    require(analysis, need, "persistence diagram", _ANALYZE_HINT + " on periodic data, or measure(..., homology=True)")
-    a, where = analysis_slice(analysis, layer, timestep)
-    steps = [int(s) for s in a["checkpoint"].values]
-    step = steps[-1] if checkpoint is None else representative_checkpoints(steps, [checkpoint])[0]
-    a = a.sel(checkpoint=step)
-    if "reference" in a.dims:
-        a = a.sel(reference=reference)
-        where += f", {reference}" if reference != "learned" else ""
-    dgm = a["persistence_diagram"]
-    h0 = dgm.sel(homology_dim=0).values
-    h1 = dgm.sel(homology_dim=1).values
-    h0, h1 = h0[np.isfinite(h0[:, 0])], h1[np.isfinite(h1[:, 0])]
-    if not len(h0):
-        raise FigureDataError(f"persistence diagram: no bars at step {step} ({where}); too few points "
-                              "(see the results' measure_notes)")
-    counted = a["h1_counted"].values[:len(h1)].astype(bool)
-    betti = int(a["betti_1"])
-    n_bars = a["n_bars"].values.astype(int) if "n_bars" in a else np.array([len(h0), len(h1)])
-    nulls = a["h1_null_persistence"].values
-    tau = float(np.nanmax(nulls))
-    ratio = float(a["betti_1"].attrs.get("min_death_birth_ratio", 2.0))
-    finite = np.concatenate([h0[np.isfinite(h0[:, 1]), 1], h1[:, 1], [tau]])
-    top = 1.08 * float(np.max(finite)) if np.max(finite) > 0 else 1.0
-    inf_y = top * 1.04
-    fig = new_figure(11.0, 4.8)
-    left, right = fig.subplots(1, 2, width_ratios=[1.15, 1])
-    grid = np.linspace(0, inf_y, 200)
-    left.fill_between(grid, np.maximum(grid + tau, ratio * grid), inf_y * 1.1, color="#d62728", alpha=0.06, lw=0)
-    left.plot([0, inf_y], [0, inf_y], color="#999", lw=0.8)
-    left.plot(grid, grid + tau, "--", color="#555", lw=1.0,
-              label=f"death = birth + {tau:.3g} (longest H1 bar of {len(nulls)} shuffled copies)")
-    left.plot(grid, ratio * grid, ":", color="#555", lw=1.2, label=f"death = {ratio:g} x birth")
-    deaths0 = np.where(np.isfinite(h0[:, 1]), h0[:, 1], inf_y)
-    left.scatter(h0[:, 0], deaths0, s=12, color=X_COLOR, alpha=0.6, label=f"H0 ({n_bars[0]} bars)", zorder=3)
-    left.scatter(h1[~counted, 0], h1[~counted, 1], s=12, color="#ff7f0e", alpha=0.7, zorder=3,
-                 label=f"H1 ({n_bars[1]} bars)")
-    left.scatter(h1[counted, 0], h1[counted, 1], s=150, marker="*", color="#d62728", edgecolor="k", lw=0.6,
-                 zorder=4, label=f"counted loops (betti_1 = {betti})")
-    left.axhline(inf_y, color="#bbb", lw=0.6)
-    left.text(0.01 * inf_y, inf_y, " inf", va="bottom", fontsize=8, color="#777")
-    left.set_xlim(-0.02 * inf_y, inf_y)
-    left.set_ylim(0, inf_y * 1.06)
-    units = dgm.attrs.get("units", "activation")
-    left.set_xlabel(f"birth (Rips scale, {units})")
-    left.set_ylabel(f"death (Rips scale, {units})")
-    left.legend(fontsize=7.5, loc="lower right", frameon=True, framealpha=0.9)
-    left.grid(alpha=0.3)
-    pers = h1[:, 1] - h1[:, 0]
-    shown = min(len(pers), max(20, int(counted.sum()) + 10))
-    rank = np.arange(1, shown + 1)
-    right.bar(rank, pers[:shown], color=np.where(counted[:shown], "#d62728", "#ff7f0e"), width=0.8)
-    for k, v in enumerate(nulls):
-        right.axhline(v, color="#555", lw=0.7, alpha=0.5, label="shuffled copies' longest bars" if k == 0 else None)
-    right.axhline(tau, color="#555", lw=1.2, ls="--", label=f"test threshold {tau:.3g}")
-    right.set_ylim(0, 1.3 * max(float(pers.max()) if len(pers) else 0.0, tau) or 1.0)
-    right.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if not len(pers):
-        right.text(0.5, 0.5, "no H1 bar born below the truncation scale:\nnone could pass death / birth > "
-                   f"{ratio:g}", transform=right.transAxes, ha="center", va="center", fontsize=9)
-        right.set_xticks([])
-    right.set_xlabel("H1 bar rank (by persistence)")
-    right.set_ylabel(f"H1 persistence, death - birth ({units})")
-    right.set_xlim(0.3, shown + 0.7)
-    right.legend(fontsize=8, frameon=False, loc="upper right")
-    right.grid(alpha=0.3, axis="y")
-    right.set_title(f"the {shown} longest of {n_bars[1]} H1 bars; red: counted (also death / birth > {ratio:g})"
-                    if shown else "H1 bars vs the shuffled copies' longest", fontsize=9)
-    fig.suptitle(title or figure_title(f"persistence diagram at step {step}", analysis,
-                                       f"{where}; betti_1 = {betti}: H1 bars longer than every "
-                                       f"shuffled copy's and closing later than {ratio:g} x their birth"), fontsize=10)
-    return fig
+    return root_figure(fig)

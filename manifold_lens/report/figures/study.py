@@ -13,53 +13,21 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from .style import FigureDataError, new_figure, require, step_axis
+from ...studies.groups import grid_groups as _groups
+from ...studies.groups import run_values, seed_mean, study_coord, study_value, swept_names
+from .style import new_figure, require, root_figure, single_axes, step_axis
+from .style import title as set_title
+
+__all__ = ["ERRORBARS", "accuracy_vs_key", "study_accuracy_curves", "swept_names", "study_value", "seed_mean",
+           "study_coord", "run_values", "left_out", "seed_stats", "seeds_text", "seed_errorbar", "accuracy_axis",
+           "grouped_bars"]
 
 PANELS = (("accuracy", "overall"), ("accuracy_id", "in-distribution (trained conditions)"),
           ("accuracy_ood", "out-of-distribution (held out)"))
 ERRORBARS = "standard error over seeds"
 
 
-def swept_names(study: xr.Dataset) -> list[str]:
-    """The study's swept coordinates, in grid order."""
-    names = study.attrs.get("coordinate_names") or {}
-    return [n for n in names.values() if n in study.coords]
-
-
-def study_value(v) -> str:
-    """A swept value as text (numbers with ``:g``)."""
-    return f"{v:g}" if isinstance(v, (float, np.floating)) else str(v)
-
-
-def _groups(study: xr.Dataset, *keys: str) -> list[tuple[str, np.ndarray]]:
-    """(label, run mask) per combination of the swept keys other than ``keys`` and the case, in order of
-    appearance."""
-    others = [n for n in swept_names(study) if n not in keys]
-    if "case" not in keys and "case" in study.coords and any(str(c) for c in study["case"].values):
-        others.append("case")
-    if "case" in others:  # keys that only the cases set (one value per case) say nothing the case does not
-        cases = study["case"].values.tolist()
-        others = [o for o in others if o == "case" or any(
-            len({v for v, c in zip(study[o].values.tolist(), cases) if c == case}) > 1 for case in set(cases))]
-    combos = list(zip(*[study[o].values.tolist() for o in others])) if others else [()] * study.sizes["run"]
-    out = []
-    for combo in dict.fromkeys(combos):
-        mask = np.array([c == combo for c in combos])
-        label = ", ".join(f"{o}={study_value(v)}" if o != "case" else f"case {v or '(none)'}"
-                          for o, v in zip(others, combo))
-        out.append((label, mask))
-    return out
-
-
-def seed_mean(values: np.ndarray) -> tuple[float, float, int]:
-    """Mean, standard error over seeds (NaN with one) and the number of finite values."""
-    v = values[np.isfinite(values)]
-    if not len(v):
-        return np.nan, np.nan, 0
-    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan, len(v)
-
-
-def accuracy_vs_key(study: xr.Dataset, key: str, title: str | None = None) -> Figure:
+def accuracy_vs_key(study: xr.Dataset, key: str, title: str | None = None, *, fig=None) -> Figure:
     """Terminal accuracy overall / in-distribution / out-of-distribution vs swept ``key`` (three panels): the
     mean over seeds with the standard error as error bars, one line per combination of the other swept keys
     (and case)."""
@@ -73,7 +41,7 @@ def accuracy_vs_key(study: xr.Dataset, key: str, title: str | None = None) -> Fi
         values = sorted(values)
     pos = {v: float(v) for v in values} if numeric else {v: k for k, v in enumerate(values)}
     groups = _groups(study, key)
-    fig = new_figure(12, 4.2)
+    fig = new_figure(12, 4.2, fig)
     axes = fig.subplots(1, 3, sharey=True)
     colors = [f"C{k % 10}" for k in range(len(groups))]
     for ax, (var, name) in zip(axes, PANELS):
@@ -97,10 +65,11 @@ def accuracy_vs_key(study: xr.Dataset, key: str, title: str | None = None) -> Fi
     fig.suptitle(title or f"{study.attrs.get('title', 'study')}: terminal accuracy vs {key}\n"
                  f"mean over seeds, error bars: {ERRORBARS}; {n_done} of {study.sizes['run']} runs evaluated",
                  fontsize=10)
-    return fig
+    return root_figure(fig)
 
 
-def study_accuracy_curves(study: xr.Dataset, title: str | None = None) -> Figure:
+
+def study_accuracy_curves(study: xr.Dataset, title: str | None = None, *, ax=None) -> Figure:
     """Accuracy over training of every run (``accuracy_curve``, run x checkpoint), coloured by its grid point
     (the swept values and case), one line per seed."""
     require(study, ["accuracy_curve"], "study accuracy curves",
@@ -108,8 +77,7 @@ def study_accuracy_curves(study: xr.Dataset, title: str | None = None) -> Figure
     names = swept_names(study) + (["case"] if any(str(c) for c in study["case"].values) else [])
     points = list(zip(*[study[n].values.tolist() for n in names])) if names else [()] * study.sizes["run"]
     order = list(dict.fromkeys(points))
-    fig = new_figure(7.5, 4.5)
-    ax = fig.subplots()
+    fig, ax, own = single_axes(ax, 7.5, 4.5)
     steps = study["checkpoint"].values
     shown = set()
     for k in range(study.sizes["run"]):
@@ -126,31 +94,12 @@ def study_accuracy_curves(study: xr.Dataset, title: str | None = None) -> Figure
     ax.set_ylim(-0.03, 1.03)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
-    fig.suptitle(title or f"{study.attrs.get('title', 'study')}: accuracy over training, one line per run",
+    set_title(fig, ax, own, title or f"{study.attrs.get('title', 'study')}: accuracy over training, one line per run",
                  fontsize=10)
     return fig
 
 
 # -- helpers of the claims' figures ----------------------------------------------------------------
-
-def study_coord(study: xr.Dataset, key: str, figure: str, hint: str = "") -> str:
-    """The name of the study's coordinate for config ``key`` (e.g. ``data.holdout.width`` -> ``width``), found
-    by its ``key`` attribute; a one-line :class:`FigureDataError` when the study does not vary it."""
-    for name, coord in study.coords.items():
-        if coord.attrs.get("key") == key and "run" in coord.dims:
-            return str(name)
-    raise FigureDataError(f"{figure}: the study does not sweep {key}" + (f" ({hint})" if hint else ""))
-
-
-def run_values(study: xr.Dataset, var: str) -> np.ndarray:
-    """Per-run values of ``var`` or of one region, ``"region:NAME"`` (NaN where a run has no such region)."""
-    if var.startswith("region:"):
-        region = var.split(":", 1)[1]
-        if "accuracy_region" not in study or region not in [str(r) for r in study["region_name"].values]:
-            return np.full(study.sizes["run"], np.nan)
-        return study["accuracy_region"].sel(region_name=region).values.astype(np.float64)
-    return study[var].values.astype(np.float64)
-
 
 def left_out(study: xr.Dataset, values: np.ndarray, mask: np.ndarray | None = None) -> str:
     """A caption sentence naming the runs (of ``mask``) without a value, by status; "" when none."""

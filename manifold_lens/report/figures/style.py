@@ -1,7 +1,6 @@
 """The figures' shared style: colours per feature, region, phase and manifold, and small layout helpers.
 
-Figures (:mod:`manifold_lens.plot`, this package's modules ``data``,
-``generation``, ``representations``, ``percolation``) take their colours and
+Figures (:mod:`manifold_lens.plot`, this package's modules) take their colours and
 helpers from here, so x is always blue, y red, and a figure whose input lacks
 what it needs raises :class:`FigureDataError` with one line saying what is
 missing and how to produce it.
@@ -20,6 +19,7 @@ from matplotlib.figure import Figure
 
 from ...errors import ManifoldLensError
 from ...stores import select_checkpoints
+from ...studies.groups import StudyDataError
 
 X_COLOR = "#1f77b4"   # x: blue
 Y_COLOR = "#d62728"   # y: red
@@ -59,8 +59,9 @@ CHORD_PANELS = (
 STEP_LABEL = "training step (optimiser steps)"
 
 
-class FigureDataError(ManifoldLensError):
-    """The results given to a figure lack what it needs (one line: what, and how to get it)."""
+# The results given to a figure lack what it needs (one line: what, and how to get it). The same class as the
+# studies' StudyDataError, so a study computation's refusal inside a figure is skipped with its reason too.
+FigureDataError = StudyDataError
 
 
 def attrs_text(attrs: dict, templates, **extra) -> str:
@@ -78,8 +79,33 @@ def region_color(region: str) -> str:
     return REGION_COLORS.get(region, "#333333")
 
 
-def new_figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")
+def new_figure(width: float, height: float, fig=None):
+    """A new constrained-layout Figure of ``width`` x ``height`` inches, or ``fig`` (a Figure or SubFigure the
+    caller gave, drawn into as it is)."""
+    return Figure(figsize=(width, height), layout="constrained") if fig is None else fig
+
+
+def root_figure(fig) -> Figure:
+    """The Figure that holds ``fig`` (itself, or the root of a SubFigure)."""
+    while not isinstance(fig, Figure):
+        fig = fig.figure
+    return fig
+
+
+def single_axes(ax, width: float, height: float):
+    """(figure, axes, whether the figure is the function's own): a new figure with one axes, or ``ax``'s."""
+    if ax is None:
+        fig = new_figure(width, height)
+        return fig, fig.add_subplot(), True
+    return root_figure(ax.figure), ax, False
+
+
+def title(fig, ax, own: bool, text: str, fontsize: float = 10) -> None:
+    """The figure's title when the figure is the function's own, else the given axes' title."""
+    if own:
+        fig.suptitle(text, fontsize=fontsize)
+    else:
+        ax.set_title(text, fontsize=fontsize)
 
 
 def source_label(ds) -> str:
@@ -129,12 +155,30 @@ def axis_label(da: xr.DataArray, fallback: str) -> str:
     return f"{name} ({units})" if units and units != "1" else name
 
 
+PLAIN = "measured"  # the layer name given to a plain measure() result
+
+
+def as_analysis(ds: xr.Dataset) -> xr.Dataset:
+    """Results in the shape of an analysis group: a plain :func:`manifold_lens.measure` result (no ``checkpoint``,
+    ``layer`` or ``timestep`` dim) gets each as a length-1 dim (checkpoint 0, layer "measured", timestep 0)."""
+    if not isinstance(ds, xr.Dataset):
+        raise FigureDataError("give an xarray Dataset of measure() or analyze results")
+    added = {}
+    for dim, value in (("checkpoint", 0), ("layer", PLAIN), ("timestep", 0)):
+        if dim not in ds.dims:
+            added[dim] = [value]
+    if not added:
+        return ds
+    out = ds.expand_dims(added)
+    out.attrs.update({**ds.attrs, "plain_measure": 1})
+    return out
+
+
 def analysis_slice(analysis: xr.Dataset, layer=None, timestep=None) -> tuple[xr.Dataset, str]:
-    """(analysis at one layer and timestep, a label such as "bottleneck, t = 50"); default: the first of each."""
-    for dim in ("layer", "timestep", "checkpoint"):
-        if dim not in analysis.dims:
-            raise FigureDataError(f"analysis results: no {dim!r} dim (give an analysis group from manifold-lens "
-                                  "analyze)")
+    """(analysis at one layer and timestep, a label such as "bottleneck, t = 50"); default: the first of each.
+    A plain measure() result is taken as one layer, timestep and checkpoint (:func:`as_analysis`; label "")."""
+    analysis = as_analysis(analysis)
+    plain = int(analysis.attrs.get("plain_measure", 0))
     layers, times = [str(v) for v in analysis.layer.values], [int(v) for v in analysis.timestep.values]
     layer = layers[0] if layer is None else str(layer)
     timestep = times[0] if timestep is None else int(timestep)
@@ -142,7 +186,7 @@ def analysis_slice(analysis: xr.Dataset, layer=None, timestep=None) -> tuple[xr.
         raise FigureDataError(f"layer {layer!r}: not in these results; present: {', '.join(layers)}")
     if timestep not in times:
         raise FigureDataError(f"timestep {timestep}: not in these results; present: {', '.join(map(str, times))}")
-    return analysis.sel(layer=layer, timestep=timestep), f"{layer}, t = {timestep}"
+    return analysis.sel(layer=layer, timestep=timestep), "" if plain else f"{layer}, t = {timestep}"
 
 
 def learned_and_references(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset | None, list[str]]:

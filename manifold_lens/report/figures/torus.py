@@ -1,4 +1,4 @@
-"""Figures of the torus claims 1-2 (SCIENCE.md section 4) from the Dataset of :func:`open_study`.
+"""Figures of the torus claims 1-2 (docs/science.md, section 4) from the Dataset of :func:`open_study`.
 
 - :func:`torus_training`: effective dimension, explained variance of the top 4 principal components and
   accuracy over training (the analysis curves ``<metric>_curve`` and ``accuracy_curve``), mean over seeds.
@@ -16,9 +16,11 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from .study import _groups, seed_mean, seeds_text
+from ...studies.groups import grid_groups as _groups
+from ...studies.groups import seed_mean
+from .study import seeds_text
 from .style import (REFERENCE_COLORS, REFERENCE_LABELS, REFERENCE_MARKERS, FigureDataError, new_figure, require,
-                    step_axis)
+                    root_figure, step_axis)
 
 CHORDS = (("x_on_y_orthogonality", "x-on-y orthogonality"), ("x_on_x_orthogonality", "x-on-x orthogonality"),
           ("y_on_y_orthogonality", "y-on-y orthogonality"), ("x_parallelism", "x parallelism"),
@@ -85,7 +87,7 @@ def _curve_panel(ax, study, da: xr.DataArray, steps, groups, references: bool) -
     ax.grid(alpha=0.3)
 
 
-def torus_training(study: xr.Dataset, layer=None, timestep=None, title: str | None = None) -> Figure:
+def torus_training(study: xr.Dataset, layer=None, timestep=None, title: str | None = None, *, fig=None) -> Figure:
     """Claim 1 over training: effective dimension (participation ratio), explained variance of the top 4
     principal components (the learned code, its references dashed) and accuracy, vs training step; mean over
     seeds with the standard error as error bars, one line per grid point and case."""
@@ -95,7 +97,7 @@ def torus_training(study: xr.Dataset, layer=None, timestep=None, title: str | No
     steps = study["analysis_checkpoint"].values.astype(np.float64)
     groups = _groups(study)
     has_acc = "accuracy_curve" in study
-    fig = new_figure(15.0 if has_acc else 10.5, 4.5)
+    fig = new_figure(15.0 if has_acc else 10.5, 4.5, fig)
     axes = np.atleast_1d(fig.subplots(1, 3 if has_acc else 2))
     _curve_panel(axes[0], study, eff, steps, groups, True)
     axes[0].set_ylabel("effective dimension (participation ratio, dimensions)")
@@ -116,10 +118,11 @@ def torus_training(study: xr.Dataset, layer=None, timestep=None, title: str | No
     fig.suptitle(title or f"{study.attrs.get('title', 'study')}: representation and accuracy over training ({where})"
                  f"\nmean over seeds, error bars: standard error over seeds; dashed: references (seed mean); {n} of "
                  f"{study.sizes['run']} runs analysed", fontsize=10)
-    return fig
+    return root_figure(fig)
 
 
-def torus_references(study: xr.Dataset, layer=None, timestep=None, title: str | None = None) -> Figure:
+
+def torus_references(study: xr.Dataset, layer=None, timestep=None, title: str | None = None, *, fig=None) -> Figure:
     """Claim 2 at the final checkpoint: orthogonality and parallelism (left) and the counted loops ``betti_1``
     (right, where measured) of the learned code beside each reference, mean over seeds +- standard error."""
     present = [(v, lab) for v, lab in CHORDS if v in study]
@@ -130,7 +133,7 @@ def torus_references(study: xr.Dataset, layer=None, timestep=None, title: str | 
     first, where = _slice(study[present[0][0]], layer, timestep)
     refs = _references(first, _ideal(study))
     betti = "betti_1" in study and np.isfinite(study["betti_1"].values).any()
-    fig = new_figure(12.5 if betti else 8.5, min(6.0, 2.5 + 0.12 * len(present) * len(refs)))
+    fig = new_figure(12.5 if betti else 8.5, min(6.0, 2.5 + 0.12 * len(present) * len(refs)), fig)
     left, right = fig.subplots(1, 2, width_ratios=[3, 2]) if betti else (fig.add_subplot(), None)
     offsets = np.linspace(0.3, -0.3, len(refs))  # learned on top
     nmax, lowest = 0, 0.0
@@ -177,4 +180,4 @@ def torus_references(study: xr.Dataset, layer=None, timestep=None, title: str | 
     over = f"{nmax} runs of {pooled} grid points pooled" if pooled > 1 else f"{nmax} seed(s)"
     fig.suptitle(title or f"{study.attrs.get('title', 'study')}: learned code vs references at the final checkpoint"
                  f" ({where})\nmean over {over}, error bars: standard error of that mean", fontsize=10)
-    return fig
+    return root_figure(fig)
