@@ -18,7 +18,7 @@ from ..errors import StoreError
 from ..versions import package_versions
 from .schema import RESULTS, VERSIONS, check_store, open_group
 
-KINDS = ("evaluation", "analysis", "percolation", "comparison")
+KINDS = ("evaluation", "analysis", "percolation", "comparison", "claims")  # claims: a study's own computations
 DIM = "checkpoint"  # the dimension evaluation and analysis groups are streamed along
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 

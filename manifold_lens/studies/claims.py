@@ -18,15 +18,15 @@ saying it is not computed, why, and the command that computes it.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import xarray as xr
 
 from ..errors import ManifoldLensError
-from ..percolation import percolation_test
+from ..percolation.settings import PercolationTestSettings as _TEST
+from ..percolation.test import percolation_test
 from ..stores import group_status, read_results, require_new_group, write_results
-from .collect import THRESHOLD, open_study
+from .collect import open_study
 from .layout import (CLAIMS_KIND, PERCOLATION_TEST, SCALING, read_claims_status, read_manifest, study_results,
                      write_claims_status)
 from .scaling import BOOTSTRAP, LEVEL, size_for_accuracy
@@ -34,15 +34,11 @@ from .scaling import BOOTSTRAP, LEVEL, size_for_accuracy
 NEEDS = {"percolation": (PERCOLATION_TEST,), "scaling": (SCALING,)}  # claim -> the computations it draws
 COMMANDS = {PERCOLATION_TEST: "manifold-lens percolate test {dir}",
             SCALING: "manifold-lens study run STUDY --out {dir} (it fits after the runs)"}
-OUTCOME = "accuracy_ood"
+OUTCOME = _TEST.default("outcome")
 
 
 def _write(store: Path, name: str, ds: xr.Dataset, replace: bool) -> None:
-    """Write ``claims/<name>`` with the stores' writer (keyword-only ``out=`` once the stores take it)."""
-    if "out" in inspect.signature(write_results).parameters:
-        write_results(ds, out=store, kind=CLAIMS_KIND, name=name, replace=replace)
-    else:
-        write_results(store, CLAIMS_KIND, name, ds, replace=replace)
+    write_results(ds, out=store, kind=CLAIMS_KIND, name=name, replace=replace)
 
 
 def _check_free(study_dir, name: str, replace: bool) -> Path:
@@ -51,9 +47,10 @@ def _check_free(study_dir, name: str, replace: bool) -> Path:
     return store
 
 
-def study_percolation_test(study_dir, *, outcome: str = OUTCOME, threshold: float = THRESHOLD,
-                           overlap: str = "pixel", n_boot: int = 1000, seed: int = 0, replace: bool = False,
-                           progress: bool = False) -> xr.Dataset:
+def study_percolation_test(study_dir, *, outcome: str = _TEST.default("outcome"),
+                           threshold: float = _TEST.default("threshold"), overlap: str = _TEST.default("overlap"),
+                           n_boot: int = _TEST.default("n_boot"), seed: int = _TEST.default("seed"),
+                           replace: bool = False, progress: bool = True) -> xr.Dataset:
     """Run the percolation test on study directory ``study_dir`` and store it in ``DIR/results.zarr``.
 
     Collects the study at overlap ``threshold``, runs

@@ -29,14 +29,11 @@ from ..stores import list_results, open_run, read_group
 from .layout import MANIFEST, RUN_GROUP, read_manifest, run_dir, run_results, run_state, run_store
 from .layout import is_study  # noqa: F401 -- its public name here since open_study
 
-try:
-    from ..percolation.settings import PercolationSettings
-except ImportError:  # before the percolation settings object lands: the value it declares
-    PercolationSettings = None
+from ..percolation.settings import PercolationSettings
 
 RESULTS_NAME = RUN_GROUP  # the group name the study runner writes
 # overlap threshold of the percolation quantities (docs/science.md, section 5): the percolation settings' default
-THRESHOLD = PercolationSettings.default("threshold") if PercolationSettings is not None else 0.005
+THRESHOLD = PercolationSettings.default("threshold")
 ACCURACY = ("accuracy", "accuracy_id", "accuracy_ood")
 # summary metrics of the analysis (dims layer, timestep, reference) collected at the final checkpoint
 HEADLINE = ("effective_dim", "explained_variance_top4", "factorization_score", "continuity_index",

@@ -25,14 +25,12 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..stores import KINDS
 
 STUDY_FILE, MANIFEST, RUNS, REPORT = "study.toml", "study.json", "runs", "report"
 RUN_STORE, RESULTS_STORE, STATUS, LOG = "run.zarr", "results.zarr", "status.json", "log.txt"
 CLAIMS_STATUS = "claims.json"
 RUN_GROUP = "default"  # the name of each run's evaluation and analysis groups
-# the kind of the study's claim groups: "claims" once the results store knows it (else the comparison kind)
-CLAIMS_KIND = "claims" if "claims" in KINDS else "comparison"
+CLAIMS_KIND = "claims"  # the results kind of the study's claim groups (DIR/results.zarr claims/<name>)
 PERCOLATION_TEST, SCALING = "percolation_test", "scaling"
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import SEED_MAX, RunConfig, load_config, validate_section
+from ..config import SEED_MAX, load_config, validate_section
 from ..errors import ConfigError
 from ..memory import check_dataset_memory
 from .bundled import resolve_study
@@ -31,7 +31,6 @@ __all__ = ["CaseSpec", "DaskSettings", "ExecutorSpec", "ScaleCase", "ScaleSpec",
            "read_study_file", "load_study", "format_value", "short_names", "run_id", "dotted"]
 
 ID_CHARS = re.compile(r"[^A-Za-z0-9_.=,+-]")
-_checked = getattr(RunConfig, "checked", None) or RunConfig.validate  # the config's own checks (checked() once it lands)
 
 
 @dataclass
@@ -148,7 +147,7 @@ def load_study(path: str | Path, *, scale: str | None = None, overrides: list[st
                 raise ConfigError(f"overrides: {key} is swept by the study's grid; change the grid in the study file "
                                   "instead")
             try:
-                _checked(base.with_overrides({key: value}))
+                base.with_overrides({key: value}).checked()
             except ConfigError as e:
                 if "unknown key" in str(e):
                     raise ConfigError(f"{where}: {e}") from None

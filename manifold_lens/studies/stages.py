@@ -1,8 +1,7 @@
 """The stage settings of a study (``[evaluate]``, ``[analyze]``) and its executor, checked before anything runs.
 
 :func:`check_stage` checks a stage's table for every run's config: its valid
-keys are the stage function's keywords (less those the study sets itself,
-:data:`CALL`) and its settings classes' ``names()``; its checks are the
+keys are its settings classes' ``names()`` (:data:`SETTINGS`); its checks are the
 settings classes' own (``from_mapping``, with the run's noise schedule as
 context). :func:`check_executor` says in one line when the executor's package
 (or Slurm) is missing.
@@ -15,49 +14,26 @@ import shutil
 import warnings
 from typing import Any
 
-from .. import analysis, evaluation
-from ..analysis.geometry import check_embed_methods
+from ..analysis.settings import ExtractionSettings, MeasureSettings
 from ..devices import resolve_device
-from ..diffusion import NoiseSchedule
+from ..diffusion.schedule import NoiseSchedule
 from ..errors import ConfigError, ManifoldLensError
-from ..evaluation import evaluate as _evaluate_module
+from ..evaluation.settings import EvaluationSettings
 from .studyfile import ExecutorSpec
 
 STAGES = ("evaluate", "analyze")
 CALL = ("out", "name", "replace", "progress", "log")  # keywords the study sets on every stage call (and the run)
-
-
-def stage_function(stage: str):
-    """``evaluate_run`` or ``analyze_run``."""
-    return evaluation.evaluate_run if stage == "evaluate" else analysis.analyze_run
+SETTINGS = {"evaluate": (EvaluationSettings,), "analyze": (ExtractionSettings, MeasureSettings)}
 
 
 def settings_classes(stage: str) -> tuple[type, ...]:
-    """The settings classes that declare the stage's parameters (the stage's own, then measure's for analyze)."""
-    if stage == "evaluate":
-        return (evaluation.EvaluationSettings,)
-    return tuple(c for c in (analysis.ExtractionSettings, getattr(analysis, "MeasureSettings", None)) if c is not None)
-
-
-def _names(cls) -> tuple[str, ...]:
-    if hasattr(cls, "names"):
-        return tuple(cls.names())
-    return tuple(getattr(cls, "__dataclass_fields__", None) or getattr(cls, "_fields", ()))
-
-
-def _declared(stage: str) -> list[type]:
-    """The stage's settings classes that declare their parameters (StageSettings: ``names``, ``from_mapping``)."""
-    return [cls for cls in settings_classes(stage) if hasattr(cls, "from_mapping")]
+    """The settings classes that declare the stage's parameters (for analyze: extraction's, then measure's)."""
+    return SETTINGS[stage]
 
 
 def stage_keys(stage: str) -> list[str]:
-    """The keys a study's ``[stage]`` table may hold (besides ``enabled``): the ``names()`` of the stage's
-    settings classes; before those declare them, the stage function's keywords less those the study sets."""
-    declared = _declared(stage)
-    if declared:
-        return list(dict.fromkeys(n for cls in declared for n in cls.names() if n not in CALL))
-    params = list(inspect.signature(stage_function(stage)).parameters.values())[1:]  # the first is the run
-    return [p.name for p in params if p.name not in CALL and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    """The keys a study's ``[stage]`` table may hold (besides ``enabled``): its settings classes' ``names()``."""
+    return list(dict.fromkeys(n for cls in SETTINGS[stage] for n in cls.names() if n not in CALL))
 
 
 def _takes(cls, key: str, value: Any) -> bool:
@@ -73,56 +49,23 @@ def _takes(cls, key: str, value: Any) -> bool:
     return True
 
 
-def _former_name(stage: str, key: str, value: Any) -> bool:
-    """Whether a settings class of the stage still takes ``key`` under a former name."""
-    return any(_takes(cls, key, value) for cls in _declared(stage))
-
-
-def _checkpoints(value: Any, where: str) -> None:
-    ok = (value in ("last", "all") or (isinstance(value, int) and not isinstance(value, bool))
-          or (isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)
-                                                         for v in value)))
-    if not ok:
-        raise ConfigError(f"[{where}] checkpoints = {value!r}: give \"last\", \"all\", a step or a list of steps")
-
-
 def _context(cls, config) -> dict:
     """The context a settings class's ``check`` takes, from a run config: ``schedule`` and/or ``timesteps``."""
-    schedule = NoiseSchedule.from_config(config.diffusion)
-    offered = {"schedule": schedule, "timesteps": config.diffusion.timesteps, "config": config}
+    offered = {"schedule": NoiseSchedule.from_config(config.diffusion), "timesteps": config.diffusion.timesteps}
     params = inspect.signature(cls.check).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return offered
     return {k: v for k, v in offered.items() if k in params}
 
 
-def _check_settings(stage: str, settings: dict, config) -> set[str]:
-    """Check the keys the stage's settings classes declare with their ``from_mapping``; the keys covered."""
-    covered: set[str] = set()
-    declared = _declared(stage)
-    for cls in declared:
+def _check_settings(stage: str, settings: dict, config) -> None:
+    """Check each key with the settings class that declares it (``from_mapping``, with the run's schedule)."""
+    classes = SETTINGS[stage]
+    for cls in classes:
         names = cls.names()
         mine = {key: v for key, v in settings.items() if key in names
-                or (not any(key in c.names() for c in declared) and _takes(cls, key, v))}
+                or (not any(key in c.names() for c in classes) and _takes(cls, key, v))}
         cls.from_mapping(mine, where=f"[{stage}]", **_context(cls, config))
-        covered.update(names)
-    return covered
-
-
-def _legacy_evaluate(settings: dict, config) -> None:
-    """Evaluation's checks before its settings class has ``from_mapping``."""
-    check = getattr(_evaluate_module, "evaluation_settings", None)
-    if check is not None:
-        keys = inspect.signature(check).parameters
-        check(**{k: v for k, v in settings.items() if k in keys}, timesteps=config.diffusion.timesteps)
-
-
-def _legacy_analyze(settings: dict, config) -> None:
-    """Extraction's checks before its settings class has ``from_mapping``."""
-    cls = analysis.ExtractionSettings
-    if not hasattr(cls, "from_mapping"):
-        keys = _names(cls)
-        cls(**{k: v for k, v in settings.items() if k in keys}).validate(NoiseSchedule.from_config(config.diffusion))
 
 
 def check_stage(stage: str, settings: dict, configs: list) -> dict | None:
@@ -135,25 +78,11 @@ def check_stage(stage: str, settings: dict, configs: list) -> dict | None:
         return None
     params = stage_keys(stage)
     for key in settings:
-        if key not in params and not _former_name(stage, key, settings[key]):
+        if key not in params and not any(_takes(cls, key, settings[key]) for cls in SETTINGS[stage]):
             raise ConfigError(f"unknown key {key!r} in [{stage}]: valid keys are enabled, {', '.join(params)}")
-    if "checkpoints" in settings:
-        _checkpoints(settings["checkpoints"], stage)
     try:
         for timesteps in sorted({c.diffusion.timesteps for c in configs}):
-            config = next(c for c in configs if c.diffusion.timesteps == timesteps)
-            covered = _check_settings(stage, settings, config)
-            if stage == "evaluate":
-                if not covered:
-                    _legacy_evaluate(settings, config)
-                sets = getattr(evaluation, "CONDITION_SETS", None)
-                if "conditions" in settings and "conditions" not in covered and sets and \
-                        settings["conditions"] not in sets:
-                    raise ConfigError(f"conditions = {settings['conditions']!r}: must be one of {', '.join(sets)}")
-            else:
-                _legacy_analyze(settings, config)
-                if "embed" not in covered:
-                    check_embed_methods(settings.get("embed", ("pca",)))
+            _check_settings(stage, settings, next(c for c in configs if c.diffusion.timesteps == timesteps))
         if "device" in settings:
             resolve_device(settings["device"])
     except ConfigError as e:

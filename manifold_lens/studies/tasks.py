@@ -16,16 +16,18 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..analysis.analyze import analyze_run
 from ..config import RunConfig
 from ..errors import ManifoldLensError
+from ..evaluation.evaluate import evaluate_run
 from ..stores import open_run
 from ..stores.results import group_status
 from ..training import train_run
 from .layout import LOG, RESULTS_STORE, RUN_GROUP, RUN_STORE, read_status, write_status
-from .stages import stage_function
 
 GROUP = RUN_GROUP
 GROUPS = {"evaluate": "evaluation", "analyze": "analysis"}
+STAGE_FUNCTIONS = {"evaluate": evaluate_run, "analyze": analyze_run}
 __all__ = ["run_task", "read_status", "write_status", "now", "last_line"]
 
 
@@ -103,7 +105,7 @@ def run_task(run: dict, run_dir: str, stages: dict, threads: int | None = None) 
                     log(f"{stage}: complete, skipped")
                     continue
                 log(f"{stage}: {settings}")
-                stage_function(stage)(store, out=results, name=GROUP, progress=False, log=log, **settings)
+                STAGE_FUNCTIONS[stage](store, out=results, name=GROUP, progress=False, log=log, **settings)
             status.update(state="done", stage="done")
         except Exception as e:  # recorded, never raised: the other runs go on
             log(traceback.format_exc())

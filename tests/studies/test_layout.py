@@ -52,7 +52,7 @@ def test_status_files(tmp_path):
     assert layout.read_claims_status(tmp_path) == {}
 
 
-def test_stage_keys_are_the_stage_functions_keywords():
+def test_stage_keys_are_the_settings_classes_names():
     keys = stages.stage_keys("evaluate")
     assert "checkpoints" in keys and "tolerance" in keys and "max_width_ratio" in keys
     assert not set(keys) & {"run", "out", "name", "replace", "progress", "log"}  # what the study sets itself
@@ -77,7 +77,7 @@ def test_check_stage_uses_the_settings_class_from_mapping(monkeypatch):
     from manifold_lens.config import load_config
 
     configs = [load_config("quick", None, None)]
-    monkeypatch.setattr(stages, "settings_classes", lambda stage: (_Probe,) if stage == "evaluate" else ())
+    monkeypatch.setitem(stages.SETTINGS, "evaluate", (_Probe,))
     assert "probe_level" in stages.stage_keys("evaluate")
     assert stages.check_stage("evaluate", {"probe_level": 0.3}, configs) == {"probe_level": 0.3}
     T = configs[0].diffusion.timesteps
