@@ -114,8 +114,9 @@ STUDY_DIR = typer.Argument(..., help="A study directory (manifold-lens study run
 OUTCOME = typer.Option(TS.default("outcome"), "--outcome", help="Per-run outcome whose onset is measured: accuracy_ood "
                        "(default: accuracy on unsampled sites), accuracy_id or accuracy (both rise by memorisation).")
 N_BOOT = setting_option(TS, "n_boot")
-TEST_OUT = typer.Option(..., "--out", help="Results store to write (RESULTS.zarr; created if missing).")
-TEST_NAME = typer.Option("default", "--name", help="Results group name: comparison/NAME.")
+TEST_OUT = typer.Option(None, "--out", help="Also write the test to this results store (group comparison/NAME); "
+                        "it is always stored in the study's own DIR/results.zarr (group claims/percolation_test).")
+TEST_NAME = typer.Option("default", "--name", help="Results group name with --out: comparison/NAME.")
 THRESHOLD = setting_option(TS, "threshold")
 
 
@@ -129,7 +130,7 @@ def percolate_test(
     overlap: str = OVERLAP,
     n_boot: int = N_BOOT,
     seed: int = setting_option(TS, "seed"),
-    out: Path = TEST_OUT,
+    out: Optional[Path] = TEST_OUT,
     name: str = TEST_NAME,
     replace: bool = REPLACE,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
@@ -142,29 +143,36 @@ def percolate_test(
     keep_fraction; both are bootstrapped (runs within each keep fraction;
     the runs' own training sets). Across widths: measured on predicted
     lambda_c with errors in both, and a collapse check. Prints the table and
-    the verdict (consistent, inconsistent, insufficient) and writes
-    RESULTS.zarr group comparison/NAME.
+    the verdict (consistent, inconsistent, insufficient) and stores the test
+    in the study (DIR/results.zarr group claims/percolation_test), where the
+    study's report reads it; --out also writes it to RESULTS.zarr group
+    comparison/NAME.
 
-    Example: manifold-lens percolate test studies/percolation --out results.zarr
+    Example: manifold-lens percolate test studies/percolation
     """
     if ctx.info_name == "compare":
         typer.echo("note: `percolate compare` is now `percolate test`", err=True)
-    from manifold_lens.percolation import percolation_test
-    from manifold_lens.percolation.design import check_overlap
+    from manifold_lens.percolation.settings import check_overlap
     from manifold_lens.stores import write_results, writing_results
-    from manifold_lens.studies import open_study
+    from manifold_lens.studies.claims import study_percolation_test
+    from manifold_lens.studies.layout import CLAIMS_KIND, PERCOLATION_TEST, study_results
     from manifold_lens.summary import percolation_test_lines, percolation_test_summary
 
     check_overlap(overlap)
-    with writing_results(out, "comparison", name, replace):  # refused before any work if NAME exists
-        runs = open_study(study_dir, threshold=threshold)
-        ds = percolation_test(runs, outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, seed=seed,
-                              progress=progress)
-        write_results(out, "comparison", name, ds, replace=replace)
+    kwargs = dict(outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, seed=seed, replace=replace,
+                  progress=progress)
+    groups = [f"{study_results(study_dir)} group {CLAIMS_KIND}/{PERCOLATION_TEST}"]
+    if out is None:
+        ds = study_percolation_test(study_dir, **kwargs)
+    else:
+        with writing_results(out=out, kind="comparison", name=name, replace=replace):  # refused before any work
+            ds = study_percolation_test(study_dir, **kwargs)
+            write_results(ds, out=out, kind="comparison", name=name, replace=replace)
+        groups.append(f"{out} group comparison/{name}")
     if as_json:
-        echo_json({"out": str(out), "group": f"comparison/{name}", **percolation_test_summary(ds)})
+        echo_json({"written": groups, **percolation_test_summary(ds)})
         return
-    typer.echo(f"wrote {out} group comparison/{name}:")
+    typer.echo(f"wrote {' and '.join(groups)}:")
     echo_lines(percolation_test_lines(ds))
 
 

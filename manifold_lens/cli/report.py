@@ -37,6 +37,6 @@ def report(
     from manifold_lens.report import render_report
     from manifold_lens.summary import report_lines
 
-    rep = render_report(paths, out, overwrite=replace_flag(replace, overwrite), dpi=dpi,
+    rep = render_report(paths, out, replace=replace_flag(replace, overwrite), dpi=dpi,
                         formats=("png", "pdf") if pdf else ("png",), progress=progress)
     echo_lines(report_lines(rep))

@@ -59,6 +59,7 @@ def study_percolation_test(study_dir, *, outcome: str = _TEST.default("outcome")
     ``claims/percolation_test``; an existing one is refused unless ``replace``
     (checked before any work). Returns the test's Dataset.
     """
+    read_manifest(study_dir)  # a study directory, or a one-line error before anything is written
     store = _check_free(study_dir, PERCOLATION_TEST, replace)
     runs = open_study(study_dir, threshold=threshold)
     ds = percolation_test(runs, outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, seed=seed,
