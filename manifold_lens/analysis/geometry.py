@@ -35,24 +35,11 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-from ..errors import ConfigError
+from .settings import EMBED_METHODS, check_embed_methods  # noqa: F401 -- declared with the settings
 
-EMBED_METHODS = ("pca", "isomap", "umap")
 EMBED_INPUT_COMPONENTS = 50  # PCA scores fed to Isomap / UMAP
 ISOMAP_NEIGHBORS = 10
 UMAP_NEIGHBORS = 15
-
-
-def check_embed_methods(embed) -> tuple[str, ...]:
-    """Embedding methods from a tuple or a comma string ("pca,umap"), each one of :data:`EMBED_METHODS`, unique."""
-    if embed is None:
-        return ()
-    methods = tuple(m.strip().lower() for m in (embed.split(",") if isinstance(embed, str) else embed)
-                    if m.strip())
-    bad = [m for m in methods if m not in EMBED_METHODS]
-    if bad:
-        raise ConfigError(f"embed = {','.join(bad)!r}: choose among {', '.join(EMBED_METHODS)}")
-    return tuple(dict.fromkeys(methods))
 
 
 def centered_gram(activations: np.ndarray) -> np.ndarray:

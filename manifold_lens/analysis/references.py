@@ -27,8 +27,8 @@ import numpy as np
 import xarray as xr
 
 from . import factorization as fact
+from .settings import REFERENCES  # the names are declared with the settings
 
-REFERENCES = ("learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane")
 DESCRIPTIONS = {
     "learned": "the activations of the analysed checkpoint",
     "pixels": "the ground-truth images (one unit per pixel)",

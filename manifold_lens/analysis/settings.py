@@ -29,8 +29,22 @@ from ..coords import COORDS
 from ..diffusion.plan import check_visited, ddim_timesteps, plan_sampler
 from ..errors import ConfigError, ManifoldLensError
 from ..settings import StageSettings, setting
-from .geometry import EMBED_METHODS, check_embed_methods
-from .references import REFERENCES
+
+REFERENCES = ("learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane")  # codes measured side by side
+EMBED_METHODS = ("pca", "isomap", "umap")
+
+
+def check_embed_methods(embed) -> tuple[str, ...]:
+    """Embedding methods from a tuple or a comma string ("pca,umap"), each one of :data:`EMBED_METHODS`, unique."""
+    if embed is None:
+        return ()
+    methods = tuple(m.strip().lower() for m in (embed.split(",") if isinstance(embed, str) else embed)
+                    if m.strip())
+    bad = [m for m in methods if m not in EMBED_METHODS]
+    if bad:
+        raise ConfigError(f"embed = {','.join(bad)!r}: choose among {', '.join(EMBED_METHODS)}")
+    return tuple(dict.fromkeys(methods))
+
 
 if TYPE_CHECKING:  # annotations only: the schedule needs torch
     from ..diffusion.schedule import NoiseSchedule

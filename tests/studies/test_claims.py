@@ -12,7 +12,7 @@ import pytest
 import manifold_lens as ml
 from manifold_lens import plot
 from manifold_lens.errors import ConfigError, StoreError
-from manifold_lens.percolation.runs import run_table
+from manifold_lens.percolation.table import run_table
 from manifold_lens.stores import write_results
 from manifold_lens.studies import claims, layout
 from tests.report import study_datasets as sd
