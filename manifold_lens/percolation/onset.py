@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
+from ..coords import coord_attrs
 from ..errors import ConfigError, StoreError
 from ..stores import (
     check_results_store,
@@ -266,10 +267,10 @@ def _compare(runs, evaluations, evaluation, metric, threshold, overlap, trials, 
             "n_runs": ("sigma", n_runs, {**one, "long_name": "runs with this sigma"}),
             "terminal_accuracy": ("run", [row["accuracy"] for row in rows], {
                 **one, "long_name": f"terminal {metric}", "description": "at the last evaluated checkpoint"}),
-            "terminal_step": ("run", [row["step"] for row in rows], {"long_name": "step of the last evaluated "
-                                                                                  "checkpoint", "units": "steps"}),
-            "run_last_step": ("run", [row["last_step"] for row in rows], {"long_name": "last committed step of the run",
-                                                                          "units": "steps"}),
+            "terminal_step": ("run", [row["step"] for row in rows], {
+                **coord_attrs("checkpoint"), "long_name": "step of the last evaluated checkpoint"}),
+            "run_last_step": ("run", [row["last_step"] for row in rows], {
+                **coord_attrs("checkpoint"), "long_name": "last committed step of the run"}),
             "predicted_largest_cluster_ratio": ("run", run_ratio, {
                 **one, "long_name": "predicted largest cluster over kept sites at the run's lambda"}),
             "predicted_largest_cluster_fraction": ("run", run_frac, {

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..coords import coord_attrs
 from ..errors import ManifoldLensError
 from ..percolation import coverage_graph, largest_cluster
 from ..percolation.graph import trainable_index
@@ -133,7 +134,7 @@ def _analysis_curves(ds: xr.Dataset, ids: list[str], analyses: dict, notes: list
         ds[f"{v}_curve"] = merged[v]
         ds[f"{v}_curve"].attrs = {**src.attrs, "description": f"{v} at every analysed checkpoint (NaN beyond a "
                                   "run's committed ones)"}
-    ds["analysis_checkpoint"].attrs.update({"units": "step", "long_name": "analysed checkpoint"})
+    ds["analysis_checkpoint"].attrs.update({**coord_attrs("checkpoint"), "long_name": "analysed checkpoint"})
     return ds
 
 
@@ -242,7 +243,7 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
             ds[f"{var}_curve"] = (("run", "checkpoint"), curve, _attrs(f"{var.replace('_', ' ')} over training",
                                                                        description="NaN beyond a run's committed "
                                                                        "checkpoints"))
-        ds = ds.assign_coords(checkpoint=("checkpoint", np.asarray(schedule), {"units": "step"}))
+        ds = ds.assign_coords(checkpoint=("checkpoint", np.asarray(schedule), coord_attrs("checkpoint")))
     elif evals:
         notes.append(why)
 
