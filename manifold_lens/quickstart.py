@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from .analysis import analyze_run
+from .analysis.settings import ExtractionSettings, MeasureSettings
 from .config import load_config
 from .devices import resolve_device
 from .errors import ManifoldLensError
@@ -124,7 +125,9 @@ def percolation_of(config, trials: int = PercolationSettings.default("trials"),
 
 
 def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_steps: int = 20,
-               checkpoints: str = "all", embed=("pca",), noise_draws: int = 4, trials: int = 20,
+               checkpoints: str = "all", embed=MeasureSettings.default("embed"),
+               noise_draws: int = ExtractionSettings.default("noise_draws"),
+               trials: int = PercolationSettings.default("trials"),
                device: str = "auto", replace: bool = False, progress: bool = True, log=print,
                overwrite: bool | None = None) -> QuickstartResult:
     """Train, evaluate, analyse, percolate and report the quick preset into ``out`` (see the module docstring).

@@ -7,7 +7,9 @@ from typing import List
 
 import typer
 
-from .core import DEVICE, OVERWRITE, PROGRESS, app, parse_csv, replace_flag, user_errors
+from ..analysis.settings import ExtractionSettings as XS
+from ..percolation.settings import PercolationSettings as PS
+from .core import DEVICE, OVERWRITE, PROGRESS, app, parse_csv, replace_flag, setting_option, user_errors
 
 
 @app.command()
@@ -19,9 +21,8 @@ def quickstart(
     sampler_steps: int = typer.Option(20, "--sampler-steps", help="DDIM steps of the evaluation sampler."),
     checkpoints: str = typer.Option("all", "--checkpoints", help="Checkpoints: all, last or steps like 0,500."),
     embed: str = typer.Option("pca", "--embed", help="Embeddings for the 3-D views: pca,umap,isomap."),
-    noise_draws: int = typer.Option(4, "--noise-draws", help="Noise draws per condition in the analysis "
-                                     "(inner products across draws cancel the noise)."),
-    trials: int = typer.Option(20, "--trials", help="Newman-Ziff passes of the percolation curve."),
+    noise_draws: int = setting_option(XS, "noise_draws"),
+    trials: int = setting_option(PS, "trials"),
     device: str = DEVICE,
     replace: bool = typer.Option(False, "--replace", help="Write over an earlier quickstart in OUT."),
     overwrite: bool = OVERWRITE,
