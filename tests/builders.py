@@ -284,7 +284,7 @@ def make_study(root: Path, keep_fractions=(0.5, 1.0), seeds=(0, 1)) -> Path:
             cfg = load_config("quick", overrides=TINY + STUDY_SET + [f"data.keep_fraction={keep}",
                                                                     f"train.seed={seed}"])
             train_run(cfg, folder / "run.zarr", **QUIET)
-            evaluate_run(folder / "run.zarr", "all", steps=2, samples_per_condition=1, out=folder / "results.zarr",
+            evaluate_run(folder / "run.zarr", checkpoints="all", steps=2, samples_per_condition=1, out=folder / "results.zarr",
                          name="default", progress=False)
             analyze_run(folder / "run.zarr", out=folder / "results.zarr", name="default", checkpoints="last",
                         noise_draws=2, progress=False)

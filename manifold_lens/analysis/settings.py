@@ -90,13 +90,21 @@ def _flag(name: str, value: Any, none: bool = False) -> bool | None:
     return bool(value)
 
 
+def _step_list(text: str) -> bool:
+    """Whether ``text`` is "all", "last" or comma-separated whole steps ("0,500")."""
+    if text.strip() in ("all", "last"):
+        return True
+    parts = [p.strip() for p in text.split(",")]
+    return all(p.lstrip("-").isdigit() for p in parts) and bool(parts)
+
+
 def check_checkpoints(value: Any) -> Any:
     """A checkpoint selection of the right form ("all", "last", "0,500", a step or a list of steps).
 
     Whether the steps exist is checked against the run
     (:func:`~manifold_lens.stores.select_checkpoints`).
     """
-    ok = (isinstance(value, str) or (isinstance(value, Integral) and not isinstance(value, bool))
+    ok = ((isinstance(value, str) and _step_list(value)) or (isinstance(value, Integral) and not isinstance(value, bool))
           or (isinstance(value, (list, tuple)) and len(value) > 0
               and all(isinstance(v, Integral) and not isinstance(v, bool) for v in value)))
     if not ok:
@@ -148,9 +156,9 @@ class ExtractionSettings(StageSettings):
         if timesteps is None:
             timesteps = default_timesteps(schedule.T, out.mode, out.sampling_steps)
         try:  # the schedule's own checks word the message; a bad value is a ConfigError like the rest
-            timesteps = tuple(schedule.check_timesteps(timesteps, "timesteps ="))
+            timesteps = tuple(schedule.check_timesteps(timesteps, "timesteps"))
             if out.mode == "trajectory":
-                check_visited(out.sampler_plan(schedule), timesteps, "timesteps =")
+                check_visited(out.sampler_plan(schedule), timesteps, "timesteps")
         except ManifoldLensError as e:
             raise ConfigError(str(e)) from None
         return dataclasses.replace(out, timesteps=timesteps)

@@ -16,6 +16,8 @@ import re
 LIBRARY_NAMES = {"lattice_side": "lattice", "method": "overlap", "overwrite": "replace"}
 
 _ASSIGNMENT = re.compile(r"(?<![\w.\-])([A-Za-z_]\w*)\s*=\s*(?!=)")
+_LEADING = re.compile(r"^([A-Za-z_]\w*):")  # "checkpoints: no checkpoint at step 5000"
+_SNAKE = re.compile(r"(?<![\w.\-])([a-z]+(?:_[a-z]+)+)(?![\w\-(])")  # a bare parameter name such as lattice_side
 _VALUE = re.compile(r"""('[^']*'|"[^"]*"|\[[^\]]*\]|[^\s,;:)]+)""")
 
 
@@ -71,9 +73,25 @@ def current_context():
     return get_current_context(silent=True)
 
 
+def _flag(options: dict, name: str) -> str | None:
+    opt = options.get(LIBRARY_NAMES.get(name, "")) or options.get(name)
+    if opt is None or opt.param_type_name != "option":
+        return None
+    return opt.opts[0] if opt.opts[0].startswith("--") else max(opt.opts, key=len)
+
+
+def names_to_flags(message: str, params) -> str:
+    """A leading ``name:`` and bare snake_case parameter names (``lattice_side``) written as the command's flags."""
+    options = _parameters(params)
+    lead = _LEADING.match(message)
+    if lead and (flag := _flag(options, lead.group(1))):
+        message = flag + message[lead.end(1):]
+    return _SNAKE.sub(lambda m: _flag(options, m.group(1)) or m.group(1), message)
+
+
 def cli_message(message: str, ctx=None) -> str:
     """A library message in the flags of ``ctx``'s command (the current click context by default)."""
     ctx = ctx or current_context()
     if ctx is None or ctx.command is None:
         return message
-    return to_flags(message, ctx.command.params)
+    return names_to_flags(to_flags(message, ctx.command.params), ctx.command.params)

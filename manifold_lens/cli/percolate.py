@@ -144,9 +144,9 @@ def percolate_test(
     the runs' own training sets). Across widths: measured on predicted
     lambda_c with errors in both, and a collapse check. Prints the table and
     the verdict (consistent, inconsistent, insufficient) and stores the test
-    in the study (DIR/results.zarr group claims/percolation_test), where the
-    study's report reads it; --out also writes it to RESULTS.zarr group
-    comparison/NAME.
+    in the study (DIR/results.zarr group claims/percolation_test, replacing an
+    earlier one), where the study's report reads it; --out also writes it to
+    RESULTS.zarr group comparison/NAME (refused if it exists, unless --replace).
 
     Example: manifold-lens percolate test studies/percolation
     """
@@ -159,7 +159,8 @@ def percolate_test(
     from manifold_lens.summary import percolation_test_lines, percolation_test_summary
 
     check_overlap(overlap)
-    kwargs = dict(outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, seed=seed, replace=replace,
+    # the study's own claim group holds the latest test asked for (a derived result: replaced, never refused)
+    kwargs = dict(outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, seed=seed, replace=True,
                   progress=progress)
     groups = [f"{study_results(study_dir)} group {CLAIMS_KIND}/{PERCOLATION_TEST}"]
     if out is None:

@@ -128,8 +128,8 @@ def test_feature_attrs_periodic():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(layers="nope"), r"unknown layer 'nope' in ConditionalUNet: available layers are embed, "),
-    (dict(timesteps=[1000]), r"timesteps = \[1000\] outside \[0, 1000\)"),
-    (dict(timesteps=[-1, 5]), r"timesteps = \[-1\] outside \[0, 1000\)"),
+    (dict(timesteps=[1000]), r"timesteps = \[1000\]: outside \[0, 1000\)"),
+    (dict(timesteps=[-1, 5]), r"timesteps = \[-1\]: outside \[0, 1000\)"),
     (dict(mode="reverse"), r"mode = 'reverse': choose one of noised, trajectory"),
     (dict(noise_draws=0), r"noise_draws = 0: must be an integer >= 1"),
     (dict(mode="trajectory", timesteps=[50]),

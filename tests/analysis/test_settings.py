@@ -63,7 +63,7 @@ def test_attrs_keep_the_stored_names_and_values():
     (ExtractionSettings, dict(pool="yes"), "pool = 'yes': expected true or false"),
     (ExtractionSettings, dict(timesteps=[]), r"timesteps = \[\]: give at least one timestep"),
     (ExtractionSettings, dict(timesteps=[5, 5]), r"timesteps = \[5, 5\]: give each timestep once"),
-    (ExtractionSettings, dict(timesteps=[1000]), r"timesteps = \[1000\] outside \[0, 1000\)"),
+    (ExtractionSettings, dict(timesteps=[1000]), r"timesteps = \[1000\]: outside \[0, 1000\)"),
     (MeasureSettings, dict(embed="tsne"), "embed = 'tsne': choose among pca, isomap, umap"),
     (MeasureSettings, dict(checkpoints=[]), r"checkpoints = \[\]: give \"last\", \"all\""),
     (MeasureSettings, dict(references="no"), "references = 'no': expected true or false"),

@@ -69,13 +69,13 @@ def test_analyze_end_to_end(cli_run, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--layers", "middle"], "error: unknown layer 'middle' in ConditionalUNet: available layers are embed, "),
-    (["--timesteps", "0,1000"], "error: --timesteps [1000] outside [0, 1000)"),
+    (["--timesteps", "0,1000"], "error: --timesteps [1000]: outside [0, 1000)"),
     (["--timesteps", "fifty"], "error: --timesteps 'fifty': give integers"),
     (["--x", "0:40"], "error: --x [8.0, 9.0, 10.0, 11.0, 12.0] outside the canvas [0, 7] px"),
     (["--checkpoints", "5000"], "error: --checkpoints: no checkpoint at step 5000"),
-    (["--embed", "tsne"], "error: --embed tsne: choose among pca, isomap, umap"),
+    (["--embed", "tsne"], "error: --embed 'tsne': choose among pca, isomap, umap"),
     (["--mode", "sample"], "error: --mode 'sample': choose one of noised, trajectory"),
-    (["--noise-draws", "0"], "error: --noise-draws 0: must be >= 1"),
+    (["--noise-draws", "0"], "error: --noise-draws 0: must be an integer >= 1"),
 ])
 def test_bad_input_one_line(cli_run, tmp_path, args, message):
     res = invoke("analyze", cli_run, "--out", tmp_path / "r.zarr", "--device", "cpu", "--no-progress", *args)

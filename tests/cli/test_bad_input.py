@@ -186,7 +186,7 @@ def test_unreadable_config_files(tmp_path, content, suffix, message):
 @pytest.mark.parametrize("args, message", [
     (["percolate", "--sigma", "inf", "--no-progress"], "--sigma inf: must be a finite number"),
     (["percolate", "--sigma", "1", "--lattice", "0", "--no-progress"], "--lattice 0: needs at least 2 sites"),
-    (["percolate", "--sigma", "1", "--spacing", "nan", "--no-progress"], "--spacing nan: must be a finite"),
+    (["percolate", "--sigma", "1", "--spacing", "nan", "--no-progress"], "--spacing nan x nan: must be a finite"),
     (["datasets", "preview", "--examples", "-1"], "--examples -1: must be >= 1"),
 ])
 def test_other_commands_refuse(tmp_path, args, message):

@@ -148,13 +148,17 @@ def test_percolate_test_prints_table_and_verdict(study, tmp_path):
     res = invoke("percolate", "test", study, "--out", out, "--n-boot", 50, "--no-progress")
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
-    assert lines[0] == f"wrote {out} group comparison/default:"
+    assert lines[0] == (f"wrote {study / 'results.zarr'} group claims/percolation_test and {out} group "
+                        "comparison/default:")
     assert "accuracy_ood of 28 runs, 2 widths; pixel overlaps >= 0.005; 50 bootstrap resamples" in lines[1]
     assert "predicted lambda_c [95%]" in lines[2] and "measured lambda_c [95%]" in lines[2]
     assert lines[3].split()[:3] == ["0.4", "14", "7"] and lines[3].endswith("ok")
     assert lines[-1].startswith("verdict: consistent: at 2 widths")
     ds = read_results(out, "comparison", "default")
     assert ds.attrs["verdict"] == "consistent" and ds.attrs["n_boot"] == 50 and ds.attrs["overlap"] == "pixel"
+    stored = read_results(study / "results.zarr", "claims", "percolation_test")  # what the study's report draws
+    assert stored.attrs["verdict"] == ds.attrs["verdict"] and float(stored.lambda_c_measured[0]) == \
+        float(ds.lambda_c_measured[0])
     # the prediction is each run's own training set (data.seed differs by seed): the stored cluster ratios
     assert list(ds.prediction_source.values) == ["the runs' own training sets"] * 2
     data = SyntheticDataset(load_config("quick", overrides=["data.image_size=16", "data.sigma=0.4",

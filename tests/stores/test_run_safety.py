@@ -47,7 +47,7 @@ def test_second_writer_of_a_run_store_is_refused(tmp_path, tiny_run, holder):
     shutil.copytree(tiny_run, run)
     proc = holder(run)
     before = fingerprint(run)
-    for args in (["--resume", "--set", "train.steps=18"], ["--overwrite", *set_args(TINY)]):
+    for args in (["--resume", "--set", "train.steps=18"], ["--replace", *set_args(TINY)]):
         res = invoke("train", "--out", run, *args, "--no-progress")
         assert res.exit_code == 2, res.output
         assert f"another writer holds it: process {proc.pid} on " in res.output

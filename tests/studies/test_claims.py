@@ -33,7 +33,7 @@ def test_stored_fits_are_read_back_and_absent_ones_say_how(tmp_path):
     assert claims.claim_note(root, layout.PERCOLATION_TEST) == \
         f"not computed: run `manifold-lens percolate test {root}`"
     fits = claims.scaling_fits(sd.scaling_study(noise=False), bootstrap=20)
-    write_results(layout.study_results(root), layout.CLAIMS_KIND, layout.SCALING, fits)
+    write_results(fits, out=layout.study_results(root), kind=layout.CLAIMS_KIND, name=layout.SCALING)
     assert claims.has_claim(root, layout.SCALING)
     back = claims.read_claim(root, layout.SCALING)
     assert back["group"].values.tolist() == ["case 2d", "case 2d+stripes"]

@@ -125,5 +125,5 @@ def test_existing_out_refused(tmp_path, tiny_config):
     train(tiny_config, tmp_path / "r.zarr", **QUIET)
     with pytest.raises(StoreError, match=r"resume.* or .*(overwrite|replace)"):
         train(tiny_config, tmp_path / "r.zarr", **QUIET)
-    train(tiny_config, tmp_path / "r.zarr", overwrite=True, **QUIET)
+    train(tiny_config, tmp_path / "r.zarr", replace=True, **QUIET)
     assert open_run(tmp_path / "r.zarr").status == "complete"
