@@ -1,5 +1,7 @@
 """The ``manifold-lens percolate`` command group, through typer's test runner."""
 
+import shutil
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -248,8 +250,9 @@ def test_percolate_design():
 @pytest.mark.slow
 def test_percolate_test_on_a_trained_study(tiny_study, tmp_path):
     """A real tiny study (one width, two keep fractions, trained and evaluated): one line of verdict, no crash."""
-    out = tmp_path / "r.zarr"
-    res = invoke("percolate", "test", tiny_study, "--out", out, "--n-boot", 20, "--no-progress")
+    out, study = tmp_path / "r.zarr", tmp_path / "study"
+    shutil.copytree(tiny_study, study)  # the test is stored in the study: leave the shared one as it was
+    res = invoke("percolate", "test", study, "--out", out, "--n-boot", 20, "--no-progress")
     assert res.exit_code == 0, res.output
     ds = read_results(out, "comparison", "default")
     assert ds.attrs["verdict"] == "insufficient" and "one bump width only" in ds.attrs["reason"]
