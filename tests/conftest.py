@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
-import pytest
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n N: N workers share the cores, one torch thread each
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"  # before torch loads; subprocesses inherit
 
-from manifold_lens.config import load_config
-from tests.builders import QUIET, TINY
+import pytest  # noqa: E402
+
+from manifold_lens.config import load_config  # noqa: E402
+from tests.builders import QUIET, TINY  # noqa: E402
 
 
 def _trainers_from_checkout() -> None:
