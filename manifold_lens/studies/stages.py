@@ -26,11 +26,6 @@ CALL = ("out", "name", "replace", "progress", "log")  # keywords the study sets 
 SETTINGS = {"evaluate": (EvaluationSettings,), "analyze": (ExtractionSettings, MeasureSettings)}
 
 
-def settings_classes(stage: str) -> tuple[type, ...]:
-    """The settings classes that declare the stage's parameters (for analyze: extraction's, then measure's)."""
-    return SETTINGS[stage]
-
-
 def stage_keys(stage: str) -> list[str]:
     """The keys a study's ``[stage]`` table may hold (besides ``enabled``): its settings classes' ``names()``."""
     return list(dict.fromkeys(n for cls in SETTINGS[stage] for n in cls.names() if n not in CALL))
