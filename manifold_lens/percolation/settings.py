@@ -165,6 +165,8 @@ class PercolationTestSettings(StageSettings):
     level: float = setting(0.95, "confidence level of the percentile intervals, in (0, 1)", units="1")
     trials: int = setting(100, "Newman-Ziff passes of an ensemble prediction (its bootstrap realisations)")
     seed: int = setting(0, "seed of the bootstrap and the Newman-Ziff passes")
+    min_train_accuracy: float = setting(0.9, "a run counts as converged (and enters the test) when its accuracy on "
+                                        "its own training conditions (accuracy_id) reaches this", units="1")
 
     def check(self, **context) -> PercolationTestSettings:
         """The settings with ``overlap`` normalised; ConfigError naming the first bad parameter."""
@@ -178,4 +180,6 @@ class PercolationTestSettings(StageSettings):
             raise ConfigError(f"level = {self.level}: must be in (0, 1), e.g. 0.95 for 95% intervals")
         _whole("trials", self.trials, 1)
         _whole("seed", self.seed, 0)
+        if isinstance(self.min_train_accuracy, bool) or not 0 <= float(self.min_train_accuracy) <= 1:
+            raise ConfigError(f"min_train_accuracy = {self.min_train_accuracy}: must be in [0, 1], e.g. 0.9")
         return self.replace(overlap=overlap, n_boot=int(self.n_boot), trials=int(self.trials), seed=int(self.seed))
