@@ -14,27 +14,8 @@ Not every pair needs to be present (hold-outs).
 - **Principal angles** between the x-subspace (span of the a(x), truncated to
   the top singular directions holding ``subspace_energy`` of their energy)
   and the y-subspace (same for b(y)). 90 degrees = orthogonal subspaces.
-- **Chord statistics** (docs/science.md, section 3). An x-chord is
-  ``h(x2, y) - h(x1, y)`` with x1 < x2, a y-chord ``h(x, y2) - h(x, y1)``.
-  Random pairs of chords are drawn with a seeded generator:
-
-  - x-on-y: an x-chord and a y-chord, both uniform over all chords;
-  - x-on-x (y-on-y): two x-chords (y-chords) whose value pairs share no value
-    (x1, x2, x3, x4 all distinct; each at its own uniformly drawn y);
-  - x-parallelism (y-parallelism): the same value pair (x1, x2) at two
-    different y (y pair at two different x).
-
-  Orthogonality statistics are the mean ``|cos|`` (0 = orthogonal);
-  parallelism is the mean signed ``cos`` (1 = parallel). Distributions are the
-  signed cosines in fixed bins. Everything is computed from the Gram matrix of
-  the cells, so the cost does not grow with the number of units. With noise
-  draws, ``measure`` passes the cross-draw Gram (numerators *and* the squared
-  lengths in the denominators), which is not positive semi-definite: a pair
-  whose chord comes out with squared length <= 0 is dropped (counted in a
-  note) and cosines are clipped to [-1, 1]. Mean ``|cos|`` of a noisy
-  estimate is biased *away* from 0 where the true cosines are near 0 (about
-  +0.2 for x-on-y of a Clifford torus at SNR 1 with 4 draws), so noise can no
-  longer make a code look hyper-factorized; it can make it look less orthogonal.
+- **Chord statistics** (docs/science.md, section 3): :mod:`~manifold_lens.analysis.chords`
+  (their names are re-exported here).
 - **Ideal references** (functions :func:`torus3d` and :func:`clifford_torus`,
   for building reference codes that are measured like any other) on the same cells, with angles
   ``theta = 2 pi (v - v_min) / period`` per feature (the true period for
@@ -58,9 +39,11 @@ import scipy.linalg
 import scipy.sparse
 from sklearn.model_selection import KFold
 
+from .chords import (CHORD_STATISTICS, chord_cosines, chord_table, sample_chord_pairs,  # noqa: F401 -- moved
+                     summarize_cosines)
+
 TORUS_MAJOR_RADIUS = 2.0
 TORUS_MINOR_RADIUS = 1.0
-CHORD_STATISTICS = ("x_on_y", "x_on_x", "y_on_y", "x_parallelism", "y_parallelism")
 RIDGE_RELATIVE_ALPHAS = np.logspace(-6, 0, 4)  # x trace of the training kernel
 
 
@@ -220,111 +203,6 @@ def principal_angles(gram_aa: np.ndarray, gram_bb: np.ndarray, gram_ab: np.ndarr
         return np.zeros(0), ca.shape[1], cb.shape[1]
     cos = np.linalg.svd(ca.T @ gram_ab @ cb, compute_uv=False)
     return np.sort(np.arccos(np.clip(cos, -1.0, 1.0))), ca.shape[1], cb.shape[1]
-
-
-# --- chords --------------------------------------------------------------------
-
-
-def chord_table(index_grid: np.ndarray, axis: str) -> dict[str, np.ndarray]:
-    """All chords along ``axis``: cell indices ``start``/``end``, value indices ``lo`` < ``hi``, ``other``."""
-    g = index_grid if axis == "x" else index_grid.T
-    nv, no = g.shape
-    lo, hi = np.triu_indices(nv, 1)
-    lo = np.repeat(lo, no)
-    hi = np.repeat(hi, no)
-    other = np.tile(np.arange(no), len(lo) // max(no, 1))
-    start, end = g[lo, other], g[hi, other]
-    ok = (start >= 0) & (end >= 0)
-    return {"start": start[ok], "end": end[ok], "lo": lo[ok], "hi": hi[ok], "other": other[ok]}
-
-
-def _disjoint_pairs(ch, n_pairs, rng):
-    """Pairs of chords whose value pairs share no value (rejection sampling)."""
-    m = len(ch["lo"])
-    got: list[np.ndarray] = []
-    have = 0
-    for _ in range(50):
-        if m == 0 or have >= n_pairs:
-            break
-        k, k2 = rng.integers(0, m, size=(2, 2 * n_pairs))
-        ok = ((ch["lo"][k] != ch["lo"][k2]) & (ch["lo"][k] != ch["hi"][k2])
-              & (ch["hi"][k] != ch["lo"][k2]) & (ch["hi"][k] != ch["hi"][k2]))
-        got.append(np.stack([k[ok], k2[ok]]))
-        have += int(ok.sum())
-    if not got or have == 0:
-        return np.zeros((2, 0), dtype=np.int64)
-    return np.concatenate(got, axis=1)[:, :n_pairs]
-
-
-def _parallel_pairs(ch, n_pairs, rng):
-    """Pairs of chords with the same value pair at two different values of the other feature."""
-    key = ch["lo"] * (ch["hi"].max() + 1 if len(ch["hi"]) else 1) + ch["hi"]
-    order = np.argsort(key, kind="stable")
-    _, start, counts = np.unique(key[order], return_index=True, return_counts=True)
-    group_size = np.repeat(counts, counts)
-    group_start = np.repeat(start, counts)
-    eligible = np.flatnonzero(group_size >= 2)
-    if len(eligible) == 0:
-        return np.zeros((2, 0), dtype=np.int64)
-    pos = rng.choice(eligible, size=n_pairs)
-    size = group_size[pos]
-    offset = 1 + (rng.random(n_pairs) * (size - 1)).astype(np.int64)
-    partner = group_start[pos] + (pos - group_start[pos] + offset) % size
-    return np.stack([order[pos], order[partner]])
-
-
-def sample_chord_pairs(index_grid: np.ndarray, n_pairs: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded chord pairs for each statistic in :data:`CHORD_STATISTICS`.
-
-    Returns ``{name: (4, m) int array}`` of cell indices (start1, end1, start2,
-    end2); m <= n_pairs, 0 when the grid cannot supply such pairs (e.g.
-    x-on-x needs at least 4 distinct x values).
-    """
-    rng = np.random.default_rng(seed)
-    cx, cy = chord_table(index_grid, "x"), chord_table(index_grid, "y")
-
-    def cells(c1, c2, k1, k2):
-        return np.stack([c1["start"][k1], c1["end"][k1], c2["start"][k2], c2["end"][k2]])
-
-    out = {}
-    if len(cx["lo"]) and len(cy["lo"]):
-        out["x_on_y"] = cells(cx, cy, rng.integers(0, len(cx["lo"]), n_pairs),
-                              rng.integers(0, len(cy["lo"]), n_pairs))
-    else:
-        out["x_on_y"] = np.zeros((4, 0), dtype=np.int64)
-    for name, ch in (("x_on_x", cx), ("y_on_y", cy)):
-        k = _disjoint_pairs(ch, n_pairs, rng)
-        out[name] = cells(ch, ch, k[0], k[1])
-    for name, ch in (("x_parallelism", cx), ("y_parallelism", cy)):
-        k = _parallel_pairs(ch, n_pairs, rng) if len(ch["lo"]) else np.zeros((2, 0), dtype=np.int64)
-        out[name] = cells(ch, ch, k[0], k[1])
-    return out
-
-
-def chord_cosines(gram: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Cosines between chord pairs ``(start1, end1, start2, end2)`` from a Gram matrix.
-
-    Pairs where either chord has (numerically) zero length, or a squared
-    length <= 0 (possible with a cross-draw Gram, which is not positive
-    semi-definite), are dropped; cosines are clipped to [-1, 1].
-    """
-    s1, e1, s2, e2 = pairs
-    dot = gram[e1, e2] - gram[e1, s2] - gram[s1, e2] + gram[s1, s2]
-    d = np.diag(gram)
-    n1 = d[e1] + d[s1] - 2 * gram[s1, e1]
-    n2 = d[e2] + d[s2] - 2 * gram[s2, e2]
-    tol = 1e-10 * max(float(np.mean(d)) if len(d) else 0.0, 1e-300)
-    ok = (n1 > tol) & (n2 > tol)
-    return np.clip(dot[ok] / np.sqrt(n1[ok] * n2[ok]), -1.0, 1.0)
-
-
-def summarize_cosines(cos: np.ndarray, name: str, bin_edges: np.ndarray) -> tuple[float, np.ndarray]:
-    """(summary, histogram fractions): mean |cos| for orthogonality, mean cos for parallelism."""
-    if len(cos) == 0:
-        return float("nan"), np.full(len(bin_edges) - 1, np.nan)
-    hist = np.histogram(cos, bins=bin_edges)[0] / len(cos)
-    summary = np.mean(cos) if name.endswith("parallelism") else np.mean(np.abs(cos))
-    return float(summary), hist
 
 
 # --- ideal references ----------------------------------------------------------------

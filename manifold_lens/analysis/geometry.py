@@ -9,7 +9,10 @@ With K independent noise draws per condition, X is the draw mean here (the
 spectrum, effective dimension and embeddings describe the noise-averaged
 activations; the noise left in the mean, variance / K, still adds a floor to
 the spectrum); the noise-robust statistics elsewhere use the cross-draw Gram
-of :func:`draw_grams`, which leaves each draw's product with itself out.
+of :func:`draw_grams`, which leaves each draw's product with itself out. With
+K >= 4 draws, ``measure`` takes the spectrum and effective dimension from the
+two halves' cross-draw Grams instead (:func:`split_eigenvalues`,
+:func:`split_effective_dim`), which noise does not inflate.
 
 Definitions (units: activation^2 for variances):
 
@@ -61,24 +64,71 @@ def draw_grams(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     expectation: it estimates the Gram of the noiseless (noise-averaged) code
     without bias. It is symmetric but not positive semi-definite (squared
     lengths of short differences can come out <= 0). None when K < 2.
-    Cost: K + 1 products (n x d) (d x n); one draw at a time is held in float64.
+    Cost: K + 3 products (n x d) (d x n); one draw at a time is held in float64.
+    """
+    mean_gram, cross, _ = draw_gram_set(draws)
+    return mean_gram, cross
+
+
+def draw_gram_set(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
+    """(mean Gram, cross-draw Gram, the halves' cross-draw Grams) of draws (K, n, d); see :func:`draw_grams`.
+
+    The halves are the first ``K // 2`` draws and the rest; each half's
+    cross-draw Gram is unbiased on its own and the two are independent (their
+    noises come from disjoint draws), so products of their entries estimate
+    products of the noiseless Gram's entries without bias (:func:`split_effective_dim`,
+    :func:`split_eigenvalues`, the chord statistics). None when K < 4.
     """
     x = np.asarray(draws)
     k_draws = x.shape[0]
-    total = np.zeros((x.shape[1], x.shape[2]), dtype=np.float64)
-    own = np.zeros((x.shape[1], x.shape[1]), dtype=np.float64) if k_draws >= 2 else None
+    half = k_draws // 2
+    sums = [np.zeros((x.shape[1], x.shape[2]), dtype=np.float64) for _ in range(2)]
+    own = [np.zeros((x.shape[1], x.shape[1]), dtype=np.float64) for _ in range(2)] if k_draws >= 2 else None
     for k in range(k_draws):
         xk = np.asarray(x[k], dtype=np.float64)
         xk = xk - xk.mean(axis=0, keepdims=True)
-        total += xk
+        side = int(k >= half) if k_draws >= 2 else 0
+        sums[side] += xk
         if own is not None:
-            own += xk @ xk.T
-    both = total @ total.T  # = sum over all (k, l), own products included
-    mean_gram = both / k_draws**2
+            own[side] += xk @ xk.T
     if own is None:
-        return mean_gram, None
-    cross = (both - own) / (k_draws * (k_draws - 1))
-    return mean_gram, (cross + cross.T) / 2
+        total = sums[0]
+        return total @ total.T / k_draws**2, None, None
+    aa, bb, ab = sums[0] @ sums[0].T, sums[1] @ sums[1].T, sums[0] @ sums[1].T
+    both = aa + bb + ab + ab.T  # = sum over all (k, l), own products included
+    mean_gram = both / k_draws**2
+    cross = (both - own[0] - own[1]) / (k_draws * (k_draws - 1))
+    cross = (cross + cross.T) / 2
+    if k_draws < 4:
+        return mean_gram, cross, None
+    sizes = (half, k_draws - half)
+    halves = tuple((g - o) / (m * (m - 1)) for g, o, m in zip((aa, bb), own, sizes))
+    return mean_gram, cross, tuple((h + h.T) / 2 for h in halves)
+
+
+def split_effective_dim(gram_a: np.ndarray, gram_b: np.ndarray) -> float:
+    """Participation ratio ``trace(G)^2 / ||G||_F^2`` of the noiseless Gram G from two independent unbiased
+    estimates of it: ``trace(G_a) trace(G_b) / <G_a, G_b>_F`` (each factor unbiased); NaN if not positive."""
+    num = float(np.trace(gram_a)) * float(np.trace(gram_b))
+    den = float(np.sum(gram_a * gram_b))
+    return num / den if den > 0 and num > 0 else float("nan")
+
+
+def split_eigenvalues(gram_a: np.ndarray, gram_b: np.ndarray, k: int) -> np.ndarray:
+    """The k leading eigenvalues of the noiseless Gram, cross-validated between two independent estimates.
+
+    Eigenvectors v from one half, Rayleigh quotients ``v^T G_other v`` from the
+    other, both ways, averaged, clipped at 0 and sorted descending: no noise
+    inflation (the eigenvalues of a noisy Gram are biased up at the top); biased
+    low only where one half's eigenvectors miss the true ones (components near
+    the noise floor).
+    """
+    k = int(min(k, gram_a.shape[0]))
+    parts = []
+    for g, other in ((gram_a, gram_b), (gram_b, gram_a)):
+        _, u = top_eigenpairs(g, k)
+        parts.append(np.einsum("ik,ij,jk->k", u, other, u))
+    return np.sort(np.clip((parts[0] + parts[1]) / 2, 0.0, None))[::-1]
 
 
 def top_eigenpairs(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,13 +13,21 @@ draws, every statistic built from inner products between conditions
 (factorization score and principal angles, chord statistics, similarity by
 distance, continuity index) uses the *cross-draw Gram*
 ``sum_{k != l} H_k H_l^T / (K (K - 1))`` (:func:`~manifold_lens.analysis.geometry.draw_grams`),
-in which independent noise cancels in expectation; the PCA spectrum,
-effective dimension, embeddings, decoding, neighbourhood preservation and
-topology use the mean over draws (they need a positive semi-definite Gram or
-the points themselves). Each variable says which in its ``inner_products``
-attr; the global attrs ``draws`` and ``estimator`` ("cross-draw" or "plain")
-record what was possible. With one draw (no ``draw`` dim, or one of length 1)
-everything uses the plain Gram and a note says the estimate is noise-biased.
+in which independent noise cancels in expectation. Statistics that are
+*products* or absolute values of inner products are biased even so; with
+K >= 4 draws they use the cross-draw Grams of two disjoint halves of the
+draws, whose noises are independent (:func:`~manifold_lens.analysis.geometry.draw_gram_set`):
+the PCA spectrum and effective dimension, and |<u, v>| of the orthogonality
+statistics (:mod:`~manifold_lens.analysis.chords`). Embeddings, decoding,
+neighbourhood preservation and topology use the mean over draws (they need
+the points themselves); so do the spectrum and effective dimension with 2-3
+draws. Each variable says which in its ``inner_products`` attr; the global
+attrs ``draws`` and ``estimator`` ("split-draw", "cross-draw" or "plain")
+record what was possible, and ``signal_to_noise`` (NaN with a ``reason``
+attr for one draw) qualifies every chord statistic (its
+``ancillary_variables`` attr). With one draw (no ``draw`` dim, or one of
+length 1) everything uses the plain Gram and a note says the estimate is
+noise-biased.
 
 See :mod:`~manifold_lens.analysis.geometry`, :mod:`~manifold_lens.analysis.factorization`,
 :mod:`~manifold_lens.analysis.continuity` and :mod:`~manifold_lens.analysis.topology` for the definitions.
@@ -196,7 +204,7 @@ def measure(
            "max_distance": max_distance, "n_splits": n_splits, "homology_points": homology_points,
            "homology_null_draws": homology_null_draws, "betti_min_ratio": betti_min_ratio,
            "seed": seed, "periodic": periodic,
-           "cross_draw": values.shape[0] >= 2}
+           "cross_draw": values.shape[0] >= 2, "draws": values.shape[0]}
     grid = fact.ConditionGrid.from_coords(x, y, periodic=periodic, period=period)
     for axis, vals, p in (("x", grid.xs, grid.period_x), ("y", grid.ys, grid.period_y)):
         if periodic and not p > vals[-1] - vals[0]:
@@ -207,19 +215,20 @@ def measure(
     stages = ["geometry", "factorization", "chords", "decoding", "continuity"] + (["homology"] if homology else [])
     with tqdm(total=len(stages) + 1, desc="measure", disable=not progress, leave=False) as bar:
         # the large products (K + 1 of them with K draws): BLAS threads help here
-        gram, cross = geom.draw_grams(values)
+        gram, cross, halves = geom.draw_gram_set(values)
         cross = gram if cross is None else cross
         bar.update(1)
         # Everything else is many small LAPACK calls, which multithreaded BLAS slows down
         # badly on a busy machine (100x for a 200 x 200 Cholesky under oversubscription).
         with threadpool_limits(limits=1, user_api="blas"):
-            geometry_variables(gram, values.shape[1:], cfg, data, notes)
+            geometry_variables(gram, values.shape[1:], cfg, data, notes, cross, halves)
             bar.update(1)
             cell_gram = grid.cell_gram(gram)  # of the draw mean
             cell_cross = grid.cell_gram(cross) if cfg["cross_draw"] else cell_gram
             gaa, gbb = factorization_variables(grid, cell_cross, cfg, data, notes)
             bar.update(1)
-            chord_variables(grid, cell_cross, cfg, data, notes)
+            cell_halves = None if halves is None else tuple(grid.cell_gram(h) for h in halves)
+            chord_variables(grid, cell_cross, cfg, data, notes, cell_halves)
             bar.update(1)
             decoding_variables(grid, gram, x, y, cfg, data, notes)
             bar.update(1)
@@ -228,13 +237,13 @@ def measure(
             if homology:
                 homology_variables(cell_gram, cfg, data, notes)
                 bar.update(1)
-    signal_to_noise(gram, cross if cfg["cross_draw"] else None, values.shape[0], data, notes)
-    mark_inner_products(data)
+    signal_to_noise(gram, cross if cfg["cross_draw"] else None, values.shape[0], data, notes, halves is not None)
+    mark_inner_products(data, split=halves is not None)
     ds = xr.Dataset(data, coords=_coords(da, data, cfg))
     k_draws, n, d = values.shape
     ds.attrs.update({
         "n_conditions": n, "n_units": d, "draws": k_draws,
-        "estimator": "cross-draw" if cfg["cross_draw"] else "plain",
+        "estimator": ("split-draw" if halves is not None else "cross-draw") if cfg["cross_draw"] else "plain",
         "estimator_description": ESTIMATOR_TEXT, "n_x_values": grid.nx, "n_y_values": grid.ny,
         "n_cells": grid.n_cells, "periodic": int(periodic),
         "period_x": grid.period_x, "period_y": grid.period_y,

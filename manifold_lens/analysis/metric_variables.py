@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from . import chords
 from . import continuity as cont
 from . import factorization as fact
 from . import geometry as geom
@@ -24,6 +25,9 @@ ESTIMATOR_TEXT = (
     "cross-draw: with K >= 2 noise draws H_k, variables with inner_products = 'cross-draw' use "
     "G = sum_{k != l} H_k H_l^T / (K (K - 1)) (each draw centred over conditions), which estimates the Gram "
     "of the noise-averaged code without the noise term; those with 'draw mean' use the mean over draws. "
+    "split-draw (K >= 4): products of two inner products, one from each half of the draws, each half's own "
+    "cross-draw Gram, so the noises of the two factors are independent (spectrum, effective dimension, "
+    "|<u, v>| of the orthogonality statistics). "
     "plain: one draw, every variable uses the plain Gram (noise-biased)")
 CROSS_DRAW_VARIABLES = frozenset(
     ["factorization_score", "subspace_angles", "xy_subspace_mean_cos", "x_subspace_dim", "y_subspace_dim",
@@ -31,27 +35,42 @@ CROSS_DRAW_VARIABLES = frozenset(
      "continuity_index"]
     + [n if n.endswith("parallelism") else f"{n}_orthogonality" for n in fact.CHORD_STATISTICS]
     + [f"{n}_cos_hist" for n in fact.CHORD_STATISTICS])
+CHORD_SUMMARIES = frozenset(n if n.endswith("parallelism") else f"{n}_orthogonality" for n in fact.CHORD_STATISTICS)
+SPLIT_VARIABLES = frozenset(["explained_variance_ratio", "explained_variance", "explained_variance_top4",
+                             "effective_dim"] + [f"{n}_orthogonality" for n in fact.CHORD_STATISTICS
+                                                 if not n.endswith("parallelism")])
 MEAN_VARIABLES = frozenset(["explained_variance_ratio", "explained_variance", "explained_variance_top4",
                             "effective_dim", "x_decoding_r2", "y_decoding_r2", "neighbourhood_trustworthiness",
                             "neighbourhood_continuity"])
 
+WEIGHTED = "length-weighted mean {f} (sum {n} / sum |u| |v| over pairs (u, v))"
 CHORD_TEXT = {
-    "x_on_y": ("x-on-y orthogonality", "mean |cos| between random x-chords h(x2,y)-h(x1,y) and "
-               "y-chords h(x,y2)-h(x,y1); 0 = x and y move the code in orthogonal directions"),
-    "x_on_x": ("x-on-x orthogonality", "mean |cos| between x-chords of two value pairs sharing no "
-               "x value; 0 = different x values are mutually orthogonal (hyper-factorized)"),
-    "y_on_y": ("y-on-y orthogonality", "mean |cos| between y-chords of two value pairs sharing no "
-               "y value; 0 = different y values are mutually orthogonal (hyper-factorized)"),
-    "x_parallelism": ("x parallelism", "mean cos between the same x-chord (x1, x2) at two different "
-                      "y; 1 = the x step is the same vector whatever y"),
-    "y_parallelism": ("y parallelism", "mean cos between the same y-chord (y1, y2) at two different "
-                      "x; 1 = the y step is the same vector whatever x"),
+    "x_on_y": ("x-on-y orthogonality", WEIGHTED.format(f="|cos|", n="|<u, v>|") + " between random x-chords "
+               "h(x2,y)-h(x1,y) and y-chords h(x,y2)-h(x,y1); 0 = x and y move the code in orthogonal directions"),
+    "x_on_x": ("x-on-x orthogonality", WEIGHTED.format(f="|cos|", n="|<u, v>|") + " between x-chords of two "
+               "value pairs sharing no x value; 0 = different x values are mutually orthogonal (hyper-factorized)"),
+    "y_on_y": ("y-on-y orthogonality", WEIGHTED.format(f="|cos|", n="|<u, v>|") + " between y-chords of two "
+               "value pairs sharing no y value; 0 = different y values are mutually orthogonal (hyper-factorized)"),
+    "x_parallelism": ("x parallelism", WEIGHTED.format(f="cos", n="<u, v>") + " between the same x-chord "
+                      "(x1, x2) at two different y; 1 = the x step is the same vector whatever y"),
+    "y_parallelism": ("y parallelism", WEIGHTED.format(f="cos", n="<u, v>") + " between the same y-chord "
+                      "(y1, y2) at two different x; 1 = the y step is the same vector whatever x"),
 }
+SNR_TEXT = ("per-unit signal variance over per-unit noise variance: the variance over conditions of the "
+            "noise-averaged code (trace of the cross-draw Gram / n) over the variance over draws of one draw's "
+            "noise (K x (trace of the draw-mean Gram - trace of the cross-draw Gram) / (n - 1)), both summed over "
+            "units; 1 = as much noise as signal in each draw; < 1: the chord statistics beside it are "
+            "noise-dominated (report figures grey them out); <= 0: no signal above the noise (cross-draw "
+            "metrics NaN)")
+ONE_DRAW_REASON = ("one noise draw: the noise variance needs two draws of the same conditions (give dim 'draw' "
+                   ">= 2); a noiseless code (the ideal references, pixels) has no noise to measure")
 
 
-def signal_to_noise(gram, cross, k_draws, data, notes) -> None:
-    """Per-draw SNR estimated from the two Grams; the cross-draw metrics are NaN when no signal is left."""
+def signal_to_noise(gram, cross, k_draws, data, notes, split: bool = False) -> None:
+    """Per-draw SNR estimated from the two Grams (NaN with a ``reason`` attr for one draw); the cross-draw
+    metrics are NaN when no signal is left."""
     snr = np.nan
+    extra = {"reason": ONE_DRAW_REASON} if cross is None else {}
     if cross is not None:
         n = gram.shape[0]
         signal, noise = float(np.trace(cross)) / n, k_draws * float(np.trace(gram) - np.trace(cross)) / max(n - 1, 1)
@@ -59,21 +78,24 @@ def signal_to_noise(gram, cross, k_draws, data, notes) -> None:
         if not signal > 0:
             notes.append(f"no condition signal above the noise: the cross-draw estimate of the code's variance over "
                          f"conditions is {signal:.3g} <= 0; the cross-draw metrics are NaN")
-            for name in CROSS_DRAW_VARIABLES & set(data):
+            extra = {"reason": "no condition signal above the noise (cross-draw variance over conditions <= 0)"}
+            for name in (CROSS_DRAW_VARIABLES | (SPLIT_VARIABLES if split else frozenset())) & set(data):
                 if data[name].dtype.kind == "f":
                     data[name] = data[name].copy(data=np.full(data[name].shape, np.nan))
-    data["signal_to_noise"] = variable(
-        snr, (), "signal-to-noise ratio per draw",
-        "variance over conditions of the noise-averaged code (trace of the cross-draw Gram / n) over the noise "
-        "variance of one draw (K x (trace of the draw-mean Gram - trace of the cross-draw Gram) / (n - 1)), both "
-        "summed over units; NaN with one draw; <= 0: no signal above the noise (cross-draw metrics NaN)",
-        inner_products="cross-draw")
+    data["signal_to_noise"] = variable(snr, (), "signal-to-noise ratio per draw", SNR_TEXT,
+                                       units="1 (variance ratio)", inner_products="cross-draw", **extra)
+    for name in CHORD_SUMMARIES & set(data):  # CF: the variable that qualifies each chord statistic
+        data[name].attrs["ancillary_variables"] = "signal_to_noise"
 
 
-def mark_inner_products(data) -> None:
-    """Say in each variable's attrs and description which Gram matrix it comes from."""
+def mark_inner_products(data, split: bool = False) -> None:
+    """Say in each variable's attrs and description which Gram matrix it comes from (``split``: K >= 4 draws)."""
     for name, var in data.items():
-        if name in CROSS_DRAW_VARIABLES:
+        if split and name in SPLIT_VARIABLES:
+            var.attrs["inner_products"] = "split-draw"
+            var.attrs["description"] += ("; from the cross-draw Grams of two disjoint halves of the noise draws, "
+                                         "whose noises are independent (see the estimator_description attr)")
+        elif name in CROSS_DRAW_VARIABLES:
             var.attrs["inner_products"] = "cross-draw"
             var.attrs["description"] += ("; from cross-draw inner products when there are >= 2 noise draws "
                                          "(independent noise cancels in expectation), else plain ones")
@@ -88,17 +110,24 @@ def variable(data, dims, long_name, description, units="1", **extra) -> xr.Varia
     return xr.Variable(dims, np.asarray(data), attrs)
 
 
-def geometry_variables(gram, n_dims, cfg, data, notes):
-    """PCA spectrum, effective dimension and embeddings; returns nothing (fills ``data``)."""
+def geometry_variables(gram, n_dims, cfg, data, notes, cross=None, halves=None):
+    """PCA spectrum, effective dimension and embeddings; returns nothing (fills ``data``).
+
+    With ``halves`` (the two halves' cross-draw Grams, K >= 4 draws) the spectrum and effective dimension
+    are the split-draw estimates of :mod:`~manifold_lens.analysis.geometry` over ``trace(cross)``; the
+    embeddings always come from ``gram``, the draw mean's."""
     n, d = n_dims
     n_top = max(cfg["n_components"], 3, geom.EMBED_INPUT_COMPONENTS if set(cfg["embed"]) - {"pca"} else 0)
     eigval, eigvec = geom.top_eigenpairs(gram, n_top)
     n_available = min(n - 1, d)
     k = cfg["n_components"]
-    ratio = geom.explained_variance_ratio(eigval, float(np.trace(gram)), k, n_available)
+    spectrum, total = eigval, float(np.trace(gram))
+    if halves is not None:
+        spectrum, total = geom.split_eigenvalues(*halves, k), float(np.trace(cross))
+    ratio = geom.explained_variance_ratio(spectrum, total, k, n_available)
     cov_eig = np.full(k, np.nan)
-    m = min(k, n_available, len(eigval))
-    cov_eig[:m] = eigval[:m] / (n - 1)
+    m = min(k, n_available, len(spectrum))
+    cov_eig[:m] = spectrum[:m] / (n - 1)
     data["explained_variance_ratio"] = variable(
         ratio, ("component",), "explained-variance ratio",
         "fraction of the total variance along each principal component (PCA over conditions); "
@@ -110,7 +139,8 @@ def geometry_variables(gram, n_dims, cfg, data, notes):
         np.nansum(ratio[:4]), (), "explained variance of the top 4 components",
         "sum of the explained-variance ratios of the first 4 principal components")
     data["effective_dim"] = variable(
-        geom.effective_dim_from_gram(gram), (), "effective dimension",
+        geom.effective_dim_from_gram(gram) if halves is None else geom.split_effective_dim(*halves), (),
+        "effective dimension",
         "participation ratio (sum lambda)^2 / sum lambda^2 of the covariance eigenvalues lambda: "
         "k for variance spread evenly over k directions", units="dimensions")
     scores = geom.pca_scores(eigval, eigvec)
@@ -164,25 +194,39 @@ def factorization_variables(grid, cell_gram, cfg, data, notes):
     return gaa, gbb
 
 
-def chord_variables(grid, cell_gram, cfg, data, notes):
-    """Chord statistics of the code whose cell Gram matrix is given (cross-draw when there are draws)."""
-    pairs = fact.sample_chord_pairs(grid.index_grid(), cfg["n_chord_pairs"], seed=cfg["seed"])
+def chord_variables(grid, cell_gram, cfg, data, notes, halves=None):
+    """Chord statistics of the code whose cell Gram matrix is given (cross-draw when there are draws);
+    ``halves``: the halves' cell Grams (K >= 4 draws) for the sign-split |<u, v>| (:mod:`.chords`)."""
+    pairs = chords.sample_chord_pairs(grid.index_grid(), cfg["n_chord_pairs"], seed=cfg["seed"])
     dropped = []
-    for name in fact.CHORD_STATISTICS:
-        cos = fact.chord_cosines(cell_gram, pairs[name])
-        summary, hist = fact.summarize_cosines(cos, name, COS_BIN_EDGES)
-        n_used, n_drawn = len(cos), pairs[name].shape[1]
+    k_draws = cfg.get("draws", 2 if cfg["cross_draw"] else 1)
+    for name in chords.CHORD_STATISTICS:
+        parallel = name.endswith("parallelism")
+        summary, n_used = chords.chord_summary(name, cell_gram, pairs[name], None if parallel else halves)
+        _, hist = chords.summarize_cosines(chords.chord_cosines(cell_gram, pairs[name]), name, COS_BIN_EDGES)
+        n_drawn = pairs[name].shape[1]
         if n_used == 0:
             notes.append(f"{name}: no usable chord pairs (grid too small, or chords of zero length)")
         elif n_used < n_drawn and cfg["cross_draw"]:
             dropped.append(f"{name} {n_drawn - n_used} of {n_drawn}")
+        if parallel:
+            estimator = "pooled cross-draw" if cfg["cross_draw"] else "plain"
+        elif halves is not None:
+            estimator = "sign-split over two halves of the draws"
+        elif cfg["cross_draw"]:
+            estimator = "pooled cross-draw |<u, v>| (biased up where the truth is near 0: fewer than 4 draws)"
+        else:
+            estimator = "plain"
         long_name, description = CHORD_TEXT[name]
-        summary_name = name if name.endswith("parallelism") else f"{name}_orthogonality"
-        data[summary_name] = variable(summary, (), long_name, description, n_pairs=n_used)
+        summary_name = name if parallel else f"{name}_orthogonality"
+        data[summary_name] = variable(summary, (), long_name, description, n_pairs=n_used, estimator=estimator)
         data[f"{name}_cos_hist"] = variable(
             hist, ("cos_bin",), f"{long_name}: cosine histogram",
-            f"fraction of sampled chord pairs per bin of signed cos ({description.split(';')[0]})",
-            n_pairs=n_used)
+            f"fraction of sampled chord pairs per bin of signed cos, unweighted (pairs as for {summary_name}); "
+            "noise broadens it", n_pairs=n_used)
+    if 2 <= k_draws < 4:
+        notes.append(f"orthogonality from {k_draws} draws: |<u, v>| of the pooled cross-draw estimate, biased up "
+                     "where the truth is near 0 (the sign-split estimate needs >= 4 draws)")
     if dropped:
         notes.append("chord pairs dropped where a chord's cross-draw squared length is <= 0 (chords shorter "
                      f"than the noise): {', '.join(dropped)}")

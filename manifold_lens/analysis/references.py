@@ -14,7 +14,11 @@ on the same condition grid, layer and timestep, the learned code and:
 - ``torus3d``, ``clifford``: the ideal 3-D ring torus (x and y coupled) and the
   Clifford torus ``(cos ax, sin ax, cos ay, sin ay)/sqrt 2`` (x and y in
   orthogonal planes), the ideal references of periodic data;
-- ``plane``: a flat sheet ``(x, y)``, the ideal reference of non-periodic data.
+- ``plane``: a flat sheet ``(x, y)``, the ideal reference of non-periodic data;
+- ``conjunctive``: units tuned to (x, y) jointly (:func:`conjunctive_code`,
+  2-D Gaussian bumps on a lattice of centres): continuous and entangled, the
+  reference a factorization claim must beat (a smooth code is not thereby
+  factorized).
 
 :func:`stack_references` puts the summary metrics (every variable without a
 ``condition`` dim) of all of them along a ``reference`` dim, learned first;
@@ -37,7 +41,9 @@ DESCRIPTIONS = {
     "torus3d": "ideal 3-D ring torus on the same grid (x and y coupled)",
     "clifford": "ideal Clifford torus (cos ax, sin ax, cos ay, sin ay)/sqrt 2 on the same grid",
     "plane": "ideal flat sheet (x, y) on the same grid: the ideal code of non-periodic data",
+    "conjunctive": "2-D Gaussian tuning curves over (x, y) on the same grid: continuous but not factorized",
 }
+CONJUNCTIVE_CENTRES = 8  # bump centres per feature: CONJUNCTIVE_CENTRES^2 units
 SHUFFLE_SEED_OFFSET = 7919  # the shuffle's seed is the analysis seed plus this (recorded in attrs)
 
 
@@ -63,7 +69,30 @@ def ideal_codes(template: xr.DataArray) -> dict[str, xr.DataArray]:
         "torus3d": _like(fact.torus3d(tx, ty), template),
         "clifford": _like(fact.clifford_torus(tx, ty), template),
         "plane": _like(np.column_stack([x - x.mean(), y - y.mean()]), template),
+        "conjunctive": _like(conjunctive_code(tx, ty, periodic), template),
     }
+
+
+def conjunctive_code(theta_x: np.ndarray, theta_y: np.ndarray, periodic: bool,
+                     centres: int = CONJUNCTIVE_CENTRES) -> np.ndarray:
+    """Units tuned to (x, y) jointly: ``exp(-(dx^2 + dy^2) / (2 s^2))`` (conditions x centres^2).
+
+    Angles as :meth:`~manifold_lens.analysis.factorization.ConditionGrid.angles`
+    gives them (radians); centres on the ``centres x centres`` lattice of
+    angles ``2 pi i / centres``; width s = one centre spacing (2 pi / centres);
+    dx, dy the angle differences, wrapped around the circle when ``periodic``.
+    Each unit is a product of an x-bump and a y-bump, so no additive code
+    h = a(x) + b(y) reproduces it, while neighbouring conditions get nearly the
+    same code (continuous).
+    """
+    c = 2 * np.pi * np.arange(centres) / centres
+    dx = np.abs(np.asarray(theta_x, dtype=np.float64)[:, None] - c[None, :])
+    dy = np.abs(np.asarray(theta_y, dtype=np.float64)[:, None] - c[None, :])
+    if periodic:
+        dx, dy = np.minimum(dx, 2 * np.pi - dx), np.minimum(dy, 2 * np.pi - dy)
+    s2 = 2 * (2 * np.pi / centres) ** 2
+    bx, by = np.exp(-dx**2 / s2), np.exp(-dy**2 / s2)  # (n, centres) each
+    return (bx[:, :, None] * by[:, None, :]).reshape(len(bx), -1)
 
 
 def pixel_code(images: np.ndarray, template: xr.DataArray) -> xr.DataArray:

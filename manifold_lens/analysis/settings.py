@@ -30,7 +30,7 @@ from ..diffusion.plan import check_visited, ddim_timesteps, plan_sampler
 from ..errors import ConfigError, ManifoldLensError
 from ..settings import StageSettings, setting
 
-REFERENCES = ("learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane")  # codes measured side by side
+REFERENCES = ("learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane", "conjunctive")  # codes measured side by side
 EMBED_METHODS = ("pca", "isomap", "umap")
 
 

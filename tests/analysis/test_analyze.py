@@ -29,7 +29,8 @@ def test_dims_variables_and_attrs(tiny_run, analysed):
     assert list(ds.checkpoint.values) == run.steps
     assert list(ds.timestep.values) == [0, 200]
     assert list(ds.layer.values) == ["bottleneck", "encoder.2"]
-    assert list(ds.reference.values) == ["learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane"]
+    assert list(ds.reference.values) == ["learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane",
+                                         "conjunctive"]
     for v in HEADLINE:
         assert ds[v].dims == ("checkpoint", "timestep", "layer", "reference")
         assert ds[v].attrs["long_name"] and ds[v].attrs["description"]
@@ -112,7 +113,7 @@ def test_references_beside_the_learned_code(tiny_run, analysed):
     for v in HEADLINE + ("x_on_x_orthogonality", "x_decoding_r2"):
         np.testing.assert_allclose(sel[v].sel(checkpoint=0, reference="init"),
                                    sel[v].sel(checkpoint=0, reference="learned"), rtol=1e-6, err_msg=v)
-        for ref in ("pixels", "init", "torus3d", "clifford", "plane"):
+        for ref in ("pixels", "init", "torus3d", "clifford", "plane", "conjunctive"):
             assert np.ptp(sel[v].sel(reference=ref).values) == 0, (v, ref)
     assert np.ptp(sel.factorization_score.sel(reference="shuffled").values) > 0
     ideal = sel.isel(checkpoint=-1)

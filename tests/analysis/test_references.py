@@ -24,13 +24,27 @@ def lattice_code(n=10, periodic=False, draws=0, seed=0):
 
 def test_ideal_codes_have_their_known_metrics():
     codes = ideal_codes(lattice_code(periodic=True))
-    assert {k: v.sizes["unit"] for k, v in codes.items()} == {"torus3d": 3, "clifford": 4, "plane": 2}
+    assert {k: v.sizes["unit"] for k, v in codes.items()} == {"torus3d": 3, "clifford": 4, "plane": 2,
+                                                                 "conjunctive": 64}
     m = {k: measure(v, embed=()) for k, v in codes.items()}
     assert float(m["clifford"].effective_dim) == pytest.approx(4.0, abs=1e-9)  # four equal-variance directions
     assert float(m["clifford"].factorization_score) == pytest.approx(1.0, abs=1e-9)  # additive in (x, y)
     assert float(m["plane"].effective_dim) == pytest.approx(2.0, abs=1e-9)
     assert float(m["plane"].factorization_score) == pytest.approx(1.0, abs=1e-9)
     assert float(m["torus3d"].factorization_score) < 0.99  # the ring couples x and y
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_conjunctive_reference_is_continuous_and_separates_from_clifford(periodic):
+    # 16 x 16 grid, measured: factorization 0.61 (periodic) / 0.57 against clifford's 1 (to round-off), continuity
+    # 0.90 / 0.91 against clifford's 0.93, x-on-y 0.16 (the entangled codes: 0.145-0.165). The additive
+    # fit cannot reproduce products of an x-bump and a y-bump, whatever the noise: a gap of 0.3 is wide.
+    codes = ideal_codes(lattice_code(n=16, periodic=periodic))
+    m = {k: measure(codes[k], embed=()) for k in ("clifford", "conjunctive")}
+    assert float(m["clifford"].factorization_score) - float(m["conjunctive"].factorization_score) > 0.3
+    assert float(m["conjunctive"].continuity_index) > 0.85  # smooth: neighbouring conditions, nearby codes
+    assert 0.1 < float(m["conjunctive"].x_on_y_orthogonality) < 0.25
+    assert np.isfinite(codes["conjunctive"].values).all() and codes["conjunctive"].values.max() == pytest.approx(1)
 
 
 def test_shuffled_code_destroys_the_structure_not_the_spectrum():
@@ -80,7 +94,8 @@ def test_references_for_one_code_is_the_public_name_of_what_analyze_stores():
     code = lattice_code()
     images = np.random.default_rng(1).normal(size=(100, 4, 4))
     ds = references_for(code, images, init=None, seed=0, embed=())
-    assert list(ds.reference.values) == ["learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane"]
+    assert list(ds.reference.values) == ["learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane",
+                                     "conjunctive"]
     direct = measure(code, embed=())
     assert float(ds.effective_dim.sel(reference="learned")) == pytest.approx(float(direct.effective_dim))
     assert float(ds.factorization_score.sel(reference="clifford")) == pytest.approx(1.0, abs=1e-9)

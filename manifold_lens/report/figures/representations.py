@@ -3,7 +3,10 @@
 
 Each takes an analysis group or a plain :func:`manifold_lens.measure` result
 (one checkpoint, layer and timestep), and ``fig=`` (a Figure or SubFigure to
-draw into); each returns the Figure.
+draw into; ``pca_spectrum``, ``metrics_curve`` and ``effective_dim_curve``
+also ``ax=``, one Axes for their main panel alone); each returns the Figure.
+Values whose ``signal_to_noise`` is below 1 (noise-dominated) are greyed, and
+the legend says so.
 
 Results with a ``reference`` dim (every analysis since references exist) are
 drawn as the learned code beside its references: the empirical ones (pixels,
@@ -27,23 +30,37 @@ from .style import (CHORD_PANELS, REFERENCE_COLORS, REFERENCE_LABELS, REFERENCE_
 
 
 _ANALYZE_HINT = "run manifold-lens analyze"
+LOW_SNR_COLOR = "#b0b0b0"
+LOW_SNR_LABEL = "grey: signal-to-noise < 1 (noise-dominated)"
+
+
+def _low_snr(ds) -> np.ndarray:
+    """Where the stored ``signal_to_noise`` is below 1 (False where it is missing or NaN: noiseless codes)."""
+    if "signal_to_noise" not in ds:
+        return np.zeros(np.shape(ds["checkpoint"]) if "checkpoint" in ds.dims else (), bool)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(ds["signal_to_noise"].values < 1)
 
 
 def pca_spectrum(analysis: xr.Dataset, layer=None, timestep=None, title: str | None = None, *,
-                 fig=None) -> Figure:
+                 fig=None, ax=None) -> Figure:
     """Explained-variance spectrum at every checkpoint (colour = step), top-4 share annotated, the references'
     final spectra dashed; right: the top-4 explained variance vs step beside the references'.
 
     ``analysis``: an analysis group, or a plain :func:`manifold_lens.measure` result; ``fig``: a Figure or
-    SubFigure to draw into (default a new one). Returns the Figure."""
+    SubFigure to draw into (default a new one); ``ax``: one Axes to draw the spectrum panel alone into
+    (no colour bar, no top-4 panel). Returns the Figure."""
     require(analysis, ["explained_variance_ratio", "explained_variance_top4"], "PCA spectrum", _ANALYZE_HINT)
     sliced, where = analysis_slice(analysis, layer, timestep)
     a, refs, names = learned_and_references(sliced)
     steps = a["checkpoint"].values
     comp = a["component"].values
     colors, cmap = checkpoint_colors(steps)
-    fig = new_figure(10.0, 4.3, fig)
-    left, right = fig.subplots(1, 2, width_ratios=[3, 2])
+    if ax is not None:
+        left, right, fig = ax, None, ax.figure
+    else:
+        fig = new_figure(10.0, 4.3, fig)
+        left, right = fig.subplots(1, 2, width_ratios=[3, 2])
     for i, s in enumerate(steps):
         ratio = a["explained_variance_ratio"].isel(checkpoint=i).values
         left.plot(comp, ratio, "o-", ms=3, lw=1.2, color=colors[i])
@@ -66,6 +83,9 @@ def pca_spectrum(analysis: xr.Dataset, layer=None, timestep=None, title: str | N
     left.set_ylabel("explained-variance ratio (fraction of total)")
     left.set_xticks(comp)
     left.grid(alpha=0.3, which="both")
+    if right is None:
+        left.set_title(title or figure_title("PCA spectrum", analysis, where), fontsize=9)
+        return root_figure(fig)
     sm = colormaps["viridis"].resampled(max(len(steps), 2))
     norm = Normalize(-0.5, len(steps) - 0.5)
     ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 10)).round().astype(int))
@@ -99,17 +119,22 @@ def _mappable(cmap, norm):
 
 
 def _lines_over_steps(analysis, variables, colors, labels, ylabel, what, ylim=None, title=None, *,
-                      fig=None) -> Figure:
+                      fig=None, ax=None) -> Figure:
     """One line per (variable, layer, timestep) vs checkpoint step; with references, a right panel compares the
-    final step's learned value of each variable with the references' (same grid, layer and timestep)."""
+    final step's learned value of each variable with the references' (same grid, layer and timestep). ``ax``:
+    the lines alone, into that Axes. Values where ``signal_to_noise`` < 1 are drawn over in grey."""
     require(analysis, list(variables), what, _ANALYZE_HINT)
     analysis = as_analysis(analysis)
     learned_ds, refs, names = learned_and_references(analysis)
     steps = analysis["checkpoint"].values
     combos = [(str(la), int(t)) for la in analysis.layer.values for t in analysis.timestep.values]
     styles = ["-", "--", ":", "-."]
-    fig = new_figure(11.5 if names else 7.5, 4.5, fig)
-    ax, panel = (fig.subplots(1, 2, width_ratios=[3, 2]) if names else (fig.add_subplot(), None))
+    if ax is not None:
+        fig, panel = ax.figure, None
+    else:
+        fig = new_figure(11.5 if names else 7.5, 4.5, fig)
+        ax, panel = (fig.subplots(1, 2, width_ratios=[3, 2]) if names else (fig.add_subplot(), None))
+    grey = False
     by_combo = len(variables) == 1 and len(combos) > 1  # one variable: a colour per layer and timestep
     for k, (layer, t) in enumerate(combos):
         a = learned_ds.sel(layer=layer, timestep=t)
@@ -117,6 +142,11 @@ def _lines_over_steps(analysis, variables, colors, labels, ylabel, what, ylim=No
             suffix = f" ({layer}, t = {t})" if len(combos) > 1 else ""
             ax.plot(steps, a[v], marker="o", ms=3, ls="-" if by_combo else styles[k % len(styles)],
                     color=colormaps["tab10"](k % 10) if by_combo else c, label=lab + suffix)
+            low = _low_snr(a)
+            if low.any():
+                ax.plot(steps[low], np.asarray(a[v])[low], ls="", marker="o", ms=6, mfc=LOW_SNR_COLOR, mec="#777",
+                        label=None if grey else LOW_SNR_LABEL)
+                grey = True
     if ylim:
         ax.set_ylim(*ylim)
     ax.set_ylabel(ylabel)
@@ -142,9 +172,13 @@ def _reference_panel(ax, final, names, variables, labels, combos, xlim=None) -> 
         vals = final[v].sel(layer=la, timestep=t)
         for r in ["learned", *names]:
             value = float(vals.sel(reference=r))
+            low = bool(_low_snr(final.sel(layer=la, timestep=t, reference=r)))
             ax.plot(value, -i, marker=REFERENCE_MARKERS[r], ms=9 if r == "learned" else 6, ls="",
-                    color=REFERENCE_COLORS[r], mfc=REFERENCE_COLORS[r] if r != "init" else "none",
+                    color=LOW_SNR_COLOR if low else REFERENCE_COLORS[r],
+                    mfc=REFERENCE_COLORS[r] if r != "init" and not low else "none",
                     label=REFERENCE_LABELS[r] if i == 0 else None)
+            if low and not any(h == LOW_SNR_LABEL for h in ax.get_legend_handles_labels()[1]):
+                ax.plot([], [], ls="", marker="o", mfc="none", color=LOW_SNR_COLOR, label=LOW_SNR_LABEL)
     ax.set_yticks(-np.arange(len(rows)))
     ax.set_yticklabels([lab + (f"\n({la}, t = {t})" if len(combos) > 1 else "") for _, lab, la, t in rows],
                        fontsize=8)
@@ -156,17 +190,18 @@ def _reference_panel(ax, final, names, variables, labels, combos, xlim=None) -> 
     ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2)
 
 
-def effective_dim_curve(analysis: xr.Dataset, title: str | None = None, *, fig=None) -> Figure:
+def effective_dim_curve(analysis: xr.Dataset, title: str | None = None, *, fig=None, ax=None) -> Figure:
     """Effective dimension (participation ratio) vs step, one line per layer and timestep (a plain measure()
-    result: one point); ``fig``: a Figure or SubFigure to draw into."""
+    result: one point); ``fig``: a Figure or SubFigure to draw into; ``ax``: one Axes for the curve alone."""
     return _lines_over_steps(analysis, ["effective_dim"], ["k"], ["effective dimension"],
                              "effective dimension (participation ratio, dimensions)", "effective dimension over "
-                             "training", title=title, fig=fig)
+                             "training", title=title, fig=fig, ax=ax)
 
 
-def metrics_curve(analysis: xr.Dataset, title: str | None = None, *, fig=None) -> Figure:
+def metrics_curve(analysis: xr.Dataset, title: str | None = None, *, fig=None, ax=None) -> Figure:
     """Factorization score, continuity index and linear decodability of x and y vs step (a plain measure()
-    result: one point each); ``fig``: a Figure or SubFigure to draw into."""
+    result: one point each; grey where the signal-to-noise ratio is below 1); ``fig``: a Figure or SubFigure
+    to draw into; ``ax``: one Axes for the curves alone (no reference panel)."""
     names = ["factorization_score", "continuity_index", "x_decoding_r2", "y_decoding_r2"]
     present = [n for n in names if n in analysis]
     if not present:
@@ -177,7 +212,7 @@ def metrics_curve(analysis: xr.Dataset, title: str | None = None, *, fig=None) -
               "x_decoding_r2": "x decodability (R^2)", "y_decoding_r2": "y decodability (R^2)"}
     return _lines_over_steps(analysis, present, [colors[n] for n in present], [labels[n] for n in present],
                              "score (1 = factorized / smooth / decodable)", "factorization and continuity over "
-                             "training", ylim=(-0.05, 1.05), title=title, fig=fig)
+                             "training", ylim=(-0.05, 1.05), title=title, fig=fig, ax=ax)
 
 
 def embedding_views(analysis: xr.Dataset, method: str = "pca", layer=None, timestep=None, checkpoints=None,
@@ -243,10 +278,12 @@ def chord_histograms(analysis: xr.Dataset, checkpoint: int | None = None, layer=
     edges = np.append(lower, upper[-1])
     fig = new_figure(15.0, 4.2, fig)
     axes = fig.subplots(1, len(CHORD_PANELS), sharey=True)
+    any_noisy = False
     for ax, (stat, label, color) in zip(axes, CHORD_PANELS):
         hist = a[f"{stat}_cos_hist"]
         summary_name = stat if stat.endswith("parallelism") else f"{stat}_orthogonality"
         lines = []
+        noisy = False
         for m in shown:
             h = hist.sel({dim: m}).values if dim else hist.values
             if not np.isfinite(h).any():
@@ -257,10 +294,13 @@ def chord_histograms(analysis: xr.Dataset, checkpoint: int | None = None, layer=
             ax.stairs(h, edges, color=c, lw=2.0 if m == "learned" else 1.2)
             if summary_name in a:
                 value = a[summary_name].sel({dim: m}) if dim else a[summary_name]
-                lines.append(f"{m}: {float(value):.2f}")
+                low = bool(_low_snr(a.sel({dim: m}) if dim else a))
+                lines.append(f"{m}: {float(value):.2f}" + (" (SNR<1)" if low else ""))
+                noisy |= low
         if lines:
             ax.text(0.03, 0.97, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize=7,
-                    family="monospace", bbox=dict(fc="w", ec="#bbb", alpha=0.85))
+                    family="monospace", bbox=dict(fc="#e6e6e6" if noisy else "w", ec="#bbb", alpha=0.85))
+        any_noisy |= noisy
         ax.set_title(label, color=color, fontsize=9)
         ax.set_xlabel("cos between chords" if "parallelism" in stat else "cos between chords (signed)")
         ax.set_xlim(-1, 1)
@@ -269,6 +309,8 @@ def chord_histograms(analysis: xr.Dataset, checkpoint: int | None = None, layer=
     handles = [Patch(fc=REFERENCE_COLORS["learned"], alpha=0.35, ec=REFERENCE_COLORS["learned"], label="learned")]
     handles += [Line2D([], [], color=REFERENCE_COLORS.get(m, "#777"), lw=1.2, label=REFERENCE_LABELS.get(m, m))
                 for m in shown if m != "learned"]
+    if any_noisy:
+        handles.append(Patch(fc="#e6e6e6", ec="#bbb", label=LOW_SNR_LABEL))
     axes[-1].legend(handles=handles, fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle(title or figure_title(f"chord statistics at step {step}", analysis,
                                        f"{where}; summaries: mean |cos| (orthogonality), mean cos (parallelism)"),

@@ -42,12 +42,14 @@ REGION_COLORS = {
 PHASE_COLORS = {"A": "#a6a6a6", "B": "#f4a259", "C": "#2ca02c"}
 PHASE_LABELS = {"A": "A: not one proper bump", "B": "B: one bump, wrong place", "C": "C: correct"}
 REFERENCE_COLORS = {"learned": "#222222", "pixels": "#56b4e9", "init": "#999999", "shuffled": "#cc79a7",
-                    "torus3d": "#e69f00", "clifford": "#009e73", "plane": "#0072b2"}
+                    "torus3d": "#e69f00", "clifford": "#009e73", "plane": "#0072b2",
+                    "conjunctive": "#d55e00"}
 REFERENCE_LABELS = {"learned": "learned", "pixels": "pixels (ground truth)", "init": "untrained network (init)",
                     "shuffled": "labels shuffled (null)", "torus3d": "ideal 3-D torus",
-                    "clifford": "ideal Clifford torus", "plane": "ideal flat sheet"}
+                    "clifford": "ideal Clifford torus", "plane": "ideal flat sheet",
+                    "conjunctive": "conjunctive (smooth, entangled)"}
 REFERENCE_MARKERS = {"learned": "o", "pixels": "s", "init": "D", "shuffled": "x", "torus3d": "^", "clifford": "v",
-                     "plane": "P"}
+                     "plane": "P", "conjunctive": "*"}
 MANIFOLD_COLORS, MANIFOLD_LABELS = REFERENCE_COLORS, REFERENCE_LABELS  # results written before the reference dim
 CHORD_PANELS = (
     ("x_on_y", "x-on-y orthogonality", "black"),
@@ -200,7 +202,7 @@ def learned_and_references(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset | Non
     if "reference" not in ds.dims:
         return ds, None, []
     periodic = int(ds.attrs.get("measure_periodic", ds.attrs.get("periodic", 0)))
-    ideal = ("torus3d", "clifford") if periodic else ("plane",)
+    ideal = ("torus3d", "clifford", "conjunctive") if periodic else ("plane", "conjunctive")
     names = [str(r) for r in ds["reference"].values if str(r) != "learned"
              and (str(r) in ("pixels", "init", "shuffled") or str(r) in ideal)]
     return ds.sel(reference="learned", drop=True), ds, names
