@@ -271,3 +271,49 @@ def test_missing_variables_are_one_line_errors(evaluation, analysis):
         assert "\n" not in str(info.value)
     with pytest.raises(plot.FigureDataError, match="layer 'nope': not in these results; present: bottleneck"):
         plot.pca_spectrum(analysis, layer="nope")
+
+
+# -- plain measure() results, ax= and grey below SNR 1 (issues 23 and 24) ----------------------------------------
+
+def _measured(snr=None, draws=4):
+    """measure() of a Clifford torus on an 8 x 8 grid in 12 units, with independent noise at ``snr`` (None: none)."""
+    import manifold_lens as ml
+    gx, gy = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    x, y = gx.ravel().astype(float), gy.ravel().astype(float)
+    code = np.stack([np.cos(np.pi * x / 4), np.sin(np.pi * x / 4), np.cos(np.pi * y / 4), np.sin(np.pi * y / 4)], 1)
+    code = code @ np.linalg.qr(np.random.default_rng(0).standard_normal((12, 4)))[0].T
+    coords = {"x": ("condition", x), "y": ("condition", y)}
+    if snr is None:
+        return ml.measure(xr.DataArray(code, dims=("condition", "unit"), coords=coords), embed=())
+    sd = np.sqrt(code.var(axis=0).mean() / snr)
+    noisy = code[None] + sd * np.random.default_rng(1).standard_normal((draws, *code.shape))
+    return ml.measure(xr.DataArray(noisy, dims=("draw", "condition", "unit"), coords=coords), embed=())
+
+
+def test_pca_spectrum_and_metrics_curve_take_a_plain_measure_result_and_ax():
+    m = _measured()
+    for draw in (plot.pca_spectrum, plot.metrics_curve, plot.effective_dim_curve):
+        assert_renders(draw(m))
+        host = Figure()
+        left, right = host.subplots(1, 2)
+        assert draw(m, ax=right) is host, draw.__name__
+        assert right.has_data() and not left.has_data() and len(host.axes) == 2, draw.__name__
+    host = Figure()
+    ax = host.add_subplot()
+    plot.pca_spectrum(m, ax=ax)
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), m.explained_variance_ratio.values)
+    host = Figure()
+    ax = host.add_subplot()
+    plot.metrics_curve(m, ax=ax)
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    np.testing.assert_allclose(lines["factorization score"].get_ydata(), [float(m.factorization_score)])
+
+
+def test_values_below_snr_1_are_greyed_and_the_legend_says_so():
+    noisy, clean = _measured(snr=0.3), _measured(snr=10)
+    assert float(noisy.signal_to_noise) < 1 < float(clean.signal_to_noise)
+    assert "signal-to-noise < 1" in texts(plot.metrics_curve(noisy))
+    assert "signal-to-noise < 1" not in texts(plot.metrics_curve(clean))
+    fig = plot.chord_histograms(noisy)
+    assert "(SNR<1)" in texts(fig) and "signal-to-noise < 1" in texts(fig)
+    assert "SNR<1" not in texts(plot.chord_histograms(clean))
