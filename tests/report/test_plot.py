@@ -119,12 +119,13 @@ def test_pca_spectrum_and_top4(analysis):
     left, right = fig.axes[0], fig.axes[1]
     final = analysis.isel(checkpoint=-1, timestep=0, layer=0)
     lines = left.get_lines()
-    assert len(lines) == len(STEPS) + 4  # one per checkpoint, then pixels, init, 3-D torus, Clifford (final step)
+    assert len(lines) == len(STEPS) + 5  # one per checkpoint, then pixels, init, 3-D torus, Clifford, conjunctive
     np.testing.assert_allclose(lines[len(STEPS) - 1].get_ydata(),
                                final.explained_variance_ratio.sel(reference="learned").values)
     assert [ln.get_label() for ln in lines[len(STEPS):]] == ["pixels (ground truth)", "untrained network (init)",
-                                                           "ideal 3-D torus", "ideal Clifford torus"]
-    np.testing.assert_allclose(lines[-1].get_ydata(), final.explained_variance_ratio.sel(reference="clifford"))
+                                                           "ideal 3-D torus", "ideal Clifford torus",
+                                                           "conjunctive (smooth, entangled)"]
+    np.testing.assert_allclose(lines[-2].get_ydata(), final.explained_variance_ratio.sel(reference="clifford"))
     top4 = float(final.explained_variance_top4.sel(reference="learned"))
     assert top4 > 0.99  # the final code is a Clifford torus: 4 directions
     assert f"{100 * top4:.1f}%" in left.texts[0].get_text()
