@@ -4,7 +4,7 @@
 ground truth), ``extract`` (activations over noise, one per draw: dim
 ``draw``), ``settings`` (:class:`ExtractionSettings`, :class:`MeasureSettings`:
 every parameter's default and check), the metrics (``geometry``,
-``factorization``, ``continuity``, ``topology``), ``measure`` (all metrics of
+``factorization``, ``chords``, ``continuity``, ``topology``), ``measure`` (all metrics of
 one set of activations), ``references`` (pixels, init, shuffled and ideal
 codes), ``compare`` (a code measured beside them: :func:`references_for`) and
 ``analyze`` (every checkpoint of a run into a results store). Names are
@@ -20,6 +20,6 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "grid": ["condition_grid", "render_grid"],
     "hooks": ["capture", "list_layers", "run_with_cache"],
     "measure": ["measure"],
-    "references": ["REFERENCES", "ideal_codes", "learned", "stack_references"],
+    "references": ["REFERENCES", "conjunctive_code", "ideal_codes", "learned", "stack_references"],
     "settings": ["ExtractionSettings", "MeasureSettings"],
 })
