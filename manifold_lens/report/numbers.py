@@ -38,7 +38,7 @@ def _references(value, attrs: dict) -> str:
     if "reference" not in value.dims:
         return ""
     periodic = int(attrs.get("measure_periodic", attrs.get("periodic", 0)))
-    shown = ["pixels", "init", "shuffled", *(("torus3d", "clifford") if periodic else ("plane",))]
+    shown = ["pixels", "init", "shuffled", *(("torus3d", "clifford") if periodic else ("plane",)), "conjunctive"]
     present = [str(r) for r in value["reference"].values]
     return " · ".join(f"{r} {_fmt(value.sel(reference=r))}" for r in shown if r in present)
 
