@@ -167,6 +167,10 @@ class PercolationTestSettings(StageSettings):
     seed: int = setting(0, "seed of the bootstrap and the Newman-Ziff passes")
     min_train_accuracy: float = setting(0.9, "a run counts as converged (and enters the test) when its accuracy on "
                                         "its own training conditions (accuracy_id) reaches this", units="1")
+    min_keep_fractions: int = setting(6, "fewest keep fractions (with converged runs) a width needs for the verdict "
+                                      "(docs/science.md, section 5: the calibration)")
+    min_seeds: int = setting(3, "fewest converged runs per keep fraction (median over keep fractions) a width needs "
+                             "for the verdict")
 
     def check(self, **context) -> PercolationTestSettings:
         """The settings with ``overlap`` normalised; ConfigError naming the first bad parameter."""
@@ -182,4 +186,6 @@ class PercolationTestSettings(StageSettings):
         _whole("seed", self.seed, 0)
         if isinstance(self.min_train_accuracy, bool) or not 0 <= float(self.min_train_accuracy) <= 1:
             raise ConfigError(f"min_train_accuracy = {self.min_train_accuracy}: must be in [0, 1], e.g. 0.9")
+        _whole("min_keep_fractions", self.min_keep_fractions, 3)
+        _whole("min_seeds", self.min_seeds, 2)
         return self.replace(overlap=overlap, n_boot=int(self.n_boot), trials=int(self.trials), seed=int(self.seed))

@@ -125,7 +125,7 @@ def test_consistent_when_accuracy_follows_an_independent_cluster_curve(consisten
     np.testing.assert_allclose(r.lambda_c_measured, r.lambda_c_predicted, atol=0.02)
     assert bool(r.intervals_overlap.all()) and list(r.status.values) == ["ok"] * 3
     lo, hi = r.slope_interval.values
-    assert lo <= 1 <= hi and hi - lo < 0.3
+    assert lo <= 1 <= hi and hi - lo < 0.5  # profile intervals at 14 keep fractions x 3 seeds
     assert r.intercept_interval.values[0] <= 0 <= r.intercept_interval.values[1]
     assert str(r.collapse.values) == "yes"
     assert r.attrs["outcome"] == "accuracy_ood" and r.attrs["overlap"] == "pixel" and r.attrs["n_boot"] == N_BOOT
