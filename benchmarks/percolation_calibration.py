@@ -174,7 +174,8 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=100)
     ap.add_argument("--designs", default="cpu,paper,design,refine")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
-    ap.add_argument("--n-boot", type=int, default=200)
+    ap.add_argument("--n-boot", type=int, default=20, help="onset draws per width (only the regression, which does "
+                    "not decide the verdict, reads them)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)

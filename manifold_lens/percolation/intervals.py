@@ -47,8 +47,8 @@ from scipy.stats import f as f_dist
 from .sigmoid import MIN_KEEP, MIN_RISE, SINGLE, SigmoidFit
 
 N_MID = 121        # lambda_c grid points across the sweep (and a quarter span beyond each end)
-N_WIDTH = 12       # widths, geometric from span / 500 to span
-N_CEIL = 13        # ceilings, from 0 to ceiling_max
+N_WIDTH = 10       # widths, geometric from span / 500 to span
+N_CEIL = 9        # ceilings, from 0 to ceiling_max
 NEWTON = 6         # Newton steps on the floor
 EPS = 1e-6
 METHOD = ("profile likelihood of lambda_c (binomial quasi-likelihood of each run's correct count for the outcome, "
