@@ -130,6 +130,9 @@ def percolate_test(
     overlap: str = OVERLAP,
     n_boot: int = N_BOOT,
     seed: int = setting_option(TS, "seed"),
+    min_train_accuracy: float = setting_option(TS, "min_train_accuracy"),
+    min_keep_fractions: int = setting_option(TS, "min_keep_fractions"),
+    min_seeds: int = setting_option(TS, "min_seeds"),
     out: Optional[Path] = TEST_OUT,
     name: str = TEST_NAME,
     replace: bool = REPLACE,
@@ -140,9 +143,13 @@ def percolate_test(
 
     Per bump width, the same sigmoid (floor, ceiling, midpoint lambda_c) is
     fitted to the predicted largest-cluster ratio and to the outcome vs
-    keep_fraction; both are bootstrapped (runs within each keep fraction;
-    the runs' own training sets). Across widths: measured on predicted
-    lambda_c with errors in both, and a collapse check. Prints the table and
+    keep_fraction at the runs' keep fractions, each with a profile-likelihood
+    interval that holds with few seeds (never narrower than the keep
+    fractions bracketing the onset); the outcome's ceiling is bounded by the
+    runs' in-distribution accuracy, and runs below --min-train-accuracy are
+    left out. A width below --min-keep-fractions x --min-seeds gets no
+    verdict. Across widths: measured on predicted lambda_c with errors in
+    both (reported), and a collapse check. Prints the table and
     the verdict (consistent, inconsistent, insufficient) and stores the test
     in the study (DIR/results.zarr group claims/percolation_test, replacing an
     earlier one), where the study's report reads it; --out also writes it to
@@ -161,7 +168,8 @@ def percolate_test(
     check_overlap(overlap)
     # the study's own claim group holds the latest test asked for (a derived result: replaced, never refused)
     kwargs = dict(outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, seed=seed, replace=True,
-                  progress=progress)
+                  progress=progress, min_train_accuracy=min_train_accuracy, min_keep_fractions=min_keep_fractions,
+                  min_seeds=min_seeds)
     groups = [f"{study_results(study_dir)} group {CLAIMS_KIND}/{PERCOLATION_TEST}"]
     if out is None:
         ds = study_percolation_test(study_dir, **kwargs)

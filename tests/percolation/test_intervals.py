@@ -69,10 +69,11 @@ def test_a_non_converged_run_is_left_out_with_its_reason():
     assert ml.percolation_test(t, n_boot=30, progress=False, min_train_accuracy=0.4).sizes["run"] == t.sizes["run"]
 
 
-def test_no_converged_run_is_a_one_line_error():
-    t = _with_accuracy_id(table(sigmas=(0.5,), seeds=1), low=range(14))
-    with pytest.raises(ConfigError, match="accuracy_id >= 0.9.*not converged"):
-        ml.percolation_test(t, n_boot=30, progress=False)
+def test_no_converged_run_is_insufficient_with_the_reason():
+    t = _with_accuracy_id(table(sigmas=(0.5, 0.7)), low=range(84))
+    r = ml.percolation_test(t, n_boot=30, progress=False)
+    assert r.attrs["verdict"] == "insufficient" and "no run converged (accuracy_id >= 0.9)" in r.attrs["reason"]
+    assert r.sizes["run"] == 84  # shown, not judged
 
 
 def test_below_the_minimum_design_is_insufficient_with_the_reason():
