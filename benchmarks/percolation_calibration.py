@@ -36,7 +36,9 @@ intervals and the median measured interval width.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -178,11 +180,17 @@ def main(argv=None):
     ap.add_argument("--n-boot", type=int, default=20, help="onset draws per width (only the regression, which does "
                     "not decide the verdict, reads them)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--truth-cache", default=None, help="JSON file of true onsets per sigma (written if missing)")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     all_sigmas = sorted(set(SIGMAS) | (set(PAPER) if "paper" in args.designs else set()))
     adjs = {s: adjacency(s) for s in all_sigmas}
-    truth = {s: true_onset(adjs[s], np.random.default_rng(1000 + k)) for k, s in enumerate(all_sigmas)}
+    cache = json.loads(Path(args.truth_cache).read_text()) if args.truth_cache and Path(args.truth_cache).exists() \
+        else {}
+    truth = {s: cache.get(f"{s:g}") or true_onset(adjs[s], np.random.default_rng(1000 + k))
+             for k, s in enumerate(all_sigmas)}
+    if args.truth_cache:
+        Path(args.truth_cache).write_text(json.dumps({**cache, **{f"{s:g}": v for s, v in truth.items()}}))
     print("true onsets (this simulation, sigmoid midpoint of the mean largest-cluster ratio): "
           + ", ".join(f"sigma {s:g}: {v:.3f}" for s, v in truth.items()), flush=True)
     designs = {"cpu": (CPU, 2, 2), "paper": (PAPER, 3, 4), "design": (new_design(SIGMAS), 3, 2),

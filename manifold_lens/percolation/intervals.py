@@ -21,8 +21,9 @@ keep fractions is a candidate; ceiling on a grid up to ``ceiling_max``; floor
 by Newton steps, the likelihood being concave in it). The interval holds the
 lambda_c whose deviance from the best, divided by phi, stays below the
 ``level`` quantile of F(1, df) (t squared: the estimated dispersion widens it
-when there are few runs), extended by one grid step (the grid's resolution), and always contains the *bracket*: the two adjacent
-measured keep fractions the best midpoint lies between, widened to those
+when there are few runs), extended by one grid step (the grid's resolution),
+and always contains the *bracket*: the neighbours of the keep fraction
+nearest the best midpoint, widened to those
 between which the keep fractions' mean outcomes cross the fit's half-way
 level (where the data do not see the rise, the midpoint can be anywhere
 between them; a sigmoid through a few points also places it by its shape,

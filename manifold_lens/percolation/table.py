@@ -142,7 +142,8 @@ def run_table(runs: xr.Dataset, outcome: str, configs: Mapping[str, dict] | None
     acc_id = (np.asarray(runs["accuracy_id"].values, dtype=np.float64)[idx]
               if "accuracy_id" in runs.data_vars and runs["accuracy_id"].dims == ("run",) else None)
     table = {"index": idx, "n_scored": None if n_scored is None else n_scored[idx], "n_source": n_source,
-             "accuracy_id": acc_id, "excluded": excluded, "convergence": rule, "run_id": np.asarray([ids[k] for k in idx], dtype=object), "outcome": y[idx],
+             "accuracy_id": acc_id, "excluded": excluded, "convergence": rule,
+             "run_id": np.asarray([ids[k] for k in idx], dtype=object), "outcome": y[idx],
              "seed": seed, "dropped": dropped, "configs": [configs.get(ids[k]) for k in idx],
              "paths": paths if paths and all(p.exists() for p in paths) else [],
              "stored_cluster": (np.asarray(runs["largest_cluster_ratio"].values, dtype=np.float64)[idx]

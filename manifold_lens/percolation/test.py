@@ -5,13 +5,17 @@ percolates, across bump widths?
 is one), and per bump width sigma
 
 - fits the same sigmoid (:mod:`~manifold_lens.percolation.sigmoid`) to the
-  predicted largest-cluster ratio vs keep fraction lambda and to the outcome
-  vs lambda; each midpoint is that side's ``lambda_c``;
-- bootstraps both: the measured side resamples runs (seeds) within each keep
-  fraction, the predicted side resamples lattice realisations (the runs' own
-  training sets when their run stores are at hand, else Newman-Ziff passes
-  over the lattice or the exact coverage graph of the runs' configs);
-  percentile intervals at ``level`` (95%);
+  predicted largest-cluster ratio and to the outcome vs keep fraction lambda,
+  both at the runs' keep fractions; each midpoint is that side's ``lambda_c``;
+- gives each a profile-likelihood interval at ``level`` (95%;
+  :mod:`~manifold_lens.percolation.intervals`): binomial quasi-likelihood of
+  the runs' correct counts on the measured side (its ceiling bounded by the
+  width's in-distribution accuracy), least squares over the runs' own
+  training sets or Newman-Ziff passes on the predicted side; never narrower
+  than the keep fractions that bracket the onset;
+- leaves out runs that did not learn their training conditions
+  (``accuracy_id`` < ``min_train_accuracy``) and judges no width below the
+  minimum design (``min_keep_fractions`` x ``min_seeds``);
 
 then across widths regresses measured on predicted onsets with errors in both
 (:mod:`~manifold_lens.percolation.crosswidth`), checks whether the outcome

@@ -55,7 +55,7 @@ def judge(sigmas, pc, mc, pint, mint, status, complete, n_keep, slope, slope_iv,
                                 "keep fractions on both sides"
                                 + (" (" + "; ".join(few) + ")" if few else "") + ": " + "; ".join(left_out)), overlap
     if not (np.all(np.isfinite(slope_iv)) and np.all(np.isfinite(intercept_iv))):
-        return "insufficient", "the regression across widths is undetermined (bootstrap onsets missing)", overlap
+        return "insufficient", "the regression across widths is undetermined (onset draws missing)", overlap
     misses = [f"sigma {s:g} px: measured {m:.3f} {_iv(*mi)} vs predicted {p:.3f} {_iv(*pi)}"
               for s, p, m, pi, mi, u, o in zip(sigmas, pc, mc, pint, mint, usable, overlap) if u and not o]
     trend = (f"slope {slope:.2f} {_iv(*slope_iv)} ({'contains' if slope_iv[0] <= 1 <= slope_iv[1] else 'excludes'}"
