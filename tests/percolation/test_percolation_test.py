@@ -122,7 +122,8 @@ def test_consistent_when_accuracy_follows_an_independent_cluster_curve(consisten
                        "replicate": N_BOOT}
     # 16 x 16 pixel lattice: sigmoid midpoints 0.578 (sigma 0.35, nearest neighbours), 0.28, 0.11 (design values)
     np.testing.assert_allclose(r.lambda_c_predicted, [0.578, 0.28, 0.105], atol=0.02)
-    np.testing.assert_allclose(r.lambda_c_measured, r.lambda_c_predicted, atol=0.02)
+    # within 0.03: about two steps of the profile's lambda_c grid (0.012) and under half the keep-fraction spacing
+    np.testing.assert_allclose(r.lambda_c_measured, r.lambda_c_predicted, atol=0.03)
     assert bool(r.intervals_overlap.all()) and list(r.status.values) == ["ok"] * 3
     lo, hi = r.slope_interval.values
     assert lo <= 1 <= hi  # reported beside the verdict, not deciding it
