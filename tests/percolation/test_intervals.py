@@ -121,8 +121,8 @@ def test_calibration_at_a_small_repetition_count():
     """12 repetitions of the new design (8 keep fractions x 3 seeds, sigma 0.5 / 0.6 / 0.7) per scenario.
 
     At 100 repetitions the benchmark measures 0% inconsistent on consistent tables and 89% inconsistent for a +0.2
-    shift; with 12 repetitions the binomial 99.9% band of a 5% rate (the target) reaches 3 of 12, and that of an 80%
-    rate (the target) goes down to 6 of 12; memorising and flat outcomes are never consistent (no onset).
+    shift; with 12 repetitions, at the targets' rates, P(>= 4 of 12 | 5%) = 0.002 and P(<= 5 of 12 | 80%) = 0.004:
+    the bounds fail by chance about once in 170 runs; memorising and flat outcomes are never consistent (no onset).
     """
     cal = _calibration()
     rng = np.random.default_rng(5)
