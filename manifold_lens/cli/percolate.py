@@ -130,6 +130,9 @@ def percolate_test(
     overlap: str = OVERLAP,
     n_boot: int = N_BOOT,
     seed: int = setting_option(TS, "seed"),
+    min_train_accuracy: float = setting_option(TS, "min_train_accuracy"),
+    min_keep_fractions: int = setting_option(TS, "min_keep_fractions"),
+    min_seeds: int = setting_option(TS, "min_seeds"),
     out: Optional[Path] = TEST_OUT,
     name: str = TEST_NAME,
     replace: bool = REPLACE,
@@ -140,9 +143,13 @@ def percolate_test(
 
     Per bump width, the same sigmoid (floor, ceiling, midpoint lambda_c) is
     fitted to the predicted largest-cluster ratio and to the outcome vs
-    keep_fraction; both are bootstrapped (runs within each keep fraction;
-    the runs' own training sets). Across widths: measured on predicted
-    lambda_c with errors in both, and a collapse check. Prints the table and
+    keep_fraction at the runs' keep fractions, each with a profile-likelihood
+    interval that holds with few seeds (never narrower than the keep
+    fractions bracketing the onset); the outcome's ceiling is bounded by the
+    runs' in-distribution accuracy, and runs below --min-train-accuracy are
+    left out. A width below --min-keep-fractions x --min-seeds gets no
+    verdict. Across widths: measured on predicted lambda_c with errors in
+    both (reported), and a collapse check. Prints the table and
     the verdict (consistent, inconsistent, insufficient) and stores the test
     in the study (DIR/results.zarr group claims/percolation_test, replacing an
     earlier one), where the study's report reads it; --out also writes it to
@@ -161,7 +168,8 @@ def percolate_test(
     check_overlap(overlap)
     # the study's own claim group holds the latest test asked for (a derived result: replaced, never refused)
     kwargs = dict(outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, seed=seed, replace=True,
-                  progress=progress)
+                  progress=progress, min_train_accuracy=min_train_accuracy, min_keep_fractions=min_keep_fractions,
+                  min_seeds=min_seeds)
     groups = [f"{study_results(study_dir)} group {CLAIMS_KIND}/{PERCOLATION_TEST}"]
     if out is None:
         ds = study_percolation_test(study_dir, **kwargs)
@@ -186,18 +194,22 @@ percolate_app.command("compare", hidden=True,
 def percolate_design(
     sigma: List[str] = typer.Option(..., "--sigma", help="Bump widths (px): --sigma 0.3 0.4 0.5 0.7."),
     image_size: int = typer.Option(..., "--image-size", help="Frame side N (px) of the study's images."),
-    keep: int = typer.Option(8, "--keep", help="Keep fractions to propose per width (>= 3)."),
+    keep: int = typer.Option(8, "--keep", help="Keep fractions to propose per width (6 to 40; the test needs >= 6)."),
     spacing: float = typer.Option(1.0, "--spacing", help="Lattice spacing d (px)."),
     threshold: float = THRESHOLD,
     overlap: str = OVERLAP,
-    trials: int = typer.Option(200, "--trials", help="Newman-Ziff passes per width."),
+    trials: int = typer.Option(200, "--trials", help="Newman-Ziff passes per width (1 to 100000)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random site orders."),
     as_json: bool = JSON,
 ):
-    """Predicted onset per bump width and keep fractions concentrated around it, for a study's grid.
+    """Predicted onset per bump width and keep fractions spanning it, for a study's grid.
 
-    Warns for widths that never connect or already percolate at the smallest
-    sensible keep fraction (max(0.05, 2 / sites)).
+    Each width's keep fractions run from the smallest sensible keep fraction
+    (max(0.03, 2 / sites)) to max(0.75, onset + 0.25), denser near the
+    predicted onset, so a measured onset away from the prediction stays inside
+    the sweep. Run at least 3 seeds (vary data.seed): the test gives no verdict
+    on a width below 6 keep fractions x 3 converged seeds. Warns for widths
+    that never connect or already percolate at the smallest keep fraction.
 
     Example: manifold-lens percolate design --sigma 0.3 0.4 0.5 0.7 --image-size 16
     """

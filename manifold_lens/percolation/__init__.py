@@ -6,7 +6,8 @@ every default, check and result attribute of the stage), ``overlap``
 ``"continuum"``), ``kernels`` (Newman-Ziff union-find passes and canonical
 averages), ``lattice`` (site percolation with the overlap neighbourhood),
 ``graph`` (coverage graphs of datasets) and the percolation test: ``sigmoid``
-(the one onset estimator and its bootstrap), ``table`` (the table of runs it
+(the one onset estimator), ``intervals`` (its profile-likelihood intervals),
+``table`` (the table of runs it
 reads), ``crosswidth`` (regression and collapse across widths), ``verdict``,
 ``test`` (:func:`percolation_test`) and ``design`` (:func:`design_keep_fractions`).
 Names are imported on first use (:mod:`manifold_lens.lazy`).

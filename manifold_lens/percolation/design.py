@@ -5,7 +5,10 @@ image's lattice of bump centres, one Newman-Ziff pass per realisation, read
 at exactly ``max(1, round(lambda N))`` kept sites as a dataset keeps them.
 :func:`design_keep_fractions` fits the test's sigmoid
 (:mod:`~manifold_lens.percolation.sigmoid`) to the mean curve of each width
-and proposes keep fractions concentrated around the predicted onset, with
+and proposes keep fractions that span each width's sweep from well below to
+well above the predicted onset (``min_keep_fraction`` to max(0.75, onset +
+0.25)), denser near it, so that a measured onset shifted from the prediction
+still lies inside the sweep; with
 warnings for widths that never connect or already percolate at the smallest
 sensible keep fraction.
 """
@@ -21,14 +24,19 @@ from ..errors import ConfigError
 from ..versions import package_versions
 from .kernels import newman_ziff
 from .lattice import lattice_neighbourhood
-from .settings import PercolationSettings, check_overlap, overlap_kind, renamed_keywords
+from .settings import PercolationSettings, PercolationTestSettings, check_overlap, overlap_kind, renamed_keywords
 from .sigmoid import FORMULA, onset
 
 __all__ = ["DESIGN_GRID", "check_overlap", "design_keep_fractions", "lattice_curves", "lattice_side",
            "min_keep_fraction"]
 
 _P = PercolationSettings
-MIN_KEEP_FRACTION = 0.05  # below this (or 2 sites) a training set is too small to read an onset from
+MIN_KEEP_FRACTION = 0.03  # below this (or 2 sites) a training set is too small to read an onset from
+SPAN_HIGH = 0.75          # a design's sweep reaches at least this keep fraction ...
+SPAN_ABOVE = 0.25         # ... and at least this far above the predicted onset
+MAX_KEEP = 40             # most keep fractions per width a design proposes
+MAX_TRIALS = 100_000      # most Newman-Ziff passes per width
+MIN_DESIGN_KEEP = PercolationTestSettings.default("min_keep_fractions")  # the test's minimum design
 DESIGN_GRID = np.round(np.arange(1, 101) / 100, 2)
 DESIGN_TRIALS = 200       # Newman-Ziff passes of a design's predicted curve
 CURVE_TRIALS = 100        # passes of lattice_curves by default
@@ -40,7 +48,7 @@ def lattice_side(image_size: int, spacing: float) -> int:
 
 
 def min_keep_fraction(n_sites: int) -> float:
-    """The smallest sensible keep fraction: max(0.05, 2 / sites), rounded up to 0.01."""
+    """The smallest sensible keep fraction: max(0.03, 2 / sites), rounded up to 0.01."""
     return float(np.ceil(100 * max(MIN_KEEP_FRACTION, 2.0 / n_sites)) / 100)
 
 
@@ -69,18 +77,21 @@ def lattice_curves(sigma: float, image_size: int, spacing: float = _P.default("s
     return curves, len(oy)
 
 
-def _concentrated(lc: float, width: float, lo: float, keep: int) -> np.ndarray:
-    """``keep`` keep fractions in [lo, 1], denser near lc, reaching max(4 width, 0.1) either side."""
-    reach = max(4 * width, 0.1)
-    a, b = max(lo, lc - reach), min(1.0, lc + reach)
+def _spanning(lc: float, lo: float, keep: int) -> np.ndarray:
+    """``keep`` keep fractions from ``lo`` (well below lc) to max(SPAN_HIGH, lc + SPAN_ABOVE) (well above it),
+    denser near lc: the points sit at lc + g (edge - lc) for g = sign(u) u^2, u evenly spaced in [-1, 1], so a
+    third of them lie within a ninth of the way to either end and an onset shifted by 0.2 still falls between
+    two keep fractions inside the sweep."""
+    hi = min(1.0, max(SPAN_HIGH, lc + SPAN_ABOVE))
+    lc = float(np.clip(lc, lo, hi))
     u = np.linspace(-1, 1, keep)
-    g = np.sign(u) * np.abs(u) ** 1.5
-    lam = np.where(g < 0, lc + g * (lc - a), lc + g * (b - lc))
+    g = np.sign(u) * u**2
+    lam = np.where(g < 0, lc + g * (lc - lo), lc + g * (hi - lc))
     for decimals in (2, 3):  # the coarsest rounding that keeps the points distinct
         out = np.unique(np.round(lam, decimals))
         if len(out) == keep:
             return out
-    return np.unique(np.round(np.linspace(a, b, keep), 3))  # a very sharp onset: spread evenly instead
+    return np.unique(np.round(np.linspace(lo, hi, keep), 3))  # an onset at an end: spread evenly instead
 
 
 def design_keep_fractions(sigmas, image_size: int, keep: int = 8, spacing: float = _P.default("spacing"),
@@ -92,7 +103,7 @@ def design_keep_fractions(sigmas, image_size: int, keep: int = 8, spacing: float
     Args:
         sigmas: bump widths (px).
         image_size: frame side (px); the lattice has one site every ``spacing`` px.
-        keep: keep fractions to propose per width (>= 3).
+        keep: keep fractions to propose per width (6 to 40; the test needs >= 6).
         threshold, overlap: when two training images connect (pixel or continuum overlaps).
         seed, trials: Newman-Ziff passes of the predicted curve.
 
@@ -102,14 +113,21 @@ def design_keep_fractions(sigmas, image_size: int, keep: int = 8, spacing: float
     ``onset_width``, ``keep_fractions`` (sigma, keep; NaN where the width
     cannot be tested), ``warning`` (sigma; empty when none) and the curve.
     """
+    if isinstance(trials, (int, float)) and not isinstance(trials, bool) and float(trials).is_integer() \
+            and int(trials) > MAX_TRIALS:
+        raise ConfigError(f"trials = {trials}: give 1 to {MAX_TRIALS} Newman-Ziff passes per width")
     overlap = _P(threshold=threshold, overlap=overlap, trials=trials, seed=seed).check().overlap
     sig = np.atleast_1d(np.asarray(sigmas, dtype=np.float64))
     if sig.size == 0 or not np.all(np.isfinite(sig) & (sig > 0)):
         raise ConfigError(f"sigmas = {sig.tolist()}: give bump widths > 0 in px, e.g. sigmas=[0.3, 0.4, 0.5, 0.7]")
     if int(image_size) < 2:
         raise ConfigError(f"image_size = {image_size}: must be >= 2 px")
-    if int(keep) < 3:
-        raise ConfigError(f"keep = {keep}: an onset needs >= 3 keep fractions")
+    if isinstance(keep, bool) or not float(keep).is_integer() or not MIN_DESIGN_KEEP <= int(keep) <= MAX_KEEP:
+        raise ConfigError(f"keep = {keep}: give {MIN_DESIGN_KEEP} to {MAX_KEEP} keep fractions per width (the test "
+                          f"needs >= {MIN_DESIGN_KEEP} for a verdict)")
+    if isinstance(trials, bool) or not float(trials).is_integer() or not 1 <= int(trials) <= MAX_TRIALS:
+        raise ConfigError(f"trials = {trials}: give 1 to {MAX_TRIALS} Newman-Ziff passes per width")
+    keep, trials = int(keep), int(trials)
     if not (np.isfinite(spacing) and spacing > 0):
         raise ConfigError(f"spacing = {spacing}: must be a number > 0 (px)")
     side = lattice_side(image_size, spacing)
@@ -134,7 +152,7 @@ def design_keep_fractions(sigmas, image_size: int, keep: int = 8, spacing: float
             else:
                 warning = f"no onset: {fit.status}"
         else:
-            found = _concentrated(fit.lambda_c, fit.width, lo, keep)
+            found = _spanning(fit.lambda_c, lo, keep)
             lam[:len(found)] = found
             if fit.lambda_c - 2 * fit.width < lo:
                 warning = (f"onset near the smallest sensible keep fraction {lo:g}: its floor is barely measured "

@@ -161,12 +161,17 @@ class PercolationTestSettings(StageSettings):
     threshold: float = setting(PercolationSettings.default("threshold"), PercolationSettings.help("threshold"),
                                units="1")
     overlap: str = setting(PercolationSettings.default("overlap"), PercolationSettings.help("overlap"))
-    n_boot: int = setting(1000, "bootstrap resamples per side and width")
+    n_boot: int = setting(1000, "draws of each width's onset from its profile likelihood (the regression across "
+                          "widths reads them)")
     level: float = setting(0.95, "confidence level of the percentile intervals, in (0, 1)", units="1")
-    trials: int = setting(100, "Newman-Ziff passes of an ensemble prediction (its bootstrap realisations)")
-    seed: int = setting(0, "seed of the bootstrap and the Newman-Ziff passes")
+    trials: int = setting(100, "Newman-Ziff passes of an ensemble prediction (its realisations)")
+    seed: int = setting(0, "seed of the onset draws and the Newman-Ziff passes")
     min_train_accuracy: float = setting(0.9, "a run counts as converged (and enters the test) when its accuracy on "
                                         "its own training conditions (accuracy_id) reaches this", units="1")
+    min_keep_fractions: int = setting(6, "fewest keep fractions (with converged runs) a width needs for the verdict "
+                                      "(docs/science.md, section 5: the calibration)")
+    min_seeds: int = setting(3, "fewest converged runs per keep fraction (median over keep fractions) a width needs "
+                             "for the verdict")
 
     def check(self, **context) -> PercolationTestSettings:
         """The settings with ``overlap`` normalised; ConfigError naming the first bad parameter."""
@@ -182,4 +187,6 @@ class PercolationTestSettings(StageSettings):
         _whole("seed", self.seed, 0)
         if isinstance(self.min_train_accuracy, bool) or not 0 <= float(self.min_train_accuracy) <= 1:
             raise ConfigError(f"min_train_accuracy = {self.min_train_accuracy}: must be in [0, 1], e.g. 0.9")
+        _whole("min_keep_fractions", self.min_keep_fractions, 3)
+        _whole("min_seeds", self.min_seeds, 2)
         return self.replace(overlap=overlap, n_boot=int(self.n_boot), trials=int(self.trials), seed=int(self.seed))

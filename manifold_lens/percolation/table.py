@@ -53,15 +53,50 @@ def _column(runs, name, configs, ids, default=None) -> list:
     return [default] * len(ids)
 
 
+def _region_counts(runs, outcome) -> tuple[np.ndarray | None, str]:
+    """Samples each run's outcome was scored on (the binomial n), and where it came from."""
+    names = {"accuracy_ood": ("scored_ood",), "accuracy_id": ("scored_id",),
+             "accuracy": ("scored_id", "scored_ood")}.get(outcome, ())
+    if names and all(v in runs.data_vars and runs[v].dims == ("run",) for v in names):
+        n = sum(np.asarray(runs[v].values, dtype=np.float64) for v in names)
+        return n, " + ".join(names) + " per run"
+    return None, (f"not recorded ({' and '.join(names) or 'no scored_* variable for ' + outcome}): equal weights "
+                  "(the dispersion is estimated from the runs, so only relative weights matter)")
+
+
+def _converged(runs, ids, keep, min_train_accuracy, sigma_col) -> tuple[np.ndarray, list, str]:
+    """Which kept runs learned their training conditions: accuracy_id >= min_train_accuracy (else the per-run
+    ``converged`` where present, else all); (converged mask, [(sigma, reason)] of those left out, rule)."""
+    conv = np.ones(len(ids), bool)
+    if "accuracy_id" in runs.data_vars and runs["accuracy_id"].dims == ("run",):
+        acc = np.asarray(runs["accuracy_id"].values, dtype=np.float64)
+        conv = np.isfinite(acc) & (acc >= min_train_accuracy)
+        why = [f"{ids[k]}: not converged (accuracy_id {acc[k]:.2f} < {min_train_accuracy:g})" for k in range(len(ids))]
+        rule = f"accuracy_id >= {min_train_accuracy:g} at the evaluated checkpoint"
+    elif "converged" in runs.variables and runs["converged"].dims == ("run",):
+        conv = np.asarray(runs["converged"].values).astype(bool)
+        why = [f"{ids[k]}: not converged (converged = False)" for k in range(len(ids))]
+        rule = "the runs' own converged flag"
+    else:
+        return conv, [], "no accuracy_id or converged per run: every run counted as converged"
+    out = []
+    for k in np.flatnonzero(keep & ~conv):
+        s = sigma_col[k]
+        out.append((float(s) if s is not None and not _nan(s) else np.nan, why[k]))
+    return conv, out, rule
+
+
 def run_table(runs: xr.Dataset, outcome: str, configs: Mapping[str, dict] | None = None,
-              run_stores: Mapping[str, str | Path] | None = None) -> dict:
+              run_stores: Mapping[str, str | Path] | None = None, min_train_accuracy: float = 0.0) -> dict:
     """The runs the test uses as plain arrays, with the reasons others were dropped; one-line errors for bad
     input (no run dim, missing outcome or coordinates, outcomes outside [0, 1]).
 
     ``configs`` and ``run_stores`` (keyed by ``run_id``, the coordinate, else
     the ``run`` index as a string) complete or replace the per-run
     ``run_config`` and ``run_store``; run stores are used only when every kept
-    run has one that exists.
+    run has one that exists. Runs whose ``accuracy_id`` is below
+    ``min_train_accuracy`` have not learned their training conditions: they
+    are left out, each with its width and reason in ``excluded``.
     """
     if not isinstance(runs, xr.Dataset) or "run" not in runs.dims:
         raise ConfigError("runs: give an xarray Dataset with dim 'run' (e.g. manifold_lens.open_study(DIR))")
@@ -85,6 +120,8 @@ def run_table(runs: xr.Dataset, outcome: str, configs: Mapping[str, dict] | None
             if keep[k] and st[k] != "done":
                 keep[k] = False
                 dropped.append(f"{ids[k]}: status {st[k]}")
+    conv, excluded, rule = _converged(runs, ids, keep, float(min_train_accuracy), cols["sigma"])
+    keep &= conv
     missing = [k for k in (*NEEDED, "spacing") if any(cols[k][i] is None or _nan(cols[k][i])
                                                       for i in np.flatnonzero(keep))]
     if missing:
@@ -101,7 +138,12 @@ def run_table(runs: xr.Dataset, outcome: str, configs: Mapping[str, dict] | None
             else np.zeros(len(idx), np.int64))
     stores = _per_run(runs, STORE, ids, run_stores)
     paths = [Path(stores[ids[k]]) for k in idx] if stores and all(ids[k] in stores for k in idx) else []
-    table = {"index": idx, "run_id": np.asarray([ids[k] for k in idx], dtype=object), "outcome": y[idx],
+    n_scored, n_source = _region_counts(runs, outcome)
+    acc_id = (np.asarray(runs["accuracy_id"].values, dtype=np.float64)[idx]
+              if "accuracy_id" in runs.data_vars and runs["accuracy_id"].dims == ("run",) else None)
+    table = {"index": idx, "n_scored": None if n_scored is None else n_scored[idx], "n_source": n_source,
+             "accuracy_id": acc_id, "excluded": excluded, "convergence": rule,
+             "run_id": np.asarray([ids[k] for k in idx], dtype=object), "outcome": y[idx],
              "seed": seed, "dropped": dropped, "configs": [configs.get(ids[k]) for k in idx],
              "paths": paths if paths and all(p.exists() for p in paths) else [],
              "stored_cluster": (np.asarray(runs["largest_cluster_ratio"].values, dtype=np.float64)[idx]

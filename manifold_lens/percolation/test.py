@@ -5,13 +5,17 @@ percolates, across bump widths?
 is one), and per bump width sigma
 
 - fits the same sigmoid (:mod:`~manifold_lens.percolation.sigmoid`) to the
-  predicted largest-cluster ratio vs keep fraction lambda and to the outcome
-  vs lambda; each midpoint is that side's ``lambda_c``;
-- bootstraps both: the measured side resamples runs (seeds) within each keep
-  fraction, the predicted side resamples lattice realisations (the runs' own
-  training sets when their run stores are at hand, else Newman-Ziff passes
-  over the lattice or the exact coverage graph of the runs' configs);
-  percentile intervals at ``level`` (95%);
+  predicted largest-cluster ratio and to the outcome vs keep fraction lambda,
+  both at the runs' keep fractions; each midpoint is that side's ``lambda_c``;
+- gives each a profile-likelihood interval at ``level`` (95%;
+  :mod:`~manifold_lens.percolation.intervals`): binomial quasi-likelihood of
+  the runs' correct counts on the measured side (its ceiling bounded by the
+  width's in-distribution accuracy), least squares over the runs' own
+  training sets or Newman-Ziff passes on the predicted side; never narrower
+  than the keep fractions that bracket the onset;
+- leaves out runs that did not learn their training conditions
+  (``accuracy_id`` < ``min_train_accuracy``) and judges no width below the
+  minimum design (``min_keep_fractions`` x ``min_seeds``);
 
 then across widths regresses measured on predicted onsets with errors in both
 (:mod:`~manifold_lens.percolation.crosswidth`), checks whether the outcome
@@ -31,14 +35,13 @@ from tqdm.auto import tqdm
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..stores import open_run
-from ..versions import package_versions
-from .crosswidth import collapse, regression
 from .design import DESIGN_GRID, lattice_curves
 from .graph import coverage_graph, dataset_percolation, largest_cluster
+from .intervals import Onset, profile_onset
+from .result import assemble
 from .settings import PercolationTestSettings
-from .sigmoid import FORMULA, MIN_RISE, Bootstrap, SigmoidFit, bootstrap_curves, bootstrap_onsets, interval, sigmoid
+from .sigmoid import SigmoidFit
 from .table import run_table
-from .verdict import judge
 
 _T = PercolationTestSettings
 PLOT_TRIALS = 20      # passes of the ensemble curve drawn beside own-training-set predictions
@@ -106,27 +109,61 @@ def _check_width(table, members, s) -> None:
 
 # -- the test ---------------------------------------------------------------------------------------
 
+def _design_shortfall(lam_runs, st) -> str:
+    """Why a width's converged runs fall below the minimum design (empty when they do not)."""
+    levels, counts = np.unique(lam_runs, return_counts=True)
+    why = []
+    if len(levels) < st.min_keep_fractions:
+        why.append(f"{len(levels)} keep fractions (< {st.min_keep_fractions})")
+    if len(counts) and np.median(counts) < st.min_seeds:
+        why.append(f"{np.median(counts):g} converged runs per keep fraction (median, < {st.min_seeds})")
+    return ("below the minimum design: " + ", ".join(why)) if why else ""
+
+
+def _weights(table) -> tuple[np.ndarray | None, str]:
+    """The binomial n of each run (None: equal weights) and where it came from."""
+    n = table["n_scored"]
+    if n is None:
+        return None, table["n_source"]
+    bad = ~(np.isfinite(n) & (n > 0))
+    if bad.any():
+        ids = ", ".join(str(v) for v in table["run_id"][bad][:5])
+        return None, (f"missing for {int(bad.sum())} runs ({ids}: no evaluation counts); equal weights (the "
+                      "dispersion is estimated from the runs)")
+    return n, table["n_source"]
+
+
 def percolation_test(runs: xr.Dataset, outcome: str = _T.default("outcome"),
                      threshold: float = _T.default("threshold"), overlap: str = _T.default("overlap"),
                      n_boot: int = _T.default("n_boot"), seed: int = _T.default("seed"), progress: bool = True, *,
                      level: float = _T.default("level"), trials: int = _T.default("trials"),
-                     configs=None, run_stores=None) -> xr.Dataset:
-    """Predicted vs measured onsets per bump width, with bootstrap intervals, regression, collapse and verdict.
+                     min_train_accuracy: float = _T.default("min_train_accuracy"),
+                     min_keep_fractions: int = _T.default("min_keep_fractions"),
+                     min_seeds: int = _T.default("min_seeds"), configs=None, run_stores=None) -> xr.Dataset:
+    """Predicted vs measured onsets per bump width, with profile-likelihood intervals, regression, collapse and
+    verdict.
 
     Args:
         runs: a table: Dataset with dim ``run``, per-run ``sigma`` (px),
             ``keep_fraction``, ``image_size`` (px), optional ``spacing`` (px,
             default 1), ``family`` and ``seed``, and the ``outcome`` variable
-            (a fraction in [0, 1]); optional per-run ``run_config`` (the run's
+            (a fraction in [0, 1]); optional per-run ``accuracy_id`` (the
+            convergence rule and the ceiling), ``scored_ood`` / ``scored_id``
+            (samples scored: the binomial n), ``run_config`` (the run's
             resolved config, JSON) and ``run_store`` (its path), as a collected
-            study holds them. Runs not done or with a NaN outcome are dropped.
+            study holds them. Runs not done, with a NaN outcome or not
+            converged are left out, each with its reason.
         outcome: the per-run variable whose onset is measured (default
             ``accuracy_ood``: overall accuracy rises with lambda by memorisation).
         threshold, overlap: when two training images connect (``pixel`` overlaps
             of the rendered images, or ``continuum``).
-        n_boot, seed: bootstrap resamples and their seed (same seed, same result).
-        level: confidence level of the percentile intervals (0.95).
+        n_boot, seed: draws of each onset from its profile (for the regression
+            across widths) and their seed (same seed, same result).
+        level: confidence level of the intervals (0.95).
         trials: Newman-Ziff passes of an ensemble prediction.
+        min_train_accuracy: a run enters when its accuracy_id reaches this.
+        min_keep_fractions, min_seeds: the minimum design of a width for the
+            verdict (keep fractions; converged runs per keep fraction, median).
         configs: run id -> the run's resolved config (a dict; completes or
             replaces ``run_config``): values the table lacks, and the exact
             coverage graph of the ensemble prediction.
@@ -139,24 +176,35 @@ def percolation_test(runs: xr.Dataset, outcome: str = _T.default("outcome"),
     consistent, inconsistent or insufficient, ``attrs["reason"]`` says why.
     """
     st = _T(outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, level=level, trials=trials,
-            seed=seed).check()
+            seed=seed, min_train_accuracy=min_train_accuracy, min_keep_fractions=min_keep_fractions,
+            min_seeds=min_seeds).check()
     threshold, overlap, n_boot, seed = float(st.threshold), st.overlap, st.n_boot, st.seed
-    table = run_table(runs, outcome, configs, run_stores)
+    table = run_table(runs, outcome, configs, run_stores, min_train_accuracy=float(st.min_train_accuracy))
+    unlearned = ""
+    if len(table["index"]) == 0 and table["excluded"]:  # no run learned: show their onsets, judge none
+        table = run_table(runs, outcome, configs, run_stores)
+        unlearned = (f"no run converged (accuracy_id >= {st.min_train_accuracy:g}): onsets of runs that did not "
+                     "learn their training conditions are shown, not judged (train longer, e.g. train.until_accuracy)")
     if len(table["index"]) == 0:
         raise ConfigError(f"runs: none has a finite {outcome} and status done; collect a study whose runs finished")
     own = bool(table["paths"])
     cluster = _own_clusters(table, threshold, overlap, progress) if own else np.full(len(table["index"]), np.nan)
     rng_meas, rng_pred, rng_lat = (np.random.default_rng([int(seed), k]) for k in range(3))
+    weights, weight_source = _weights(table)
     sigmas = np.unique(table["sigma"])
     grid = DESIGN_GRID
     per: dict[str, list] = {k: [] for k in ("pred", "meas", "pred_status", "meas_status", "n_keep", "n_runs",
-                                            "curve", "complete", "source")}
+                                            "curve", "complete", "source", "design", "excluded", "ceiling_max")}
     for s in tqdm(sigmas, desc="percolation test", unit="sigma", disable=not progress):
         members = np.flatnonzero(table["sigma"] == s)
         _check_width(table, members, s)
         lam_runs = table["keep_fraction"][members]
         levels = np.unique(lam_runs)
-        meas = bootstrap_onsets(lam_runs, table["outcome"][members], n_boot, rng_meas, level=st.level)
+        acc_id = table["accuracy_id"]
+        cmax = (float(np.nanmean(acc_id[members])) if acc_id is not None and outcome != "accuracy_id"
+                and np.isfinite(acc_id[members]).any() else 1.0)
+        meas = profile_onset(lam_runs, table["outcome"][members], None if weights is None else weights[members],
+                             kind="binomial", ceiling_max=cmax, level=st.level, n_draws=n_boot, rng=rng_meas)
         use_own = own and _distinct_training_sets(table, members, lam_runs, cluster) >= 2
         at = np.union1d(levels, grid)
         curves, why = _ensemble(table, members, at, threshold, overlap, PLOT_TRIALS if use_own else st.trials,
@@ -168,18 +216,20 @@ def percolation_test(runs: xr.Dataset, outcome: str = _T.default("outcome"),
             if not own:
                 cluster[members] = at_levels.mean(1)[np.searchsorted(levels, lam_runs)]
         if use_own:
-            pred = bootstrap_onsets(lam_runs, cluster[members], n_boot, rng_pred, level=st.level)
+            pred = profile_onset(lam_runs, cluster[members], kind="gaussian", level=st.level, n_draws=n_boot,
+                                 rng=rng_pred)
             complete = bool(np.all(cluster[members] >= COMPLETE))
             source = "the runs' own training sets"
         elif curves is None:
-            pred = Bootstrap(SigmoidFit(np.nan, np.nan, np.nan, np.nan, why), np.full(n_boot, np.nan), np.nan,
-                             np.nan, 1.0)
+            pred = Onset(SigmoidFit(np.nan, np.nan, np.nan, np.nan, why), np.nan, np.nan, (np.nan, np.nan),
+                         np.full(n_boot, np.nan), np.nan, 0)
             complete, source = True, "none"
         else:
-            pred = bootstrap_curves(levels, at_levels, n_boot, rng_pred, level=st.level)
+            pred = profile_onset(np.repeat(levels, at_levels.shape[1]), at_levels.ravel(), kind="gaussian",
+                                 level=st.level, n_draws=n_boot, rng=rng_pred)
             complete = bool(np.all(at_levels >= COMPLETE))
-            source = (f"ensemble of {st.trials} Newman-Ziff passes" + (
-                " (the runs share one training set per keep fraction: fix data.seed per seed to bootstrap them)"
+            source = (f"ensemble of {st.trials} Newman-Ziff passes at the runs' keep fractions" + (
+                " (the runs share one training set per keep fraction: fix data.seed per seed to use them)"
                 if own else ""))
         pstatus = pred.fit.status
         if complete:
@@ -195,137 +245,11 @@ def percolation_test(runs: xr.Dataset, outcome: str = _T.default("outcome"),
         per["curve"].append(curve)
         per["complete"].append(complete)
         per["source"].append(source)
-    return _assemble(table, sigmas, per, cluster, grid, own, st)
-
-
-def _fit_curve(fit, x):
-    if not np.isfinite(fit.floor):
-        return np.full(len(x), np.nan)
-    return sigmoid(x, fit.floor, fit.ceiling, fit.lambda_c if np.isfinite(fit.lambda_c) else np.nan, fit.width)
-
-
-def _curve_on(curve, x):
-    """The monotone collapse curve at x, NaN outside its range of cluster sizes."""
-    ux, fy = curve
-    if len(ux) == 0:
-        return np.full(len(x), np.nan)
-    return np.where((x >= ux[0]) & (x <= ux[-1]), np.interp(x, ux, fy), np.nan)
-
-
-def _assemble(table, sigmas, per, cluster, grid, own, st: PercolationTestSettings) -> xr.Dataset:
-    outcome, n_boot, seed, pct = st.outcome, st.n_boot, st.seed, f"{100 * st.level:g}%"
-    pred, meas = per["pred"], per["meas"]
-    pc = np.array([p.fit.lambda_c for p in pred])
-    mc = np.array([m.fit.lambda_c for m in meas])
-    pboot = np.array([p.replicates if len(p.replicates) == n_boot else np.full(n_boot, np.nan) for p in pred])
-    mboot = np.array([m.replicates for m in meas])
-    usable = np.isfinite(pc) & np.isfinite(mc)
-    reg = regression(pc[usable], mc[usable], pboot[usable], mboot[usable])
-    group = np.searchsorted(sigmas, table["sigma"])
-    col = collapse(cluster, table["keep_fraction"], group, table["outcome"], seed=seed)
-    status = [("ok" if ps == "ok" and ms == "ok" else
-               "; ".join(f"{side}: {st}" for side, st in (("predicted", ps), ("measured", ms)) if st != "ok"))
-              for ps, ms in zip(per["pred_status"], per["meas_status"])]
-    slope_iv, intercept_iv = interval(reg.slope_boot, st.level), interval(reg.intercept_boot, st.level)
-    pint = np.array([[p.low, p.high] for p in pred])
-    mint = np.array([[m.low, m.high] for m in meas])
-    verdict, reason, overlap_ok = judge(sigmas, pc, mc, pint, mint, status, per["complete"], per["n_keep"],
-                                        reg.slope, slope_iv, reg.intercept, intercept_iv, outcome, level=st.level)
-    if verdict == "insufficient":  # no onsets to compare: a collapse says nothing either
-        col = col._replace(collapse="undetermined")
-    cgrid = np.round(np.linspace(0, 1, 101), 2)
-    one = {"units": "1"}
-    pfit = [p.fit for p in pred]
-    mfit = [m.fit for m in meas]
-
-    def params(fits, name, long):
-        return ("sigma", [getattr(f, name) for f in fits], {**one, "long_name": long})
-
-    ds = xr.Dataset(
-        {
-            "lambda_c_predicted": ("sigma", pc, {**one, "long_name": "predicted onset lambda_c",
-                                                 "description": "midpoint of the sigmoid fitted to the predicted "
-                                                                "largest-cluster ratio vs keep fraction"}),
-            "lambda_c_measured": ("sigma", mc, {**one, "long_name": f"measured onset lambda_c ({outcome})",
-                                                "description": f"midpoint of the sigmoid fitted to {outcome} vs "
-                                                               "keep fraction"}),
-            "lambda_c_predicted_interval": (("sigma", "bound"), pint, {**one, "long_name": f"{pct} bootstrap "
-                                                                       "interval of the predicted onset"}),
-            "lambda_c_measured_interval": (("sigma", "bound"), mint, {**one, "long_name": f"{pct} bootstrap "
-                                                                      "interval of the measured onset"}),
-            "status": ("sigma", np.array(status, dtype=object), {"long_name": "ok, or why a width has no onset"}),
-            "predicted_status": ("sigma", np.array(per["pred_status"], dtype=object)),
-            "measured_status": ("sigma", np.array(per["meas_status"], dtype=object)),
-            "intervals_overlap": ("sigma", overlap_ok, {"long_name": "predicted and measured intervals overlap"}),
-            "complete_graph": ("sigma", np.array(per["complete"]), {"long_name": "coverage graph complete"}),
-            "n_keep_fractions": ("sigma", per["n_keep"], {**one, "long_name": "distinct keep fractions"}),
-            "n_runs": ("sigma", per["n_runs"], {**one, "long_name": "runs used"}),
-            "prediction_source": ("sigma", np.array(per["source"], dtype=object), {
-                "long_name": "realisations the predicted onset is bootstrapped over"}),
-            "predicted_floor": params(pfit, "floor", "predicted sigmoid floor"),
-            "predicted_ceiling": params(pfit, "ceiling", "predicted sigmoid ceiling"),
-            "predicted_width": params(pfit, "width", "predicted sigmoid width"),
-            "measured_floor": params(mfit, "floor", "measured sigmoid floor"),
-            "measured_ceiling": params(mfit, "ceiling", "measured sigmoid ceiling"),
-            "measured_width": params(mfit, "width", "measured sigmoid width"),
-            "bootstrap_failed_predicted": ("sigma", [p.failed for p in pred], {**one, "long_name": "share of "
-                                                                               "resamples without an onset"}),
-            "bootstrap_failed_measured": ("sigma", [m.failed for m in meas], {**one, "long_name": "share of "
-                                                                              "resamples without an onset"}),
-            "outcome": ("run", table["outcome"], {**one, "long_name": outcome}),
-            "predicted_cluster": ("run", cluster, {**one, "long_name": "predicted largest cluster over kept sites",
-                                                   "description": "the run's own training set" if own else
-                                                   "ensemble mean at the run's keep fraction"}),
-            "predicted_curve": (("sigma", "lambda_grid"), np.array(per["curve"]), {
-                **one, "long_name": "mean predicted largest-cluster ratio (Newman-Ziff passes)"}),
-            "predicted_fit": (("sigma", "lambda_grid"), np.array([_fit_curve(f, grid) for f in pfit]),
-                              {**one, "long_name": "sigmoid fitted to the predicted largest-cluster ratio"}),
-            "outcome_fit": (("sigma", "lambda_grid"), np.array([_fit_curve(f, grid) for f in mfit]),
-                            {**one, "long_name": f"sigmoid fitted to {outcome}"}),
-            "lambda_c_predicted_boot": (("sigma", "replicate"), pboot, one),
-            "lambda_c_measured_boot": (("sigma", "replicate"), mboot, one),
-            "slope": ((), reg.slope, {**one, "long_name": "slope of measured on predicted lambda_c"}),
-            "intercept": ((), reg.intercept, {**one, "long_name": "intercept of measured on predicted lambda_c"}),
-            "slope_interval": ("bound", list(slope_iv), one),
-            "intercept_interval": ("bound", list(intercept_iv), one),
-            "slope_boot": ("replicate", reg.slope_boot, one),
-            "intercept_boot": ("replicate", reg.intercept_boot, one),
-            "collapse_loglik_single": ((), col.loglik_single, {
-                "units": "nats per run", "long_name": "cross-validated log-likelihood: one curve in cluster size"}),
-            "collapse_loglik_separate": ((), col.loglik_separate, {
-                "units": "nats per run", "long_name": "cross-validated log-likelihood: one curve in lambda per width"}),
-            "collapse": ((), col.collapse, {"long_name": "outcome follows one curve of predicted cluster size"}),
-            "collapse_curve": ("cluster_grid", _curve_on(col.curve, cgrid), {
-                **one, "long_name": f"monotone fit of {outcome} in predicted cluster size (all widths)"}),
-        },
-        coords={
-            "sigma": ("sigma", sigmas, {"units": "px", "long_name": "bump width"}),
-            "bound": ("bound", ["low", "high"]),
-            "run": ("run", np.arange(len(table["outcome"]))),
-            "run_id": ("run", table["run_id"]),
-            "run_sigma": ("run", table["sigma"], {"units": "px"}),
-            "run_keep_fraction": ("run", table["keep_fraction"], one),
-            "run_seed": ("run", np.asarray(table["seed"]).astype(np.int64)),
-            "lambda_grid": ("lambda_grid", grid, {**one, "long_name": "keep fraction lambda"}),
-            "cluster_grid": ("cluster_grid", cgrid, one),
-            "replicate": ("replicate", np.arange(n_boot)),
-        },
-        attrs={
-            "description": "percolation test: predicted vs measured onsets per bump width",
-            "verdict": verdict, "reason": reason, **st.attrs(), "onset_model": FORMULA, "min_rise": MIN_RISE,
-            "prediction": ("per width (prediction_source): each run's own training set (coverage graph of its run "
-                           "store), bootstrap over runs within each keep fraction; or an ensemble of Newman-Ziff "
-                           "passes at the runs' keep fractions (exact coverage graph of the runs' configs where given, "
-                           "else the image's lattice), bootstrap over passes"),
-            "measurement": f"{outcome} of each run; bootstrap over runs (seeds) within each keep fraction",
-            "intervals": f"{pct} percentile intervals of the bootstrap replicates",
-            "regression": "measured = intercept + slope x predicted, errors in both (bootstrap standard errors), "
-                          "minimising sum (y - a - b x)^2 / (sy^2 + b^2 sx^2); intervals: the fit repeated on each "
-                          "bootstrap replicate of the onsets (widths paired by replicate index), percentiles",
-            "collapse_method": "10-fold cross-validated Bernoulli log-likelihood per run, one monotone curve in "
-                               "predicted cluster size vs one monotone curve in lambda per width",
-            "dropped_runs": len(table["dropped"]), "dropped": table["dropped"],
-            "versions": package_versions(),
-        },
-    )
-    return ds
+        per["design"].append(unlearned or _design_shortfall(lam_runs, st))
+        per["excluded"].append("; ".join(r for sx, r in table["excluded"] if sx == s))
+        per["ceiling_max"].append(cmax)
+    for sx, _ in table["excluded"]:  # widths whose every run was left out
+        if not np.any(sigmas == sx) and np.isfinite(sx):
+            table["dropped"].append(f"sigma {sx:g} px: no converged run")
+    table["dropped"] += [r for _, r in table["excluded"]]
+    return assemble(table, sigmas, per, cluster, grid, own, st, weight_source)

@@ -1,7 +1,7 @@
 """A study's claim computations, computed once and stored in the study's own results (the report only draws them).
 
 - ``percolation`` studies: :func:`study_percolation_test` runs
-  :func:`manifold_lens.percolation_test` (a bootstrap) on the collected study
+  :func:`manifold_lens.percolation_test` (profile-likelihood intervals) on the collected study
   and writes its Dataset to ``DIR/results.zarr`` group
   ``claims/percolation_test``.
 - ``scaling`` studies: :func:`study_scaling_fits` computes the training-set
@@ -50,12 +50,16 @@ def _check_free(study_dir, name: str, replace: bool) -> Path:
 def study_percolation_test(study_dir, *, outcome: str = _TEST.default("outcome"),
                            threshold: float = _TEST.default("threshold"), overlap: str = _TEST.default("overlap"),
                            n_boot: int = _TEST.default("n_boot"), seed: int = _TEST.default("seed"),
-                           replace: bool = False, progress: bool = True) -> xr.Dataset:
+                           replace: bool = False, progress: bool = True,
+                           min_train_accuracy: float = _TEST.default("min_train_accuracy"),
+                           min_keep_fractions: int = _TEST.default("min_keep_fractions"),
+                           min_seeds: int = _TEST.default("min_seeds")) -> xr.Dataset:
     """Run the percolation test on study directory ``study_dir`` and store it in ``DIR/results.zarr``.
 
     Collects the study at overlap ``threshold``, runs
     :func:`~manifold_lens.percolation.percolation_test` (``outcome``, ``overlap``,
-    ``n_boot`` bootstrap resamples, ``seed``) and writes group
+    ``n_boot`` onset draws, ``seed``; runs below ``min_train_accuracy`` left
+    out, widths below ``min_keep_fractions`` x ``min_seeds`` not judged) and writes group
     ``claims/percolation_test``; an existing one is refused unless ``replace``
     (checked before any work). Returns the test's Dataset.
     """
@@ -63,7 +67,8 @@ def study_percolation_test(study_dir, *, outcome: str = _TEST.default("outcome")
     store = _check_free(study_dir, PERCOLATION_TEST, replace)
     runs = open_study(study_dir, threshold=threshold)
     ds = percolation_test(runs, outcome=outcome, threshold=threshold, overlap=overlap, n_boot=n_boot, seed=seed,
-                          progress=progress)
+                          progress=progress, min_train_accuracy=min_train_accuracy,
+                          min_keep_fractions=min_keep_fractions, min_seeds=min_seeds)
     _write(store, PERCOLATION_TEST, ds, replace)
     write_claims_status(study_dir, PERCOLATION_TEST, "")
     return ds

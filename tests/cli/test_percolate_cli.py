@@ -108,7 +108,7 @@ def test_overlap_continuum_is_offered(tmp_path):
 
 # -- percolate test / compare on a study directory -------------------------------------------------
 
-def fake_study(root, sigmas=(0.4, 0.7), keeps=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7), seeds=(0, 1), data_seed=True):
+def fake_study(root, sigmas=(0.4, 0.7), keeps=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7), seeds=(0, 1, 2), data_seed=True):
     """A study directory laid out as `study run` writes it, without training: per run a run store (no
     checkpoints) whose training set is subsampled with data.seed = seed (0 for all without ``data_seed``), an
     evaluation/default group whose
@@ -152,9 +152,9 @@ def test_percolate_test_prints_table_and_verdict(study, tmp_path):
     lines = res.output.splitlines()
     assert lines[0] == (f"wrote {study / 'results.zarr'} group claims/percolation_test and {out} group "
                         "comparison/default:")
-    assert "accuracy_ood of 28 runs, 2 widths; pixel overlaps >= 0.005; 50 bootstrap resamples" in lines[1]
+    assert "accuracy_ood of 42 runs, 2 widths; pixel overlaps >= 0.005; 50 bootstrap resamples" in lines[1]
     assert "predicted lambda_c [95%]" in lines[2] and "measured lambda_c [95%]" in lines[2]
-    assert lines[3].split()[:3] == ["0.4", "14", "7"] and lines[3].endswith("ok")
+    assert lines[3].split()[:3] == ["0.4", "21", "7"] and lines[3].endswith("ok")
     assert lines[-1].startswith("verdict: consistent: at 2 widths")
     ds = read_results(out, "comparison", "default")
     assert ds.attrs["verdict"] == "consistent" and ds.attrs["n_boot"] == 50 and ds.attrs["overlap"] == "pixel"
@@ -200,7 +200,7 @@ def test_overall_and_flat_outcomes(study, tmp_path):
     res = invoke("percolate", "test", study, "--outcome", "accuracy_id", "--out", out, "--n-boot", 20,
                  "--no-progress")
     assert res.exit_code == 0, res.output
-    assert "verdict: insufficient: fewer than two widths show an onset" in res.output
+    assert "verdict: insufficient: fewer than two widths meet the minimum design and show an onset" in res.output
     assert "not determined" in res.output and "slope" not in res.output
 
 
@@ -240,11 +240,18 @@ def test_percolate_design():
     lc = float(line.split("predicted lambda_c = ")[1].split()[0])
     assert lc == pytest.approx(0.28, abs=0.01)
     lam = [float(v) for v in line.split("keep fractions ")[1].split(", ")]
-    assert len(lam) == 6 and min(lam) >= 0.05 and min(lam) < lc < max(lam)
+    assert len(lam) == 6 and min(lam) >= 0.03 and min(lam) < lc < max(lam)
     assert "sigma = 0.1 px: 0 neighbours, no predicted onset" in res.output and "never connects" in res.output
     assert '[[study.cases]]\nname = "sigma-0.5"\nset = { "data.sigma" = 0.5 }' in res.output
-    bad = invoke("percolate", "design", "--sigma", 0.5, "--image-size", 16, "--keep", 2)
-    assert bad.exit_code == 2 and bad.output.strip() == "error: --keep 2: an onset needs >= 3 keep fractions"
+    assert min(lam) <= lc - 0.2 and max(lam) >= 0.75  # spans well below and above the onset
+    for args, message in [(("--keep", 2), "error: --keep 2: give 6 to 40 keep fractions per width (the test needs "
+                                          ">= 6 for a verdict)"),
+                          (("--keep", 41), "error: --keep 41: give 6 to 40"),
+                          (("--trials", 0), "error: --trials 0: must be >= 1"),
+                          (("--trials", 10**6), "error: --trials 1000000: give 1 to 100000 Newman-Ziff passes")]:
+        bad = invoke("percolate", "design", "--sigma", 0.5, "--image-size", 16, *args)
+        assert bad.exit_code == 2 and bad.output.strip().startswith(message), bad.output
+        assert "\n" not in bad.output.strip() and "Warning" not in bad.output
 
 
 @pytest.mark.slow

@@ -122,10 +122,11 @@ def test_consistent_when_accuracy_follows_an_independent_cluster_curve(consisten
                        "replicate": N_BOOT}
     # 16 x 16 pixel lattice: sigmoid midpoints 0.578 (sigma 0.35, nearest neighbours), 0.28, 0.11 (design values)
     np.testing.assert_allclose(r.lambda_c_predicted, [0.578, 0.28, 0.105], atol=0.02)
-    np.testing.assert_allclose(r.lambda_c_measured, r.lambda_c_predicted, atol=0.02)
+    # within 0.03: about two steps of the profile's lambda_c grid (0.012) and under half the keep-fraction spacing
+    np.testing.assert_allclose(r.lambda_c_measured, r.lambda_c_predicted, atol=0.03)
     assert bool(r.intervals_overlap.all()) and list(r.status.values) == ["ok"] * 3
     lo, hi = r.slope_interval.values
-    assert lo <= 1 <= hi and hi - lo < 0.3
+    assert lo <= 1 <= hi  # reported beside the verdict, not deciding it
     assert r.intercept_interval.values[0] <= 0 <= r.intercept_interval.values[1]
     assert str(r.collapse.values) == "yes"
     assert r.attrs["outcome"] == "accuracy_ood" and r.attrs["overlap"] == "pixel" and r.attrs["n_boot"] == N_BOOT
@@ -135,22 +136,22 @@ def test_consistent_when_accuracy_follows_an_independent_cluster_curve(consisten
 def test_same_seed_same_result(consistent):
     again = ml.percolation_test(table(), n_boot=N_BOOT)
     xr.testing.assert_identical(again.drop_attrs(), consistent.drop_attrs())
-    other = ml.percolation_test(table(), n_boot=N_BOOT, seed=1)
-    assert not np.allclose(other.lambda_c_measured_interval, consistent.lambda_c_measured_interval)
+    other = ml.percolation_test(table(), n_boot=N_BOOT, seed=1)  # the seed moves the draws, not the profile
+    assert not np.allclose(other.lambda_c_measured_boot, consistent.lambda_c_measured_boot)
+    np.testing.assert_allclose(other.lambda_c_measured_interval, consistent.lambda_c_measured_interval)
 
 
 def test_level_sets_the_intervals_and_is_recorded(consistent):
     narrow = ml.percolation_test(table(), n_boot=N_BOOT, level=0.8, progress=False)
-    xr.testing.assert_identical(narrow.lambda_c_measured_boot, consistent.lambda_c_measured_boot)  # same resamples
-    for v in ("lambda_c_measured_interval", "lambda_c_predicted_interval", "slope_interval"):
-        wide, near = consistent[v].values, narrow[v].values
+    for v in ("lambda_c_measured_interval", "lambda_c_predicted_interval"):
+        wide, near = consistent[v].values, narrow[v].values  # a lower level cuts the same profile higher
         assert np.all(near[..., 0] >= wide[..., 0]) and np.all(near[..., 1] <= wide[..., 1])
-        assert np.any(near[..., 0] > wide[..., 0])
-    want = np.percentile(consistent.lambda_c_measured_boot.values[0], [10, 90])
-    np.testing.assert_allclose(narrow.lambda_c_measured_interval.values[0], want)
+        # never narrower than the keep fractions that bracket the onset
+        br = narrow[v.replace("interval", "bracket")].values
+        assert np.all(near[:, 0] <= br[:, 0]) and np.all(near[:, 1] >= br[:, 1])
     assert narrow.attrs["level"] == 0.8 and consistent.attrs["level"] == 0.95
-    assert narrow.lambda_c_measured_interval.attrs["long_name"].startswith("80% bootstrap interval")
-    assert "80% percentile" in narrow.attrs["intervals"]
+    assert narrow.lambda_c_measured_interval.attrs["long_name"].startswith("80% profile-likelihood interval")
+    assert "80% profile likelihood" in narrow.attrs["intervals"]
 
 
 def test_shift_by_02_is_inconsistent():
@@ -158,7 +159,7 @@ def test_shift_by_02_is_inconsistent():
     assert r.attrs["verdict"] == "inconsistent"
     assert not r.intervals_overlap.any()
     np.testing.assert_allclose(r.lambda_c_measured - r.lambda_c_predicted, 0.2, atol=0.03)
-    assert r.intercept_interval.values[0] > 0.15 and "intercept" in r.attrs["reason"]
+    assert "miss the predicted" in r.attrs["reason"] and "intercept" in r.attrs["reason"]
 
 
 def test_flat_outcome_is_insufficient_and_prints_no_regression():
@@ -247,8 +248,11 @@ def test_design_predicts_onsets_and_concentrates_keep_fractions():
     # estimator; 200 passes put the lattice value within 0.01 of it
     assert float(r.lambda_c_predicted) == pytest.approx(0.28, abs=0.01)
     lam = r.keep_fractions.values
-    assert len(lam) == 8 and np.all(np.diff(lam) > 0) and lam[0] >= 0.05 and lam[-1] <= 1
-    assert np.sum(np.abs(lam - float(r.lambda_c_predicted)) < 0.1) >= 4  # concentrated around the onset
+    assert len(lam) == 8 and np.all(np.diff(lam) > 0) and lam[0] >= 0.03 and lam[-1] <= 1
+    lc = float(r.lambda_c_predicted)
+    assert np.sum(np.abs(lam - lc) < 0.1) >= 4  # denser around the onset ...
+    assert lam[0] <= lc - 0.2 and lam[-1] >= max(0.75, lc + 0.25)  # ... and spanning well below and above it
+    assert np.sum(lam > lc + 0.15) >= 2  # an onset shifted by +0.2 still has keep fractions around it
     assert "never connects" in str(d.warning.sel(sigma=0.1).values) and np.isnan(d.keep_fractions.sel(sigma=0.1)).all()
     assert "always percolates" in str(d.warning.sel(sigma=1.5).values)
     text = "\n".join(design_lines(d))

@@ -281,7 +281,7 @@ def lambda_c_comparison(test: xr.Dataset, title: str | None = None, *, ax=None) 
     ax.set_ylabel(f"measured lambda_c (sigmoid midpoint of {test.attrs.get('outcome', 'the outcome')})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
-    set_title(fig, ax, own, title or f"predicted vs measured onset (95% bootstrap intervals), verdict: "
+    set_title(fig, ax, own, title or f"predicted vs measured onset (95% profile-likelihood intervals), verdict: "
                  f"{test.attrs.get('verdict', '?')}\n{text}", fontsize=10)
     return fig
 
