@@ -104,7 +104,7 @@ def test_torus_rim_scaling_and_percolation_sweep_what_they_need():
     seeds = {(r["config"]["train"]["seed"], r["config"]["data"]["seed"]) for r in perc.runs}
     assert seeds == {(0, 0), (1, 1)}  # each seed a different training subset as well as initialisation
     paper = load_study("percolation", scale="paper")
-    assert {r["config"]["data"]["sigma"] for r in paper.runs} == {0.4, 0.5, 0.6, 0.7} and len(paper.runs) == 84
+    assert {r["config"]["data"]["sigma"] for r in paper.runs} == {0.4, 0.5, 0.6, 0.7} and len(paper.runs) == 96
 
 
 def test_study_list_shows_the_bundled_studies():
