@@ -91,7 +91,7 @@ def series_config(found: list[Checkpoint], adapter=None, data=None) -> tuple[Run
                        "checkpoint_every": 1, "early_checkpoints": 0}}
         where = str(first.model_config)
     try:
-        return RunConfig.from_dict(d).checked(), adapter_where
+        return RunConfig.from_dict(d).checked().resolved(), adapter_where
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
 
