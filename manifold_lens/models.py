@@ -50,11 +50,15 @@ EXTRAS = {MODELS: {
 }}
 
 
-class MissingPluginError(ConfigError, StoreError):
+class MissingPluginError(StoreError):
     """A registered name (a model, trainer or adapter) whose provider is not installed in this environment.
 
     Not damage: the store that names it opens wherever the extra or plugin is installed.
     """
+
+
+class MissingPluginConfigError(MissingPluginError, ConfigError):
+    """:class:`MissingPluginError` of a config key (``model.name``, ``train.trainer``, an adapter's name)."""
 
 
 def _register(group: str, name: str, obj: Callable) -> None:
@@ -65,7 +69,7 @@ def _available(group: str) -> list[str]:
     return sorted(set(_registry[group]) | {ep.name for ep in entry_points(group=group)} | set(EXTRAS.get(group, {})))
 
 
-def _get(group: str, name: str, what: str, hint: str, error=StoreError) -> Callable:
+def _get(group: str, name: str, what: str, hint: str, error=MissingPluginError) -> Callable:
     if name in _registry[group]:
         return _registry[group][name]
     found = [ep for ep in entry_points(group=group) if ep.name == name]
@@ -77,11 +81,11 @@ def _get(group: str, name: str, what: str, hint: str, error=StoreError) -> Calla
         except ImportError as e:  # the provider is declared but its dependencies are not installed
             extra = EXTRAS.get(group, {}).get(name, (None,))[0]
             if extra:
-                raise MissingPluginError(f"{what} {name!r} is provided by the extra manifold-lens[{extra}], which "
+                raise error(f"{what} {name!r} is provided by the extra manifold-lens[{extra}], which "
                                          f"is not installed ({e}): pip install 'manifold-lens[{extra}]'") from None
-            raise MissingPluginError(f"{what} {name!r}: its plugin ({ep.value}) cannot be imported ({e}); "
+            raise error(f"{what} {name!r}: its plugin ({ep.value}) cannot be imported ({e}); "
                                      "reinstall the package that provides it") from None
-    raise MissingPluginError(f"{what} {name!r} is not registered: a plugin registering {name!r} is not installed "
+    raise error(f"{what} {name!r} is not registered: a plugin registering {name!r} is not installed "
                              f"(available: {', '.join(_available(group)) or 'none'}); install the package that "
                              f"provides it, or call manifold_lens.models.{hint}")
 
@@ -103,7 +107,7 @@ def register_adapter(name: str, adapter: Callable) -> None:
 
 def get_adapter(name: str) -> Callable:
     """The conditioning adapter registered as ``name`` (entry-point group ``manifold_lens.adapters``)."""
-    return _get(ADAPTERS, name, "adapter", "register_adapter", ConfigError)
+    return _get(ADAPTERS, name, "adapter", "register_adapter", MissingPluginConfigError)
 
 
 def available_models() -> list[str]:
@@ -121,7 +125,7 @@ def get_factory(name: str) -> Callable:
 
 def get_trainer(name: str) -> Callable:
     """The training loop registered as ``name`` (ConfigError listing the available ones if none)."""
-    return _get(TRAINERS, name, "train.trainer", "register_trainer", ConfigError)
+    return _get(TRAINERS, name, "train.trainer", "register_trainer", MissingPluginConfigError)
 
 
 def validate_model_params(name: str, params: dict, image_size: int) -> dict:
@@ -129,9 +133,7 @@ def validate_model_params(name: str, params: dict, image_size: int) -> dict:
     try:
         factory = get_factory(name)
     except MissingPluginError as e:
-        raise MissingPluginError(f"model.name: {e}") from None
-    except StoreError as e:
-        raise ConfigError(f"model.name: {e}") from None
+        raise MissingPluginConfigError(f"model.name: {e}") from None
     check = getattr(factory, "validate", None)
     return dict(check(dict(params), image_size)) if check is not None else dict(params)
 
