@@ -163,7 +163,8 @@ def _writer(out: Path, config: RunConfig, names: list[str], origin: dict, replac
     if not replace and store_schema(out) == RUN:
         attrs = open_group(out, "r").attrs.asdict()
         same = attrs.get("import", {}).get("source") == origin["source"]
-        if same and RunConfig.from_dict(attrs["config"]).to_json() == config.to_json():
+        stored = RunConfig.from_dict(attrs["config"])  # a series that has grown since continues: steps may rise
+        if same and stored.model_copy(update={"train": config.train}).to_json() == config.to_json():
             return RunWriter.open_for_resume(out), open_run(out).steps
         what = f"imported from {attrs['import']['source']}" if attrs.get("import") else "a trained run"
         raise ConfigError(f"out = {str(out)!r}: a run store is already there ({what}"
@@ -213,5 +214,6 @@ def import_checkpoints(source, *, out, adapter=None, data=None, steps=None, repl
                 continue
             writer.commit_checkpoint(ck.step, float("nan"), {n: arrays[n] for n in names}, None, {},
                                      {"imported_from": str(ck.weights)}, [])
+        writer.update_config(config)
         writer.set_status("complete")
     return open_run(out)
