@@ -31,6 +31,7 @@ __getattr__, __dir__, __all__ = _attach(__name__, {
     "diffusion": ["NoiseSchedule", "sample"],
     "errors": ["ConfigError", "ManifoldLensError", "StoreError"],
     "evaluation": ["evaluate_run", "localize"],
+    "interop": ["export_checkpoints", "import_checkpoints"],
     "percolation": ["continuum_overlap", "coverage_graph", "dataset_percolation", "design_keep_fractions",
                     "image_overlap", "largest_cluster", "lattice_percolation", "neighbour_overlap_curve",
                     "percolation_test", "percolation_vs_accuracy", "pixel_overlap"],

@@ -10,11 +10,11 @@ Modules: :mod:`.core` (the app, shared options, printing, errors),
 :mod:`.flags` (library parameter names -> flags), one module per command
 group: :mod:`.train`, :mod:`.datasets`, :mod:`.analyze`
 (analyze, layers), :mod:`.percolate`, :mod:`.evaluate`, :mod:`.report`,
-:mod:`.quickstart`, :mod:`.study`.
+:mod:`.quickstart`, :mod:`.study`, :mod:`.interop` (import, export).
 """
 
 # importing a command module registers its commands, in the order `--help` lists them
-from . import train, datasets, analyze, percolate, evaluate, report, quickstart, study  # noqa: F401,I001
+from . import train, datasets, analyze, percolate, evaluate, report, quickstart, study, interop  # noqa: F401,I001
 from .core import app
 
 __all__ = ["app"]

@@ -47,7 +47,7 @@ from ..datasets import SyntheticDataset
 from ..diffusion import NoiseSchedule
 from ..errors import ConfigError, ManifoldLensError, StoreError
 from ..memory import check_model_memory
-from ..models import build_model
+from ..models import MissingPluginError, build_model
 from .encoding import decode
 from .schema import RUN, check_store, checksum, param_key
 
@@ -215,7 +215,10 @@ class Run:
         (None = when the run has them). The stored model's size is checked
         against the memory available before it is built.
         """
-        check_model_memory(self.config, what=f"{self.path}: the stored model")
+        try:
+            check_model_memory(self.config, what=f"{self.path}: the stored model")
+        except MissingPluginError as e:
+            raise MissingPluginError(f"{self.path}: {e}") from None
         model = build_model(self.model_name, self.config.model.params, self.config.data.image_size)
         expected, stored = list(model.state_dict()), self._param_names()
         if set(expected) != set(stored):
@@ -253,7 +256,9 @@ def _stored_config(path: Path, attrs: dict) -> RunConfig:
         raise StoreError(f"{path}: damaged run store: committed < 0 or param_names not a list of names")
     try:
         config = RunConfig.from_dict(attrs["config"])
-        config.validate()
+        config.checked()
+    except MissingPluginError:  # not damage: the model's plugin is missing here; load_model names it
+        return config
     except ConfigError as e:
         raise StoreError(f"{path}: the stored config is invalid ({e}); the store is damaged") from None
     return config

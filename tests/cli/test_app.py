@@ -65,6 +65,8 @@ def test_pyproject_entry_points_name_the_installed_modules():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     targets = [*project["scripts"].values(), *(v for group in project["entry-points"].values() for v in group.values())]
     assert targets == ["manifold_lens.cli:app", "manifold_lens.trainers.unet:build_unet",
+                       "manifold_lens.interop.diffusers_models:build_unet2d",
+                       "manifold_lens.interop.diffusers_models:build_unet2d_condition",
                        "manifold_lens.trainers.train:train"]
     for target in targets:
         module, attr = target.split(":")
