@@ -135,8 +135,8 @@ def check_size(spec: StudyFile, max_runs: int | None = None) -> int:
     cap = spec.study.max_runs if max_runs is None else max_runs
     if n > cap:
         raise ConfigError(f"study: {n} runs (the grid's sizes x {len(spec.study.seeds)} seeds"
-                          f"{f' over {len(spec.study.cases)} cases' if spec.study.cases else ''}) is more than "
-                          f"max_runs = {cap}; shrink the grid, or raise max_runs in [study] if you mean it")
+                          f"{f' over {len(spec.study.cases)} cases' if spec.study.cases else ''}), more than the cap of "
+                          f"{cap} (max_runs); shrink the grid, or raise the cap if you mean it")
     return n
 
 
