@@ -142,8 +142,8 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
 
     Coordinates: one per swept key (named by the key's last dotted part, the
     full key where two collide), ``seed``, ``case``, ``run_id``, ``status`` (the
-    run's state: done, failed, running, pending, missing), ``error``, and what a
-    table of runs needs beyond the swept values: ``run_store`` (the run store's
+    run's state: done, failed, running, pending, missing; damaged: done, but a
+    store cannot be read), ``error``, and what a table of runs needs beyond the swept values: ``run_store`` (the run store's
     path) and ``run_config`` (the resolved config, JSON).
     Variables: the terminal ``accuracy``, ``accuracy_id``, ``accuracy_ood`` (the
     last committed checkpoint of ``evaluation/default``, its step in
@@ -185,6 +185,8 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
             analyses[rid] = an
         if percolation:
             perc[rid] = _percolation(run_store(root, rid), threshold, notes, rid)
+        if s == "done" and notes and notes[-1].startswith(f"{rid}: "):  # a store of the run cannot be read
+            state[-1], error[-1] = "damaged", notes[-1][len(rid) + 2:]
 
     n = len(ids)
     coords = {"run": ("run", np.arange(n)), "run_id": ("run", np.asarray(ids, dtype=object)),

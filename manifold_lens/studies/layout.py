@@ -228,7 +228,7 @@ def run_state(folder, results: bool = True) -> tuple[str, str]:
     state = str(s.get("state") or "unknown")
     gone = gone_stores(folder, results) if state == "done" else []
     if gone:
-        return "missing", f"done, but {' and '.join(gone)} is gone"
+        return "missing", f"done, but {' and '.join(gone)} {'are' if len(gone) > 1 else 'is'} gone"
     return state, lines[-1].strip() if lines else ""
 
 

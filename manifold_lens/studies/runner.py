@@ -86,7 +86,7 @@ def _current(config: dict) -> dict:
 
 def _write_layout(out: Path, study: Study) -> None:
     """study.toml and study.json, written once (a rerun leaves them alone)."""
-    (out / RUNS).mkdir(exist_ok=True)
+    (out / RUNS).mkdir(parents=True, exist_ok=True)
     if not (out / STUDY_FILE).exists():
         (out / STUDY_FILE).write_text(study.text, encoding="utf-8")
     if not manifest_path(out).exists():

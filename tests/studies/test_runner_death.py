@@ -56,8 +56,8 @@ def _running_pids(out: Path) -> set[int]:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_sigkill_of_the_runner_takes_its_workers(tmp_path):
-    f = write_study(tmp_path / "tiny.toml", seeds="[0, 1, 2]", analyze="enabled = false\n",
-                    extra_set='"train.steps" = 400\n"train.checkpoint_every" = 100')
+    f = write_study(tmp_path / "tiny.toml", seeds="[0, 1]", analyze="enabled = false\n",
+                    extra_set='"train.steps" = 150\n"train.checkpoint_every" = 50')
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-c", "from cli import app; app()", "study", "run", str(f), "--out",
                              str(out), "--workers", "2", "--no-progress"], cwd=ROOT, start_new_session=True,
@@ -89,4 +89,4 @@ def test_sigkill_of_the_runner_takes_its_workers(tmp_path):
             except OSError:
                 pass
     statuses = run_study(f, out, workers=2, progress=False, overrides=None)
-    assert [s["state"] for s in statuses] == ["done"] * 6
+    assert [s["state"] for s in statuses] == ["done"] * 4
