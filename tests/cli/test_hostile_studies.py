@@ -178,3 +178,37 @@ def test_a_second_runner_is_refused_naming_the_first(tmp_path):
         holder.join(10)
         holder.kill() if holder.is_alive() else None
     assert not (out / "runner.lock").exists()  # released by its holder
+
+
+# -- a damaged run store, a killed report ---------------------------------------------------------
+
+def test_one_damaged_run_store_is_left_out_with_a_note(tiny_study, tmp_path):
+    import shutil
+
+    study = tmp_path / "study"
+    shutil.copytree(tiny_study, study)  # the test is stored in the study: leave the shared one as it was
+    rid = sorted(p.name for p in (study / "runs").iterdir())[0]
+    (study / "runs" / rid / "run.zarr" / "zarr.json").write_text("{damaged")
+    ds = open_study(study)
+    k = list(ds["run_id"].values).index(rid)
+    assert str(ds["status"].values[k]) == "damaged" and any(n.startswith(f"{rid}: ") for n in ds.attrs["notes"])
+    res = invoke("percolate", "test", study, "--n-boot", 20, "--no-progress")
+    assert res.exit_code == 0, res.output
+
+
+def test_a_killed_report_is_resumed_by_its_rerun(tmp_path):
+    from manifold_lens.report.page import prepare_out
+
+    out = tmp_path / "report"
+    prepare_out(out)
+    (out / "figure.png").write_bytes(b"half")  # the report was killed before writing its report.json
+    prepare_out(out)  # the rerun, without replace: recognised as this report's partial state, its files cleared
+    assert sorted(p.name for p in out.iterdir()) == ["report.json"]
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "mine.txt").write_text("a file of the user's")
+    prepare_out(tmp_path / "theirs", replace=True)
+    (tmp_path / "theirs" / "figure.png").write_bytes(b"half")
+    prepare_out(tmp_path / "theirs", replace=True)  # the user's file is never taken for the report's
+    assert sorted(p.name for p in (tmp_path / "theirs").iterdir()) == ["mine.txt", "report.json"]
+    with pytest.raises(ManifoldLensError, match="mine.txt"):
+        prepare_out(tmp_path / "theirs")
