@@ -43,7 +43,7 @@ def check_out(out: Path) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise ConfigError(f"out = {out}: {parent} is a file, not a folder; give a folder path")
-    virtual = {"proc", "sys", "dev"}
+    virtual = {"proc", "sys"}  # kernel interfaces, never a disk
     if parent.resolve().parts[1:2] and parent.resolve().parts[1] in virtual:
         raise ConfigError(f"out = {out}: under /{parent.resolve().parts[1]} (not a disk); give a folder on a disk")
     if not os.access(parent, os.W_OK | os.X_OK):
