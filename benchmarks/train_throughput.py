@@ -6,19 +6,37 @@ GFLOP/s, and the fraction of a reference peak: the fp32 throughput of a large
 3x3 convolution (forward + backward) measured in the same run.
 
     python benchmarks/train_throughput.py [--steps 10] [--presets quick,paper-bump]
+
+Fair under load (issue 25): ``--competing N`` measures the quick model's
+training img/s idle, then again while N busy single-thread processes (started
+and stopped here) share the cores, with the library's policy applied as the
+trainer applies it (``OMP_WAIT_POLICY=PASSIVE`` before torch starts; torch
+threads lowered to the cores left free, :func:`manifold_lens.devices.apply_fair_threads`),
+and prints both and their ratio (the aim: at most about 2).
+
+    python benchmarks/train_throughput.py --competing 1 [--steps 30]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import time
 
-import torch
-import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
+from manifold_lens.devices import apply_fair_threads, passive_wait_policy
 
-from manifold_lens.config import load_config
-from manifold_lens.models import build_model
+passive_wait_policy()  # before torch's OpenMP starts, as the CLI does
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from manifold_lens.config import load_config  # noqa: E402
+from manifold_lens.models import build_model  # noqa: E402
+
+BUSY = "while True:\n    pass\n"  # one busy single-thread process
 
 
 def conv_peak_gflops(seconds: float = 3.0) -> float:
@@ -74,12 +92,47 @@ def measure(preset: str, steps: int, batch: int | None, channels_last: bool) -> 
             "gflop_per_img": flops_per_image / 1e9, "gflops": flops_per_image * batch / dt / 1e9}
 
 
+def img_per_s(step, batch: int, steps: int) -> float:
+    step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.perf_counter() - t0)
+
+
+def under_load(preset: str, steps: int, competing: int, fair: bool) -> None:
+    """img/s idle and beside ``competing`` busy processes (started and stopped here), and the ratio."""
+    threads = torch.get_num_threads()
+    step, batch = train_step_fn(preset, None, False)
+    idle = img_per_s(step, batch, steps)
+    procs = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(competing)]
+    try:
+        time.sleep(1.0)  # let them be scheduled (the running count is what the policy reads)
+        used = apply_fair_threads() if fair else threads
+        loaded = img_per_s(step, batch, steps)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        torch.set_num_threads(threads)
+    print(f"{preset}: OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, threads idle {threads}, "
+          f"under load {used}")
+    print(f"idle {idle:.1f} img/s; beside {competing} busy process(es) {loaded:.1f} img/s; "
+          f"slowdown {idle / loaded:.2f}x (aim: <= 2)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--presets", default="quick,paper-bump")
     ap.add_argument("--batch", type=int, default=None, help="override the preset's batch size")
+    ap.add_argument("--competing", type=int, default=0, help="measure idle vs beside N busy processes (quick model)")
+    ap.add_argument("--no-fair-threads", action="store_true", help="with --competing: keep torch's threads")
     args = ap.parse_args()
+    if args.competing:
+        under_load(args.presets.split(",")[0] if args.presets != "quick,paper-bump" else "quick", args.steps,
+                   args.competing, not args.no_fair_threads)
+        return
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     peak = conv_peak_gflops()
     print(f"reference peak (3x3 conv 128->128 ch, 32x32, batch 64, fwd+bwd): {peak:.1f} GFLOP/s")

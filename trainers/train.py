@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from manifold_lens.config import RunConfig
 from manifold_lens.datasets import SyntheticDataset
-from manifold_lens.devices import resolve_device
+from manifold_lens.devices import apply_fair_threads, resolve_device
 from manifold_lens.diffusion import NoiseSchedule
 from manifold_lens.errors import ConfigError, StoreError
 from manifold_lens.models import build_model
@@ -138,6 +138,8 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, replace: 
     """
     out = Path(out)
     dev = resolve_device(device or config.train.device)
+    if dev.type == "cpu":
+        apply_fair_threads()  # only the cores other processes leave free (manifold_lens.devices)
     run = open_run(out) if resume else None
     if run is not None:
         config = _resume_config(run, config)

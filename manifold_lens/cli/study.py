@@ -36,6 +36,8 @@ def study_run(
     executor: Optional[str] = typer.Option(None, "--executor", help="local, slurm or dask (default: the file's)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Runs at once (default: the file's, else 1)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the table of runs; run and create nothing."),
+    max_runs: Optional[int] = typer.Option(None, "--max-runs", min=1, help="Refuse a study of more runs than this "
+                                           "(default: the file's [study] max_runs, else 10000)."),
     progress: bool = PROGRESS,
 ):
     """Train, evaluate and analyze every run of a study not yet done; each run in OUT/runs/<run-id>/.
@@ -46,7 +48,7 @@ def study_run(
     from manifold_lens.studies import run_study
 
     rows = run_study(study_file, out, scale=scale, overrides=set_, executor=executor, workers=workers,
-                     dry_run=dry_run, progress=progress)
+                     dry_run=dry_run, progress=progress, max_runs=max_runs)
     if dry_run:
         typer.echo(f"{len(rows)} runs (dry run: nothing executed)")
         echo_lines(_table(rows))

@@ -57,6 +57,9 @@ def _config_error(err: ValidationError, schema: type[BaseModel], section: str) -
 def _walk(schema: Any, loc: list[str]) -> Any:
     """The schema class at ``loc`` (a section path), or None past a leaf."""
     for part in loc:
+        if not hasattr(schema, "model_fields") and getattr(schema, "__args__", None):  # list[X] / dict[str, X]: X
+            schema = schema.__args__[-1]
+            continue
         field = getattr(schema, "model_fields", {}).get(part)
         schema = field.annotation if field is not None else None
     return schema

@@ -29,6 +29,9 @@ def _previous_report_files(out: Path) -> set[str] | None:
         return None
     if not isinstance(manifest, dict) or manifest.get("schema") != REPORT_SCHEMA:
         return None
+    if manifest.get("partial"):  # a report killed while writing: every file but those there before it is its own
+        others = {str(n) for n in manifest.get("others", [])}
+        return {p.name for p in out.iterdir() if p.is_file() and p.name not in others} | {INDEX, MANIFEST}
     files = {INDEX, MANIFEST}
     for fig in manifest.get("figures", []):
         files.update(str(f) for f in fig.get("files", {}).values())
@@ -36,10 +39,19 @@ def _previous_report_files(out: Path) -> set[str] | None:
 
 
 def prepare_out(out, replace: bool = False) -> Path:
-    """Make ``out`` ready for a report; refuse a directory holding other files unless ``replace``."""
+    """Make ``out`` ready for a report; refuse a directory holding other files unless ``replace``.
+
+    A partial ``report.json`` (``partial``: true, the files there before) marks the directory until the report's
+    own manifest replaces it, so a report killed while writing is recognised, and resumed, by its rerun.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ManifoldLensError(f"out = {out}: is a file; give a directory for the report")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ManifoldLensError(f"out = {out}: {parent} is a file, not a directory; give a directory for the report")
     if out.exists():
         ours = _previous_report_files(out) or set()
         foreign = sorted(p.name for p in out.iterdir() if p.name not in ours)
@@ -50,7 +62,13 @@ def prepare_out(out, replace: bool = False) -> Path:
             p = out / name
             if p.is_file():
                 p.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        others = sorted(p.name for p in out.iterdir() if p.name != MANIFEST)
+        (out / MANIFEST).write_text(json.dumps({"schema": REPORT_SCHEMA, "partial": True, "others": others}))
+    except OSError as e:
+        raise ManifoldLensError(f"out = {out}: cannot be written ({e.strerror}); give a directory you can write"
+                                ) from None
     return out
 
 

@@ -46,13 +46,13 @@ def _read_holder(path: Path) -> dict:
         return {}
 
 
-def _describe(store: Path, holder: dict) -> str:
+def _describe(store: Path, holder: dict, role: str = "writer", label: str | None = None) -> str:
     who = f"process {holder.get('pid', '?')} on {holder.get('host', '?')}"
     if holder.get("since"):
         who += f" since {holder['since']}"
     if holder.get("command"):
         who += f" ({holder['command']})"
-    return (f"{store}: another writer holds it: {who}; wait for it to finish, or stop it "
+    return (f"{label or store}: another {role} holds it: {who}; wait for it to finish, or stop it "
             f"(lock file {lock_path(store)})")
 
 
@@ -60,8 +60,8 @@ def _describe(store: Path, holder: dict) -> str:
 class StoreLock:
     """The exclusive writer lock of one store; use as a context manager or call acquire/release."""
 
-    def __init__(self, store: str | Path):
-        self.store = Path(store)
+    def __init__(self, store: str | Path, *, role: str = "writer", label: str | None = None):
+        self.store, self.role, self.label = Path(store), role, label
         self.path = lock_path(self.store)
         self._fd: int | None = None
         self._depth = 0
@@ -76,7 +76,7 @@ class StoreLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             if not self._flock(fd):
                 os.close(fd)
-                raise StoreError(_describe(self.store, _read_holder(self.path)))
+                raise StoreError(_describe(self.store, _read_holder(self.path), self.role, self.label))
             try:  # the file may have been removed by its previous holder after we opened it: lock the one there
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:
@@ -130,15 +130,16 @@ _held: dict[Path, StoreLock] = {}
 
 
 @contextmanager
-def store_lock(store: str | Path):
+def store_lock(store: str | Path, *, role: str = "writer", label: str | None = None):
     """Hold the writer lock of ``store`` for the ``with`` block (re-entrant: nested writers in one process share it).
 
-    A second process asking for it gets a one-line StoreError naming the holder.
+    A second process asking for it gets a one-line StoreError naming the holder
+    (``label`` or the store, and ``role``: "another writer holds it").
     """
     key = Path(store).resolve()
     lock = _held.get(key)
     if lock is None:
-        lock = _held[key] = StoreLock(store)
+        lock = _held[key] = StoreLock(store, role=role, label=label)
     lock.acquire()
     try:
         yield lock

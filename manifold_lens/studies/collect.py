@@ -27,7 +27,8 @@ from ..errors import ManifoldLensError
 from ..percolation import coverage_graph, largest_cluster
 from ..percolation.graph import trainable_index
 from ..stores import list_results, open_run, read_group
-from .layout import MANIFEST, RUN_GROUP, read_manifest, run_dir, run_results, run_state, run_store
+from .layout import MANIFEST, RUN_GROUP, expects_results, read_manifest, run_dir, run_results, run_state, run_store
+from .layout import RESERVED  # noqa: F401 -- the reserved coordinate names (layout checks swept keys against them)
 from .layout import is_study  # noqa: F401 -- its public name here since open_study
 
 from ..percolation.settings import PercolationSettings
@@ -41,8 +42,6 @@ HEADLINE = ("effective_dim", "explained_variance_top4", "factorization_score", "
             "x_on_y_orthogonality", "x_on_x_orthogonality", "y_on_y_orthogonality", "x_parallelism", "y_parallelism",
             "x_decoding_r2", "y_decoding_r2", "betti_1")
 FINAL = ("explained_variance_ratio",)  # collected at the final checkpoint only (dim component)
-RESERVED = ("run", "run_id", "seed", "case", "status", "error", "run_store", "run_config", "checkpoint", "region_name",
-            "layer", "timestep", "reference")
 
 
 def coordinate_names(keys) -> dict[str, str]:
@@ -143,8 +142,8 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
 
     Coordinates: one per swept key (named by the key's last dotted part, the
     full key where two collide), ``seed``, ``case``, ``run_id``, ``status`` (the
-    run's state: done, failed, running, pending, missing), ``error``, and what a
-    table of runs needs beyond the swept values: ``run_store`` (the run store's
+    run's state: done, failed, running, pending, missing; damaged: done, but a
+    store cannot be read), ``error``, and what a table of runs needs beyond the swept values: ``run_store`` (the run store's
     path) and ``run_config`` (the resolved config, JSON).
     Variables: the terminal ``accuracy``, ``accuracy_id``, ``accuracy_ood`` (the
     last committed checkpoint of ``evaluation/default``, its step in
@@ -175,7 +174,7 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
     notes: list[str] = []
     state, error, evals, analyses, perc = [], [], {}, {}, {}
     for rid in ids:
-        s, err = run_state(run_dir(root, rid))
+        s, err = run_state(run_dir(root, rid), expects_results(manifest))
         state.append(s)
         error.append(err)
         ev = _group(run_results(root, rid), "evaluation", notes, rid)
@@ -186,6 +185,8 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
             analyses[rid] = an
         if percolation:
             perc[rid] = _percolation(run_store(root, rid), threshold, notes, rid)
+        if s == "done" and notes and notes[-1].startswith(f"{rid}: "):  # a store of the run cannot be read
+            state[-1], error[-1] = "damaged", notes[-1][len(rid) + 2:]
 
     n = len(ids)
     coords = {"run": ("run", np.arange(n)), "run_id": ("run", np.asarray(ids, dtype=object)),

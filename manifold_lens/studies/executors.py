@@ -11,6 +11,9 @@
   :class:`distributed.LocalCluster` of ``workers`` single-threaded processes.
 
 Every executor runs the same :func:`~manifold_lens.studies.tasks.run_task`.
+Local workers (the pool's, dask's LocalCluster workers and nannies, submitit's
+local jobs) watch the runner (:func:`~manifold_lens.devices.watch_runner`) and
+exit when it dies: none outlives it, takes another run or holds a lock.
 """
 
 from __future__ import annotations
@@ -21,28 +24,25 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from ..devices import fair_threads, process_identity, watch_runner
 from .stages import check_executor
-from .studyfile import ExecutorSpec
+from .studyfile import ExecutorSpec, timeout_minutes
+
+__all__ = ["StudyExecutor", "cores", "timeout_minutes", "runner_identity"]
 
 
 def cores() -> int:
-    """CPU cores this process may use; ``OMP_NUM_THREADS``, when set, caps it (a shared machine)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n = os.cpu_count() or 1
-    cap = os.environ.get("OMP_NUM_THREADS", "")
-    return max(1, min(n, int(cap))) if cap.isdigit() and int(cap) > 0 else n
+    """CPU cores this process may use, less those other processes keep busy (:func:`~manifold_lens.devices.fair_threads`);
+    ``OMP_NUM_THREADS``, when set, caps it (a shared machine)."""
+    return fair_threads()
 
 
-def timeout_minutes(value: int | str) -> int:
-    """Slurm time as minutes: an integer, or "HH:MM:SS" / "MM:SS" / "D-HH:MM:SS"."""
-    if isinstance(value, int):
-        return value
-    days, _, rest = value.rpartition("-")
-    parts = [int(p) for p in rest.split(":")]
-    h, m, s = ([0] * (3 - len(parts)) + parts)[-3:]
-    return int(days or 0) * 1440 + h * 60 + m + (s > 0)
+def runner_identity(kind: str, cluster: str = "") -> dict | None:
+    """This process as the runner its workers watch (pid, host, start time), or None where the workers are not
+    local processes (Slurm jobs on other hosts)."""
+    if kind == "slurm" and cluster not in ("local", "debug"):
+        return None
+    return process_identity(os.getpid())
 
 
 class StudyExecutor:
@@ -55,8 +55,9 @@ class StudyExecutor:
         self.kind = spec.kind
         if spec.kind == "local":
             self.threads = max(1, cores() // spec.workers)
-            self._pool = self._stack.enter_context(ProcessPoolExecutor(
-                max_workers=spec.workers, mp_context=multiprocessing.get_context("spawn")))
+            self._pool = self._stack.enter_context(ProcessPoolExecutor(  # workers die with this process
+                max_workers=spec.workers, mp_context=multiprocessing.get_context("spawn"), initializer=watch_runner,
+                initargs=(runner_identity("local"),)))
         elif spec.kind == "slurm":
             import submitit
 
@@ -82,6 +83,8 @@ class StudyExecutor:
                 cluster = self._stack.enter_context(distributed.LocalCluster(
                     n_workers=spec.workers, threads_per_worker=1, processes=True, dashboard_address=None))
                 self._pool = self._stack.enter_context(distributed.Client(cluster))
+                for nanny in (False, True):  # the local workers and their nannies die with this process
+                    self._pool.run(watch_runner, runner_identity("dask"), nanny=nanny)
 
     def map(self, fn, calls: list[tuple]) -> list:
         """Submit ``fn(*args)`` for each tuple (one job array on Slurm); the futures in order."""

@@ -20,9 +20,9 @@ from ..errors import ConfigError
 from ..versions import package_versions
 from .claims import compute_claims, has_claim
 from .claims import NEEDS as CLAIM_NEEDS
-from .executors import StudyExecutor
-from .layout import (MANIFEST, RUN_STORE, RUNS, STUDY_FILE, manifest_path, read_claims_status, read_manifest,
-                     read_status, run_dir, write_manifest, write_status)
+from .executors import StudyExecutor, runner_identity
+from .layout import (MANIFEST, RUNNER, RUNS, STUDY_FILE, expects_results, gone_stores, manifest_path, read_claims_status,
+                     read_manifest, read_status, run_dir, run_state, study_lock, write_manifest, write_status)
 from .spec import Study, format_value, load_study
 from .tasks import last_line, now, run_task
 
@@ -33,14 +33,32 @@ def run_table(study: Study) -> list[dict]:
              **{k: format_value(v) for k, v in r["swept"].items()}} for r in study.runs]
 
 
+def check_out(out: Path) -> None:
+    """A one-line error when folder ``out`` cannot be created or written: a file on its path, no write access,
+    a path under /proc or /sys; checked before anything is created."""
+    parent = out
+    while not parent.exists():
+        if parent.is_symlink():
+            raise ConfigError(f"out = {out}: {parent} is a dangling symlink; give a folder you can write")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"out = {out}: {parent} is a file, not a folder; give a folder path")
+    virtual = {"proc", "sys"}  # kernel interfaces, never a disk
+    if parent.resolve().parts[1:2] and parent.resolve().parts[1] in virtual:
+        raise ConfigError(f"out = {out}: under /{parent.resolve().parts[1]} (not a disk); give a folder on a disk")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"out = {out}: {parent} is not writable; give a folder you can write")
+
+
 def _same_study(out: Path, study: Study) -> None:
     """Refuse a DIR that holds something else than this study (another study, or other files)."""
+    check_out(out)
     if not out.exists():
         return
     if not out.is_dir():
         raise ConfigError(f"out = {out}: exists and is not a directory")
     if not manifest_path(out).exists():
-        if any(out.iterdir()):
+        if any(p.name != f"{RUNNER}.lock" for p in out.iterdir()):  # our own lock may be there already
             raise ConfigError(f"out = {out}: exists and is not a study directory; give a new or empty folder")
         return
     old = read_manifest(out)
@@ -48,7 +66,7 @@ def _same_study(out: Path, study: Study) -> None:
         raise ConfigError(f"out = {out}: holds this study at scale {old.get('scale')!r}, not {study.scale!r}; "
                           f"give another out, or scale = {old.get('scale')}")
     mine = {r["run_id"]: r["config"] for r in study.runs}
-    theirs = {r["run_id"]: _current(r["config"]) for r in old.get("runs", [])}
+    theirs = {r["run_id"]: _current(r.get("config") or {}) for r in old.get("runs", [])}
     if mine != theirs:
         diff = sorted(set(mine) ^ set(theirs)) or sorted(k for k in mine if mine[k] != theirs[k])
         raise ConfigError(f"out = {out}: holds another study ({old.get('name')!r}: runs differ, e.g. {diff[0]}); "
@@ -81,7 +99,7 @@ def _write_layout(out: Path, study: Study) -> None:
 
 def run_study(study_file: str | Path, out: str | Path, *, scale: str | None = None,
               overrides: list[str] | dict | None = None, executor: str | None = None, workers: int | None = None,
-              dry_run: bool = False, progress: bool = True) -> list[dict]:
+              dry_run: bool = False, progress: bool = True, max_runs: int | None = None) -> list[dict]:
     """Run every run of a study not yet done into ``out``; return the runs' statuses (the table of runs for a dry run).
 
     ``study_file``: a path or a bundled study's name; ``scale``: one of its
@@ -91,28 +109,45 @@ def run_study(study_file: str | Path, out: str | Path, *, scale: str | None = No
 
     Everything is checked first (each run's config and memory, the stage
     settings, the executor; :func:`~manifold_lens.studies.spec.load_study`):
-    bad input is one line and nothing is created. A rerun of the same study
+    bad input is one line and nothing is created (``max_runs`` overrides the
+    file's cap on the run count). A study has one runner: a second
+    ``run_study`` on the same ``out`` is refused, naming the first
+    (:func:`~manifold_lens.studies.layout.study_lock`). A rerun of the same study
     skips the runs done and finishes the others (a killed training resumes,
     an unfinished results group continues); a failed run is recorded in its
     status.json and does not stop the others.
     """
-    study = load_study(study_file, scale=scale, overrides=overrides, executor=executor, workers=workers)
+    study = load_study(study_file, scale=scale, overrides=overrides, executor=executor, workers=workers,
+                       max_runs=max_runs)
     out = Path(out)
     _same_study(out, study)
     if dry_run:
         return run_table(study)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"out = {out}: cannot be created ({e.strerror}); give a folder you can write") from None
+    with study_lock(out):  # one runner: a second one is refused before it writes anything
+        _same_study(out, study)  # what the first runner may have written meanwhile
+        return _run(out, study, progress)
+
+
+def _run(out: Path, study: Study, progress: bool) -> list[dict]:
+    """The runner's work, under the study lock: lay out DIR, run what is not done, compute the claims."""
     _write_layout(out, study)
+    results = any(v is not None for v in study.stages.values())
     statuses = {r["run_id"]: read_status(run_dir(out, r["run_id"])) for r in study.runs}
     todo = [r for r in study.runs if not (statuses[r["run_id"]] or {}).get("state") == "done"
-            or not (run_dir(out, r["run_id"]) / RUN_STORE).exists()]
+            or gone_stores(run_dir(out, r["run_id"]), results)]
     if todo:
+        runner = runner_identity(study.executor.kind, study.executor.slurm.cluster)
         with StudyExecutor(study.executor, out) as ex:
             for r in todo:  # pending until a worker picks it up
                 d = run_dir(out, r["run_id"])
                 d.mkdir(parents=True, exist_ok=True)
                 write_status(d, {**(statuses[r["run_id"]] or {}), "run_id": r["run_id"], "state": "pending",
                                  "stage": (statuses[r["run_id"]] or {}).get("stage", "train"), "error": ""})
-            futures = ex.map(run_task, [(r, str(run_dir(out, r["run_id"])), study.stages, ex.threads)
+            futures = ex.map(run_task, [(r, str(run_dir(out, r["run_id"])), study.stages, ex.threads, runner)
                                         for r in todo])
             pending = dict(zip(futures, todo))
             bar = tqdm(total=len(study.runs), initial=len(study.runs) - len(todo), desc=study.name, unit="run",
@@ -159,17 +194,21 @@ def _alive(pid) -> bool:
 def study_status(out: str | Path) -> list[dict]:
     """Each run's state: done, running, pending, failed (with the error's last line), interrupted, or missing.
 
-    ``interrupted``: status.json says running but its process (on this host) is gone.
+    ``interrupted``: status.json says running but its process (on this host) is gone; ``missing``: no status, or
+    done but its run store or results store is gone.
     """
     manifest = read_manifest(out)
     host = socket.gethostname()
+    results = expects_results(manifest)
     rows = []
     for r in manifest.get("runs", []):
         s = read_status(run_dir(out, r["run_id"]))
-        if s is None:
-            rows.append({"run_id": r["run_id"], "state": "missing", "stage": "", "error": "", "seconds": None})
+        state, why = run_state(run_dir(out, r["run_id"]), results) if s is not None else ("missing", "")
+        if s is None or state == "missing":
+            rows.append({"run_id": r["run_id"], "state": "missing", "stage": "", "error": why if s else "",
+                         "seconds": None})
             continue
-        state = s.get("state", "missing")
+        state = str(s.get("state") or "missing")
         if state == "running" and s.get("host") == host and not _alive(s.get("pid")):
             state = "interrupted"
         rows.append({"run_id": r["run_id"], "state": state, "stage": s.get("stage", ""),

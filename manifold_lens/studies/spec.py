@@ -21,6 +21,7 @@ from ..config import SEED_MAX, load_config, validate_section
 from ..errors import ConfigError
 from ..memory import check_dataset_memory
 from .bundled import resolve_study
+from .layout import check_run_id, check_swept_keys
 from .stages import STAGES, check_executor, check_stage
 from .studyfile import (CaseSpec, DaskSettings, ExecutorSpec, ScaleCase, ScaleSpec, SlurmSettings, StudyFile,
                         StudyHeader, apply_scale, case_grids, count_runs, default_scale, parse_overrides,
@@ -28,9 +29,9 @@ from .studyfile import (CaseSpec, DaskSettings, ExecutorSpec, ScaleCase, ScaleSp
 
 __all__ = ["CaseSpec", "DaskSettings", "ExecutorSpec", "ScaleCase", "ScaleSpec", "SlurmSettings", "StudyFile",
            "StudyHeader", "Study", "apply_scale", "case_grids", "count_runs", "default_scale", "parse_overrides",
-           "read_study_file", "load_study", "format_value", "short_names", "run_id", "dotted"]
+           "read_study_file", "load_study", "check_size", "format_value", "short_names", "run_id", "dotted"]
 
-ID_CHARS = re.compile(r"[^A-Za-z0-9_.=,+-]")
+ID_CHARS = re.compile(r"[^A-Za-z0-9_.=,+-]")  # what layout.RUN_ID does not allow
 
 
 @dataclass
@@ -114,13 +115,39 @@ def _check_header(head: StudyHeader) -> None:
     names = [c.name for c in head.cases]
     if len(set(names)) != len(names):
         raise ConfigError(f"study.cases: names must be unique ({', '.join(names)})")
+    ids: dict[str, str] = {}
+    for name in names:
+        sid = ID_CHARS.sub("_", name)
+        if sid in ids:
+            raise ConfigError(f"study.cases: names {ids[sid]!r} and {name!r} give the same run id part 'case={sid}' "
+                              "(characters other than letters, digits and _.=,+- become '_'); rename one")
+        ids[sid] = name
+    for where, grid in [("study.grid", head.grid), *((f"study.cases {c.name!r} grid", c.grid) for c in head.cases)]:
+        check_swept_keys(grid, where)
+    for where, items in [("study.set", head.set), *((f"study.cases {c.name!r} set", c.set) for c in head.cases)]:
+        check_swept_keys(items, where)
+
+
+def check_size(spec: StudyFile, max_runs: int | None = None) -> int:
+    """The study's run count (product of its grid's lengths x seeds, summed over cases), computed without resolving
+    a run; a one-line error above ``max_runs`` (default: the file's ``[study] max_runs``)."""
+    n = count_runs(spec)
+    cap = spec.study.max_runs if max_runs is None else max_runs
+    if n > cap:
+        raise ConfigError(f"study: {n} runs (the grid's sizes x {len(spec.study.seeds)} seeds"
+                          f"{f' over {len(spec.study.cases)} cases' if spec.study.cases else ''}), more than the cap of "
+                          f"{cap} (max_runs); shrink the grid, or raise the cap if you mean it")
+    return n
 
 
 def load_study(path: str | Path, *, scale: str | None = None, overrides: list[str] | dict | None = None,
-               executor: str | None = None, workers: int | None = None, check_memory: bool = True) -> Study:
+               executor: str | None = None, workers: int | None = None, check_memory: bool = True,
+               max_runs: int | None = None) -> Study:
     """Read, resolve and check a study (a file, or a bundled study's name) at a scale, with ``--set`` overrides.
 
-    Checks every run's config and memory, the stage settings and the executor.
+    Checks the run count first (:func:`check_size`; ``max_runs`` overrides the
+    file's ``[study] max_runs``), then every run's config and memory, the stage
+    settings and the executor.
     """
     path = resolve_study(path)
     text, spec = read_study_file(path)
@@ -132,6 +159,7 @@ def load_study(path: str | Path, *, scale: str | None = None, overrides: list[st
         spec.executor = validate_section(ExecutorSpec, ex, "executor")
     head = spec.study
     _check_header(head)
+    check_size(spec, max_runs)
     config_file = (path.parent / head.config) if head.config else None
     grids = case_grids(head)
     grid_keys = list(dict.fromkeys(k for _, _, g in grids for k in g))
@@ -155,12 +183,12 @@ def load_study(path: str | Path, *, scale: str | None = None, overrides: list[st
     case_keys = [k for c in head.cases for k in c.set if k not in grid_keys]
     keys = grid_keys + list(dict.fromkeys(case_keys))
     ids = short_names(grid_keys)
-    runs, seen, configs = [], {}, []
+    runs, seen, configs, taken = [], {}, [], set()
     for case_name, case_set, grid in grids:
         for combo in itertools.product(*grid.values()):
             values = dict(zip(grid, combo))
             for seed in head.seeds:
-                rid = run_id(ids, values, case_name, seed)
+                rid = check_run_id(run_id(ids, values, case_name, seed), "run id")
                 # a seed is a replicate: the weights' and the training subset's (data.seed, unless set)
                 run_overrides = {"data.seed": seed, **head.set, **case_set, **values, **extra, "train.seed": seed}
                 try:  # overrides before resolving (sigma_x...)
@@ -174,10 +202,12 @@ def load_study(path: str | Path, *, scale: str | None = None, overrides: list[st
                 if key in seen:
                     raise ConfigError(f"duplicate runs: {seen[key]} and {rid} have the same resolved config and "
                                       "seed; remove one from the grid or the cases")
-                if any(r["run_id"] == rid for r in runs):
+                if rid in taken:
                     raise ConfigError(f"two runs would be called {rid!r}: their values differ beyond what the id "
-                                      "shows; use values that differ in 6 significant digits")
+                                      "shows (6 significant digits, other characters than _.=,+- as '_'); use values "
+                                      "that differ there")
                 seen[key] = rid
+                taken.add(rid)
                 configs.append(cfg)
                 runs.append({"run_id": rid, "case": case_name, "seed": int(seed),
                              "swept": {k: dotted(d, k) for k in keys}, "config": d})

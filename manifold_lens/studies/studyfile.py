@@ -46,12 +46,18 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictInt, field_validator
 
 from ..config import Section, validate_section
 from ..errors import ConfigError
+
+
+MAX_RUNS = 10_000  # the default cap on a study's run count ([study] max_runs; checked before any run is resolved)
+Int = Annotated[int, Field(strict=True)]  # no bool-as-int, no string-as-int (TOML gives true integers)
+Number = Annotated[float, Field(strict=True)]  # an int or a float, never a string or a bool
 
 
 class CaseSpec(Section):
@@ -68,7 +74,8 @@ class StudyHeader(Section):
     claim: str = ""  # the claim a bundled study tests ("lesion", "composition", ...); recorded in study.json
     preset: str | None = None
     config: str | None = None
-    seeds: list[int] = [0]
+    seeds: list[StrictInt] = [0]
+    max_runs: int = Field(MAX_RUNS, strict=True, ge=1)  # refuse a grid of more runs than this (before resolving)
     set: dict[str, Any] = {}
     grid: dict[str, list[Any]] = {}
     cases: list[CaseSpec] = []
@@ -79,14 +86,37 @@ class SlurmSettings(Section):
 
     cluster: Literal["auto", "slurm", "local", "debug"] = "auto"  # local / debug: submitit's own, for tests
     partition: str | None = None
-    time: int | str = 60  # minutes, or "HH:MM:SS" / "MM:SS"
-    gpus: int = Field(0, ge=0)  # per node
-    cpus: int | None = Field(None, ge=1)  # per task (also the torch threads of a run)
-    mem_gb: float | None = Field(None, gt=0)
-    array_parallelism: int | None = Field(None, ge=1)  # runs of the job array at once
+    time: StrictInt | str = 60  # minutes, or "HH:MM:SS" / "MM:SS" / "D-HH:MM:SS"
+    gpus: int = Field(0, strict=True, ge=0)  # per node
+    cpus: int | None = Field(None, strict=True, ge=1)  # per task (also the torch threads of a run)
+    mem_gb: Number | None = Field(None, gt=0)
+    array_parallelism: int | None = Field(None, strict=True, ge=1)  # runs of the job array at once
     account: str | None = None
     qos: str | None = None
     extra: dict[str, Any] = {}  # further update_parameters keys, passed as given
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value):
+        timeout_minutes(value)  # a one-line error for "abc", 0 or a negative time
+        return value
+
+
+def timeout_minutes(value: int | str) -> int:
+    """Slurm time as minutes (> 0): an integer, or "HH:MM:SS" / "MM:SS" / "D-HH:MM:SS"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        minutes = value
+    else:
+        m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", str(value).strip())
+        if not m:
+            raise ValueError(f"executor.slurm.time = {value!r}: give minutes (60) or \"HH:MM:SS\", e.g. \"02:00:00\"")
+        days, *rest = m.groups()
+        parts = [int(p) for p in rest if p is not None]
+        h, mi, sec = ([0] * (3 - len(parts)) + parts)[-3:]
+        minutes = int(days or 0) * 1440 + h * 60 + mi + (sec > 0)
+    if minutes <= 0:
+        raise ValueError(f"executor.slurm.time = {value!r}: must be more than 0 minutes")
+    return minutes
 
 
 class DaskSettings(Section):
@@ -97,7 +127,7 @@ class DaskSettings(Section):
 
 class ExecutorSpec(Section):
     kind: Literal["local", "slurm", "dask"] = "local"
-    workers: int = Field(1, ge=1)
+    workers: int = Field(1, strict=True, ge=1)
     slurm: SlurmSettings = SlurmSettings()
     dask: DaskSettings = DaskSettings()
 
@@ -114,10 +144,10 @@ class ScaleSpec(Section):
     """``[scale.NAME]``: the parts of the study this scale replaces (see the module docstring)."""
 
     description: str = ""
-    minutes: float | None = Field(None, gt=0)  # estimated wall minutes (cpu: 2 cores, local executor, 1 worker)
+    minutes: Number | None = Field(None, gt=0)  # estimated wall minutes (cpu: 2 cores, local executor, 1 worker)
     preset: str | None = None
     config: str | None = None
-    seeds: list[int] | None = None
+    seeds: list[StrictInt] | None = None
     set: dict[str, Any] = {}
     grid: dict[str, list[Any]] = {}
     cases: dict[str, ScaleCase] = {}

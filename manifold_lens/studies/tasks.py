@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..analysis.analyze import analyze_run
 from ..config import RunConfig
+from ..devices import runner_alive, watch_runner
 from ..errors import ManifoldLensError
 from ..evaluation.evaluate import evaluate_run
 from ..stores import open_run
@@ -62,7 +63,15 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
-def run_task(run: dict, run_dir: str, stages: dict, threads: int | None = None) -> dict:
+def _runner_gone(runner: dict | None, log=None) -> None:
+    """Exit this worker, writing nothing more, when the study's runner has died (its locks go with it)."""
+    if not runner_alive(runner):
+        if log is not None:
+            log(f"== {now()} the study's runner (pid {runner['pid']}) is gone: this worker stops")
+        os._exit(1)
+
+
+def run_task(run: dict, run_dir: str, stages: dict, threads: int | None = None, runner: dict | None = None) -> dict:
     """Train, evaluate and analyze one run of a study into ``run_dir``; return its final status dict.
 
     ``run``: a manifest entry (``run_id``, ``config`` ...); ``stages``: the
@@ -99,6 +108,7 @@ def run_task(run: dict, run_dir: str, stages: dict, threads: int | None = None) 
                 settings = stages.get(stage)
                 if settings is None:
                     continue
+                _runner_gone(runner, log)
                 status["stage"] = stage
                 write_status(run_dir, status)
                 if group_done(results, stage):

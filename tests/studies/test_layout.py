@@ -28,7 +28,7 @@ def test_read_manifest_one_error_per_problem(tmp_path):
     with pytest.raises(ConfigError, match="cannot be read"):
         layout.read_manifest(tmp_path)
     (tmp_path / "study.json").write_text(json.dumps({"runs": {}}))
-    with pytest.raises(ConfigError, match="not a study manifest"):
+    with pytest.raises(ConfigError, match="no list 'runs'"):
         layout.read_manifest(tmp_path)
     manifest = {"name": "x", "runs": [{"run_id": "r0", "config": {"data": {"sigma": 1.5}}}]}
     layout.write_manifest(tmp_path, manifest)
@@ -86,3 +86,29 @@ def test_check_stage_uses_the_settings_class_from_mapping(monkeypatch):
     with pytest.raises(ConfigError, match=r"unknown key 'nope' in \[evaluate\]: valid keys are enabled, "):
         stages.check_stage("evaluate", {"nope": 1}, configs)
     assert stages.check_stage("evaluate", {"enabled": False}, configs) is None
+
+
+def test_a_done_run_whose_store_is_gone_is_missing(tmp_path):
+    folder = tmp_path / "runs" / "r0"
+    layout.write_status(folder.mkdir(parents=True) or folder, {"state": "done"})
+    assert layout.run_state(folder) == ("missing", "done, but run.zarr and results.zarr are gone")
+    (folder / "run.zarr").mkdir()
+    assert layout.run_state(folder, results=False) == ("done", "")
+    assert layout.run_state(folder)[0] == "missing"
+    (folder / "results.zarr").mkdir()
+    assert layout.run_state(folder) == ("done", "")
+
+
+@pytest.mark.parametrize("rid", ["..", ".", "a/b", "/abs", "", "x" * 201, 3, None])
+def test_run_ids_are_plain_names(rid):
+    with pytest.raises(ConfigError, match="run_id"):
+        layout.check_run_id(rid)
+    assert layout.check_run_id("case=a_b,keep_fraction=0.5,seed=0")
+
+
+def test_study_lock_is_reentrant_and_released(tmp_path):
+    with layout.study_lock(tmp_path) as lock:
+        with layout.study_lock(tmp_path):
+            assert (tmp_path / "runner.lock").exists() and lock.held
+        assert lock.held
+    assert not (tmp_path / "runner.lock").exists()
