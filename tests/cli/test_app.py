@@ -183,6 +183,8 @@ def test_study_status_json(tmp_path):
              "config": config} for k in (0.5, 1.0)]
     write_study_manifest(tmp_path, runs, keys=["data.keep_fraction"])
     write_run_status(tmp_path, runs[0]["run_id"], "done")
+    for store in ("run.zarr", "results.zarr"):  # a done run has its stores; without them it is "missing"
+        (tmp_path / "runs" / runs[0]["run_id"] / store).mkdir()
     write_run_status(tmp_path, runs[1]["run_id"], "failed", "ValueError: boom")
     res = invoke("study", "status", tmp_path, "--json")
     assert res.exit_code == 0, res.output
