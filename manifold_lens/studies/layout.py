@@ -98,6 +98,20 @@ def write_manifest(study_dir, manifest: dict) -> None:
     _write_json(manifest_path(study_dir), manifest)
 
 
+def append_runs(study_dir, runs: list[dict], record: dict) -> dict:
+    """Add ``runs`` (manifest entries) to study.json and ``record`` to its ``refine`` history (``study refine``);
+    return the manifest written. A run id already listed is refused."""
+    manifest = read_manifest(study_dir)
+    listed = {str(r.get("run_id")) for r in manifest["runs"]}
+    clash = [r["run_id"] for r in runs if str(r["run_id"]) in listed]
+    if clash:
+        raise ConfigError(f"{manifest_path(study_dir)}: already lists run {clash[0]}")
+    manifest["runs"] = [*manifest["runs"], *runs]
+    manifest["refine"] = [*manifest.get("refine", []), record]
+    write_manifest(study_dir, manifest)
+    return manifest
+
+
 def run_configs(study_dir) -> dict[str, dict]:
     """run_id -> the run's resolved config from the manifest."""
     return {str(r["run_id"]): r.get("config") or {} for r in read_manifest(study_dir)["runs"]}

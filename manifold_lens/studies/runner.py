@@ -48,7 +48,7 @@ def _same_study(out: Path, study: Study) -> None:
         raise ConfigError(f"out = {out}: holds this study at scale {old.get('scale')!r}, not {study.scale!r}; "
                           f"give another out, or scale = {old.get('scale')}")
     mine = {r["run_id"]: r["config"] for r in study.runs}
-    theirs = {r["run_id"]: _current(r["config"]) for r in old.get("runs", [])}
+    theirs = {r["run_id"]: _current(r["config"]) for r in old.get("runs", []) if "refine" not in r}  # study refine
     if mine != theirs:
         diff = sorted(set(mine) ^ set(theirs)) or sorted(k for k in mine if mine[k] != theirs[k])
         raise ConfigError(f"out = {out}: holds another study ({old.get('name')!r}: runs differ, e.g. {diff[0]}); "
