@@ -53,9 +53,11 @@ BUMPS = ("bump", "periodic")
 
 
 def _check(target_width, max_runs) -> None:
-    if isinstance(target_width, bool) or not (isinstance(target_width, (int, float)) and 0 < target_width < 1):
-        raise ConfigError(f"target_width = {target_width}: must be in (0, 1), an onset interval width in keep "
-                          "fraction, e.g. 0.05")
+    number = isinstance(target_width, (int, float)) and not isinstance(target_width, bool)
+    if not (number and 0 < target_width < 1):
+        shown = f"{target_width:g}" if number else repr(target_width)
+        raise ConfigError(f"target_width = {shown}: must be in (0, 1), an onset interval width in keep fraction, "
+                          "e.g. 0.05")
     if isinstance(max_runs, bool) or not isinstance(max_runs, (int, np.integer)) or max_runs < 1:
         raise ConfigError(f"max_runs = {max_runs}: must be a whole number >= 1 (runs refine may add in all)")
 
