@@ -7,7 +7,9 @@ check) with a :data:`CHECK_SAMPLER_STEPS`-step DDIM sampler and the weights the
 evaluation uses (EMA where the run keeps them), scores them with the
 evaluation's scorer (:func:`manifold_lens.evaluation.evaluate.score_model`,
 default tolerance and localizer) and stops when the fraction correct reaches
-``until_accuracy``; ``train.steps`` stays the cap. Cost per check: at most 64 x 20
+``until_accuracy``; ``train.steps`` stays the cap. With the default interval
+a run stops at one of its checkpoint steps, so its checkpoints are a prefix of
+a full run's and the study's accuracy curves stay aligned. Cost per check: at most 64 x 20
 = 1280 single-image forward passes, about 20 training steps at batch 64 (4% of
 training at one check per 500 steps). The sampling noise has its own seed, so the
 checks never touch the training's random stream: the weights trained are those

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import List, Optional
 
@@ -95,7 +96,7 @@ def study_list():
 
 
 def _interval(iv) -> str:
-    if iv is None or not all(v == v for v in iv):  # NaN: no interval
+    if iv is None or any(math.isnan(v) for v in iv):  # NaN: no interval
         return "-"
     return f"[{iv[0]:.3f}, {iv[1]:.3f}] ({iv[1] - iv[0]:.3f})"
 

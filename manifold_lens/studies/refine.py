@@ -23,6 +23,7 @@ the study's whole refine history).
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 import time
 from datetime import datetime, timezone
@@ -33,13 +34,21 @@ from tqdm.auto import tqdm
 
 from ..config import validate_section
 from ..errors import ConfigError
+from ..percolation.test import percolation_test
 from .claims import read_claim, study_percolation_test
+from .collect import open_study
 from .executors import StudyExecutor
 from .groups import StudyDataError
-from ..percolation.test import percolation_test
-from .collect import open_study
-from .layout import (PERCOLATION_TEST, STUDY_FILE, append_runs, read_manifest, read_status, run_dir, run_results,
-                     write_status)
+from .layout import (
+    PERCOLATION_TEST,
+    STUDY_FILE,
+    append_runs,
+    read_manifest,
+    read_status,
+    run_dir,
+    run_results,
+    write_status,
+)
 from .spec import load_study
 from .studyfile import ExecutorSpec
 from .tasks import last_line, now, run_task
@@ -183,7 +192,7 @@ def plan_round(test, manifest: dict, target_width: float, budget: int) -> tuple[
             lo, hi = (a, c) if lo is None else (min(lo, a), max(hi, c))
         note["span"] = (lo, hi)
         inside = [v for v in levels if lo - 1e-12 <= v <= hi + 1e-12]
-        new = [round(round((u + v) / 2 / RESOLUTION) * RESOLUTION, 6) for u, v in zip(inside, inside[1:])
+        new = [round(round((u + v) / 2 / RESOLUTION) * RESOLUTION, 6) for u, v in itertools.pairwise(inside)
                if v - u >= 2 * RESOLUTION - 1e-12]
         mid = (lo + hi) / 2
         adds = [(s, k, seed) for k in sorted(new, key=lambda k: abs(k - mid)) for seed in seeds]
@@ -257,7 +266,7 @@ def execute(study_dir, runs: list[dict], stages: dict, spec: ExecutorSpec, *, pr
         for fut, r in tqdm(list(zip(futures, runs)), desc="refine", unit="run", disable=not progress):
             try:
                 statuses.append(fut.result())
-            except Exception as e:  # the executor itself failed: recorded like a failure of the run
+            except Exception as e:  # noqa: BLE001 -- the executor itself failed: recorded like a failure of the run
                 d = run_dir(study_dir, r["run_id"])
                 status = {**(read_status(d) or {}), "run_id": r["run_id"], "state": "failed",
                           "error": last_line(e), "finished": now()}

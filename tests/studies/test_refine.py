@@ -132,3 +132,32 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, edit, args, message)
 def test_not_a_study_directory(tmp_path):
     res = invoke("study", "refine", tmp_path, "--no-progress")
     assert res.exit_code == 2 and "not a study directory" in res.output
+
+
+@pytest.mark.slow
+def test_refine_runs_the_new_runs_of_a_real_study_and_re_tests(tmp_path):
+    """A tiny real percolation study (8x8, 12 steps, 2 widths x 3 keep fractions x 2 seeds): study refine trains and
+    evaluates 2 new runs between bracketing keep fractions, records them, and the stored test includes them."""
+    cases = ('[[study.cases]]\nname = "s5"\nset = { "data.sigma" = 0.5 }\n'
+             '[[study.cases]]\nname = "s7"\nset = { "data.sigma" = 0.7 }\n')
+    f = write_study(tmp_path / "perc.toml", grid='"data.keep_fraction" = [0.1, 0.3, 0.6]', cases=cases,
+                    head='preset = "quick"\nclaim = "percolation"', analyze="enabled = false\n")
+    root = tmp_path / "s"
+    assert invoke("study", "run", f, "--out", root, "--no-progress").exit_code == 0
+    before = refine.read_claim(root, layout.PERCOLATION_TEST)
+    res = invoke("study", "refine", root, "--target-width", "0.001", "--max-runs", "2", "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[0] == "refine step 1: added 2 runs"
+    assert res.output.splitlines()[-1] == "stopped: max_runs = 2 reached"
+    manifest = layout.read_manifest(root)
+    new = [r for r in manifest["runs"] if r.get("refine") == 1]
+    assert len(new) == 2 and manifest["refine"][0]["runs_added"] == [r["run_id"] for r in new]
+    levels = sorted({r["config"]["data"]["keep_fraction"] for r in manifest["runs"] if "refine" not in r})
+    for r in new:  # strictly between two of the study's keep fractions, at a new value
+        k = r["config"]["data"]["keep_fraction"]
+        assert k not in levels and levels[0] < k < levels[-1]
+        assert layout.read_status(layout.run_dir(root, r["run_id"]))["state"] == "done"
+    after = refine.read_claim(root, layout.PERCOLATION_TEST)
+    assert not refine._stale(after, manifest) and refine._stale(before, manifest)
+    res = invoke("study", "refine", root, "--target-width", "0.001", "--max-runs", "2", "--no-progress")
+    assert res.exit_code == 2 and "already added 2 runs" in res.output

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from manifold_lens.trainers import convergence
+from manifold_lens.trainers.train import train
 
 from manifold_lens.config import load_config
 from manifold_lens.errors import ConfigError
 from manifold_lens.stores import open_run
 from manifold_lens.studies.tasks import training_done
-from manifold_lens.trainers import convergence
-from manifold_lens.trainers.train import train
 from tests.builders import QUIET, TINY
 
 SCRIPT = {4: 0.25, 8: 0.95, 12: 1.0}  # accuracy at each check: the target 0.9 is first reached at step 8
