@@ -4,9 +4,11 @@ steps_trained, and the samples scored per region (the binomial n of the accuraci
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
+import zarr
 
 import manifold_lens as ml
 from manifold_lens.errors import ConfigError
@@ -46,14 +48,10 @@ def test_steps_trained_and_samples_scored(failed_study):
 
 
 def test_recorded_steps_trained_wins_over_the_last_checkpoint(tiny_study, tmp_path):
-    import shutil
-
     root = tmp_path / "study"
     shutil.copytree(tiny_study, root)
     rid = json.loads((root / "study.json").read_text())["runs"][0]["run_id"]
     store = layout.run_store(root, rid)
-    import zarr
-
     zarr.open_group(store, mode="r+").attrs["steps_trained"] = 7  # as a run stopped by train.until_accuracy
     assert open_run(store).attrs["steps_trained"] == 7
     assert ml.open_study(root, percolation=False)["steps_trained"].values.tolist()[:2] == [7, 12]

@@ -12,7 +12,7 @@ import xarray as xr
 from manifold_lens.errors import ConfigError
 from manifold_lens.stores import write_results
 from manifold_lens.studies import layout, refine
-from manifold_lens.studies.runner import _write_layout
+from manifold_lens.studies.runner import _same_study, _write_layout
 from manifold_lens.studies.spec import load_study
 from tests.builders import fingerprint, invoke
 from tests.studies.study_files import write_study
@@ -95,7 +95,6 @@ def test_a_refine_step_is_recorded_and_runs_only_the_new_runs(tmp_path, monkeypa
     with pytest.raises(ConfigError, match="max_runs = 5: this study's refine steps already added 5 runs"):
         refine.refine_study(root, max_runs=5, progress=False)
     # the study file still runs on the refined directory (its own runs compared, the refined ones kept)
-    from manifold_lens.studies.runner import _same_study
     _same_study(root, load_study(root.parent / "s.toml"))
 
 
