@@ -38,4 +38,5 @@ __getattr__, __dir__, __all__ = _attach(__name__, {
     "report": ["render_report"],
     "stores": ["open_results", "open_run", "read_results"],
     "studies": ["open_study", "study_grid", "run_study", "study_status"],
+    "studies.refine": ["refine_study"],
 })

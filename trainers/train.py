@@ -27,9 +27,11 @@ from manifold_lens.errors import ConfigError, StoreError
 from manifold_lens.models import build_model
 from manifold_lens.stores import RunWriter, open_run
 
+from .convergence import AccuracyCheck
+
 # Keys that may change when resuming; everything else must match the stored run.
 RESUMABLE_KEYS = {"train.steps", "train.checkpoint_every", "train.early_checkpoints", "train.log_every",
-                  "train.device"}
+                  "train.device", "train.until_accuracy", "train.check_every"}  # the checks never change the weights
 
 
 def checkpoint_schedule(total_steps: int, every: int, early: int) -> list[int]:
@@ -151,7 +153,9 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, replace: 
     else:  # a new run, or a store killed before its first commit: start afresh in place
         writer = RunWriter.create(out, config, SyntheticDataset(config.data), state.names,
                                   replace=replace or run is not None)
-    tr = open_run(out).train_set
+    stored = open_run(out)
+    tr = stored.train_set
+    check = AccuracyCheck(config, stored, state.step, ema=state.ema is not None)
     tc = config.train
     schedule = NoiseSchedule.from_config(config.diffusion)
     images = torch.from_numpy(np.asarray(tr["image"].values, dtype=np.float32)[:, None]).to(dev)
@@ -171,6 +175,10 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, replace: 
     if state.step == 0 and writer.committed == 0:
         commit()  # the initial weights: learning dynamics start here
     start = state.step
+    if check.reached():  # stopped by train.until_accuracy before (a resume, or a rerun of a study)
+        writer.set_status("complete", steps_trained=start, stopped="until_accuracy", **check.attrs())
+        log(f"{out}: stopped at step {start}, training accuracy reached train.until_accuracy = {check.target:g}")
+        return out
     if start >= tc.steps:
         writer.set_status("complete")
         log(f"{out}: already trained to step {start}; raise train.steps (--set train.steps=N) to continue")
@@ -211,8 +219,17 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, replace: 
             if state.step % tc.log_every == 0 or state.step == tc.steps:
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
                 bar.set_postfix(loss=f"{lv:.4f}", img_s=f"{rate:.0f}")
-            if state.step in ckpts:
+            stop = False
+            if check.due(state.step):  # train.until_accuracy: sample the training conditions
+                acc = check.measure(state, state.step)
+                stop = acc >= check.target
+                writer.set_status("running", **check.attrs())
+                log(f"step {state.step}: accuracy {acc:.3f} on {len(check.cond['condition'])} training conditions "
+                    f"(train.until_accuracy = {check.target:g})" + ("; stopping" if stop else ""))
+            if state.step in ckpts or stop:
                 commit()
+            if stop:
+                break
     except KeyboardInterrupt:
         writer.set_status("interrupted")
         bar.close()
@@ -220,5 +237,6 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, replace: 
             "continue with --resume")
         raise
     bar.close()
-    writer.set_status("complete")
+    writer.set_status("complete", steps_trained=state.step, stopped="until_accuracy" if check.reached() else "steps",
+                      **(check.attrs() if check.enabled else {}))
     return out

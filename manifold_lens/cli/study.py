@@ -1,7 +1,8 @@
-"""``manifold-lens study``: a grid of runs from one TOML file (run, status, list)."""
+"""``manifold-lens study``: a grid of runs from one TOML file (run, status, list, refine)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import List, Optional
 
@@ -94,3 +95,55 @@ def study_list():
         typer.echo(f"{s['name']:<18} {s['claim'] or '-':<18} {size:<18} {s['description']}")
     typer.echo(f"(runs and minutes at --scale cpu on 2 CPU cores; run one with `manifold-lens study run NAME "
                f"--scale cpu|paper --out DIR`; files in {studies_dir()})")
+
+
+def _interval(iv) -> str:
+    if iv is None or any(math.isnan(v) for v in iv):  # NaN: no interval
+        return "-"
+    return f"[{iv[0]:.3f}, {iv[1]:.3f}] ({iv[1] - iv[0]:.3f})"
+
+
+@study_app.command("refine")
+@user_errors
+def study_refine(
+    out: Path = typer.Argument(..., metavar="DIR", help="A percolation study directory (`study run --out DIR`)."),
+    target_width: Optional[float] = typer.Option(None, "--target-width", help="Onset interval width to reach, in "
+                                                 "keep fraction (default 0.05)."),
+    max_runs: Optional[int] = typer.Option(None, "--max-runs", help="Runs refine may add to this study in all, "
+                                           "over every refine step (default 24)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the runs the first step would add; write and run "
+                                 "nothing."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="local, slurm or dask (default: the study's)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Runs at once (default: the study's)."),
+    progress: bool = PROGRESS,
+):
+    """Add keep fractions and seeds where an onset interval is wider than the target, run them, re-test; repeat.
+
+    Examples: manifold-lens study refine percolation-study --dry-run;
+    manifold-lens study refine percolation-study --target-width 0.05 --max-runs 24
+    """
+    from manifold_lens.studies.refine import MAX_RUNS, TARGET_WIDTH, refine_study
+
+    result = refine_study(out, target_width=TARGET_WIDTH if target_width is None else target_width,
+                          max_runs=MAX_RUNS if max_runs is None else max_runs, dry_run=dry_run, executor=executor,
+                          workers=workers, progress=progress, log=None)
+    for rnd in result["rounds"]:
+        runs = rnd["runs"]
+        verb = "would add" if dry_run else "added"
+        typer.echo(f"refine step {rnd['step']}: {verb} {len(runs)} runs"
+                   + (f", {len(rnd['failed'])} failed" if rnd["failed"] else ""))
+        rows = []
+        for s, w in rnd["widths"].items():
+            added = sum(1 for r in runs if abs(float(r["config"]["data"].get("sigma_x") or r["config"]["data"]
+                                                     ["sigma"]) - s) < 1e-9)
+            row = {"sigma": f"{s:g}", "measured": _interval(w["measured_before"])}
+            if not dry_run:
+                row["measured"] += " -> " + _interval(w.get("measured_after"))
+            row["predicted"] = _interval(w["predicted_before"]) + ("" if dry_run else
+                                                                   " -> " + _interval(w.get("predicted_after")))
+            row["runs added"] = str(added) if added else (w["why"] or "0")
+            rows.append(row)
+        echo_lines("  " + line for line in _table(rows))
+        if dry_run and runs:
+            echo_lines(f"  {r['run_id']}" for r in runs)
+    typer.echo(f"stopped: {result['stopped']}")

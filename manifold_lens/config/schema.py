@@ -189,6 +189,10 @@ class TrainConfig(Section):
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     channels_last: bool = True  # channels-last memory format (faster convolutions)
     trainer: str = "ddpm"  # the registered training loop (entry-point group manifold_lens.trainers)
+    # stop once the accuracy on the training conditions reaches this (checked every check_every steps;
+    # train.steps stays the cap); None: train all train.steps
+    until_accuracy: float | None = Field(None, gt=0, le=1, description="a fraction in (0, 1]")
+    check_every: int = Field(0, ge=0)  # optimiser steps between accuracy checks; 0 = checkpoint_every
 
     @field_validator("device")
     @classmethod

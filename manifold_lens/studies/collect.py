@@ -31,11 +31,12 @@ from .layout import MANIFEST, RUN_GROUP, expects_results, read_manifest, run_dir
 from .layout import RESERVED  # noqa: F401 -- the reserved coordinate names (layout checks swept keys against them)
 from .layout import is_study  # noqa: F401 -- its public name here since open_study
 
-from ..percolation.settings import PercolationSettings
+from ..percolation.settings import PercolationSettings, PercolationTestSettings
 
 RESULTS_NAME = RUN_GROUP  # the group name the study runner writes
 # overlap threshold of the percolation quantities (docs/science.md, section 5): the percolation settings' default
 THRESHOLD = PercolationSettings.default("threshold")
+MIN_TRAIN_ACCURACY = PercolationTestSettings.default("min_train_accuracy")  # accuracy_id of a converged run
 ACCURACY = ("accuracy", "accuracy_id", "accuracy_ood")
 # summary metrics of the analysis (dims layer, timestep, reference) collected at the final checkpoint
 HEADLINE = ("effective_dim", "explained_variance_top4", "factorization_score", "continuity_index",
@@ -78,6 +79,47 @@ def _percolation(run_path: Path, threshold: float, notes: list, run_id: str) -> 
     return {"kept_sites": kept, "candidate_sites": sites, "largest_cluster_size": size,
             "largest_cluster_ratio": size / kept if kept else np.nan,
             "largest_cluster_fraction": size / sites if sites else np.nan}
+
+
+def _steps_trained(run_path: Path) -> int:
+    """The optimiser steps a run trained: its recorded ``steps_trained``, else its last committed step (-1 when
+    the run store is absent or unreadable)."""
+    if not run_path.exists():
+        return -1
+    try:
+        attrs = open_run(run_path).attrs
+    except Exception:  # noqa: BLE001 -- an unreadable store: -1; _percolation says why
+        return -1
+    return int(attrs.get("steps_trained", attrs.get("last_step", -1)))
+
+
+def _scored(ev: xr.Dataset | None) -> tuple[int, int]:
+    """Samples scored in and out of distribution at the group's last checkpoint (-1 each without per-sample
+    scores): conditions in the region x samples per condition."""
+    if ev is None or not ev.sizes.get("checkpoint", 0) or "in_train" not in ev.coords or "sample" not in ev.dims:
+        return -1, -1
+    in_train = np.asarray(ev["in_train"].values).astype(bool)
+    k = int(ev.sizes["sample"])
+    return int(in_train.sum()) * k, int((~in_train).sum()) * k
+
+
+def _convergence(ds: xr.Dataset, ids: list[str], evals: dict, root: Path, threshold: float) -> xr.Dataset:
+    """``converged``, ``steps_trained``, ``scored_id`` and ``scored_ood`` per run."""
+    acc = ds["accuracy_id"].values
+    ds["converged"] = ("run", np.isfinite(acc) & (np.nan_to_num(acc, nan=-1.0) >= threshold), _attrs(
+        "the run learned its training conditions", "", f"accuracy_id >= {threshold:g} at the evaluated checkpoint; "
+        "false where accuracy_id is NaN (no evaluation, or no training conditions evaluated)"))
+    ds["converged"].attrs["min_train_accuracy"] = float(threshold)
+    ds["steps_trained"] = ("run", np.asarray([_steps_trained(run_store(root, rid)) for rid in ids], dtype=np.int64),
+                           _attrs("optimiser steps trained", "step", "the run store's steps_trained (a run "
+                                  "stopped by train.until_accuracy), else its last committed step; -1 without one"))
+    scored = np.asarray([_scored(evals.get(rid)) for rid in ids], dtype=np.int64).reshape(len(ids), 2)
+    for k, (var, where) in enumerate((("scored_id", "in-distribution (training) conditions"),
+                                      ("scored_ood", "out-of-distribution (held-out) conditions"))):
+        ds[var] = ("run", scored[:, k], _attrs(f"samples scored, {where}", "samples", "at the evaluated "
+                                               "checkpoint: conditions x samples_per_condition, the binomial n of "
+                                               f"accuracy_{var[7:]}; -1 without per-sample scores"))
+    return ds
 
 
 def _attrs(long_name: str, units: str = "1", description: str = "") -> dict:
@@ -137,7 +179,8 @@ def _analysis_curves(ds: xr.Dataset, ids: list[str], analyses: dict, notes: list
     return ds
 
 
-def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) -> xr.Dataset:
+def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True,
+               min_train_accuracy: float = MIN_TRAIN_ACCURACY) -> xr.Dataset:
     """Every run of study directory ``path`` in one Dataset with dim ``run``.
 
     Coordinates: one per swept key (named by the key's last dotted part, the
@@ -161,8 +204,13 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
     final ``explained_variance_ratio`` (run, component, ...). Attributes
     ``claim`` and ``scale`` repeat the manifest's (the study's claim, e.g.
     "lesion", and its scale "cpu" / "paper"; "" when absent).
+    Convergence: ``converged`` (``accuracy_id`` >= ``min_train_accuracy`` at
+    the evaluated checkpoint; False where NaN), ``steps_trained`` (optimiser
+    steps), ``scored_id`` / ``scored_ood`` (samples scored per region at the
+    evaluated checkpoint, the binomial n of its accuracy; -1 when unknown).
     A run without results is NaN, never an error.
     """
+    PercolationTestSettings(min_train_accuracy=min_train_accuracy).check()  # a bad threshold: one line
     root = Path(path)
     manifest = read_manifest(root)
     runs = manifest["runs"]
@@ -215,6 +263,7 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True) 
              else -1 for rid in ids]
     ds["evaluation_step"] = ("run", np.asarray(steps), _attrs("step of the terminal accuracy", "step",
                                                               "-1 where the run has no evaluation"))
+    ds = _convergence(ds, ids, evals, root, float(min_train_accuracy))
     ds["evaluation_status"] = ("run", np.asarray([evals[rid].attrs.get("status", "") if rid in evals else "absent"
                                                   for rid in ids], dtype=object))
     regions = list(dict.fromkeys(str(r) for ev in evals.values() if "region_name" in ev.dims

@@ -46,7 +46,7 @@ MAX_RUN_ID = 200  # characters of a run id (a folder name; file systems allow 25
 RUN_ID = re.compile(r"[A-Za-z0-9_.=,+-]+")  # the characters of a run id (others are replaced by "_")
 # coordinate names of a collected study (studies.collect) that a swept key must not take
 RESERVED = ("run", "run_id", "seed", "case", "status", "error", "run_store", "run_config", "checkpoint", "region_name",
-            "layer", "timestep", "reference")
+            "layer", "timestep", "reference", "converged", "steps_trained", "scored_id", "scored_ood")
 
 
 def manifest_path(study_dir) -> Path:
@@ -179,6 +179,20 @@ def _write_json(path: Path, value) -> None:
 
 def write_manifest(study_dir, manifest: dict) -> None:
     _write_json(manifest_path(study_dir), manifest)
+
+
+def append_runs(study_dir, runs: list[dict], record: dict) -> dict:
+    """Add ``runs`` (manifest entries) to study.json and ``record`` to its ``refine`` history (``study refine``);
+    return the manifest written. A run id already listed is refused."""
+    manifest = read_manifest(study_dir)
+    listed = {str(r.get("run_id")) for r in manifest["runs"]}
+    clash = [r["run_id"] for r in runs if str(r["run_id"]) in listed]
+    if clash:
+        raise ConfigError(f"{manifest_path(study_dir)}: already lists run {clash[0]}")
+    manifest["runs"] = [*manifest["runs"], *runs]
+    manifest["refine"] = [*manifest.get("refine", []), record]
+    write_manifest(study_dir, manifest)
+    return manifest
 
 
 def run_configs(study_dir) -> dict[str, dict]:

@@ -66,7 +66,7 @@ def _same_study(out: Path, study: Study) -> None:
         raise ConfigError(f"out = {out}: holds this study at scale {old.get('scale')!r}, not {study.scale!r}; "
                           f"give another out, or scale = {old.get('scale')}")
     mine = {r["run_id"]: r["config"] for r in study.runs}
-    theirs = {r["run_id"]: _current(r.get("config") or {}) for r in old.get("runs", [])}
+    theirs = {r["run_id"]: _current(r.get("config") or {}) for r in old.get("runs", []) if "refine" not in r}  # study refine
     if mine != theirs:
         diff = sorted(set(mine) ^ set(theirs)) or sorted(k for k in mine if mine[k] != theirs[k])
         raise ConfigError(f"out = {out}: holds another study ({old.get('name')!r}: runs differ, e.g. {diff[0]}); "
@@ -140,31 +140,41 @@ def _run(out: Path, study: Study, progress: bool) -> list[dict]:
     todo = [r for r in study.runs if not (statuses[r["run_id"]] or {}).get("state") == "done"
             or gone_stores(run_dir(out, r["run_id"]), results)]
     if todo:
-        runner = runner_identity(study.executor.kind, study.executor.slurm.cluster)
-        with StudyExecutor(study.executor, out) as ex:
-            for r in todo:  # pending until a worker picks it up
-                d = run_dir(out, r["run_id"])
-                d.mkdir(parents=True, exist_ok=True)
-                write_status(d, {**(statuses[r["run_id"]] or {}), "run_id": r["run_id"], "state": "pending",
-                                 "stage": (statuses[r["run_id"]] or {}).get("stage", "train"), "error": ""})
-            futures = ex.map(run_task, [(r, str(run_dir(out, r["run_id"])), study.stages, ex.threads, runner)
-                                        for r in todo])
-            pending = dict(zip(futures, todo))
-            bar = tqdm(total=len(study.runs), initial=len(study.runs) - len(todo), desc=study.name, unit="run",
-                       disable=not progress)
-            while pending:
-                for fut in [f for f in pending if f.done()]:
-                    r = pending.pop(fut)
-                    statuses[r["run_id"]] = _outcome(fut, r, run_dir(out, r["run_id"]))
-                    bar.update(1)
-                    failed = sum(s["state"] == "failed" for s in statuses.values() if s)
-                    bar.set_postfix(failed=failed) if failed else None
-                time.sleep(0.05 if pending else 0)
-            bar.close()
+        statuses.update(execute_runs(out, todo, study.stages, study.executor, statuses=statuses, desc=study.name,
+                                     total=len(study.runs), progress=progress))
     tried = read_claims_status(out)  # computations refused before: retried only when runs were (re)run
     if todo or any(not has_claim(out, n) and n not in tried for n in CLAIM_NEEDS.get(study.claim, ())):
         compute_claims(out, replace=True, progress=progress)  # a computation the runs cannot support: claims.json
     return [statuses[r["run_id"]] for r in study.runs]
+
+
+def execute_runs(out, runs: list[dict], stages: dict, executor, *, statuses: dict | None = None, desc: str = "runs",
+                 total: int | None = None, progress: bool = True) -> dict[str, dict]:
+    """Run ``runs`` (manifest entries) of study ``out`` as idempotent tasks on ``executor`` (an ExecutorSpec);
+    run id -> final status. The caller holds the study lock. ``statuses``: the runs' earlier statuses (kept in
+    the pending status); ``total``: the progress bar's length (the study's run count)."""
+    out, statuses, done = Path(out), dict(statuses or {}), {}
+    total = len(runs) if total is None else total
+    runner = runner_identity(executor.kind, executor.slurm.cluster)
+    with StudyExecutor(executor, out) as ex:
+        for r in runs:  # pending until a worker picks it up
+            d = run_dir(out, r["run_id"])
+            d.mkdir(parents=True, exist_ok=True)
+            write_status(d, {**(statuses.get(r["run_id"]) or {}), "run_id": r["run_id"], "state": "pending",
+                             "stage": (statuses.get(r["run_id"]) or {}).get("stage", "train"), "error": ""})
+        futures = ex.map(run_task, [(r, str(run_dir(out, r["run_id"])), stages, ex.threads, runner) for r in runs])
+        pending = dict(zip(futures, runs))
+        bar = tqdm(total=total, initial=total - len(runs), desc=desc, unit="run", disable=not progress)
+        while pending:
+            for fut in [f for f in pending if f.done()]:
+                r = pending.pop(fut)
+                done[r["run_id"]] = _outcome(fut, r, run_dir(out, r["run_id"]))
+                bar.update(1)
+                failed = sum(s["state"] == "failed" for s in done.values())
+                bar.set_postfix(failed=failed) if failed else None
+            time.sleep(0.05 if pending else 0)
+        bar.close()
+    return done
 
 
 def _outcome(fut, run: dict, d: Path) -> dict:

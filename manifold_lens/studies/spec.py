@@ -142,16 +142,19 @@ def check_size(spec: StudyFile, max_runs: int | None = None) -> int:
 
 def load_study(path: str | Path, *, scale: str | None = None, overrides: list[str] | dict | None = None,
                executor: str | None = None, workers: int | None = None, check_memory: bool = True,
-               max_runs: int | None = None) -> Study:
+               max_runs: int | None = None, extend=None) -> Study:
     """Read, resolve and check a study (a file, or a bundled study's name) at a scale, with ``--set`` overrides.
 
     Checks the run count first (:func:`check_size`; ``max_runs`` overrides the
     file's ``[study] max_runs``), then every run's config and memory, the stage
     settings and the executor.
+    ``extend``: a function of the scaled :class:`StudyFile` returning the one to
+    resolve (``study refine`` adds keep fractions and seeds this way).
     """
     path = resolve_study(path)
     text, spec = read_study_file(path)
     spec, scale = apply_scale(spec, scale)
+    spec = extend(spec) if extend is not None else spec
     extra = parse_overrides(overrides)
     if executor is not None or workers is not None:
         ex = spec.executor.model_dump()

@@ -43,7 +43,8 @@ def last_line(err: BaseException) -> str:
 
 def training_done(store: Path, steps: int) -> bool:
     run = open_run(store)
-    return run.status == "complete" and int(run.attrs.get("last_step", -1)) >= steps
+    return run.status == "complete" and (int(run.attrs.get("last_step", -1)) >= steps
+                                         or run.attrs.get("stopped") == "until_accuracy")  # train.until_accuracy
 
 
 def group_done(results: Path, stage: str) -> bool:
