@@ -132,7 +132,7 @@ class TinyV(torch.nn.Module):
 def test_ddim_loop_of_a_v_prediction_cosine_model_is_diffusers(clip_sample):
     """A whole DDIM sampling (20 steps, eta 0) of a v-prediction model on the cosine schedule, on the same noise.
 
-    Tolerance 1e-4: 20 steps of the per-step float32 rounding above.
+    Both in float32 (diffusers' tables, ours): tolerance 1e-5 (observed 1.2e-6 over the 20 steps).
     """
     ours, _, ddim = schedulers(beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction",
                                timestep_spacing="leading", clip_sample=clip_sample)
@@ -145,7 +145,7 @@ def test_ddim_loop_of_a_v_prediction_cosine_model_is_diffusers(clip_sample):
         for t in ddim.timesteps:
             v = model(x, torch.full((3,), int(t), dtype=torch.long), cond)
             x = ddim.step(v, t, x, eta=0.0, use_clipped_model_output=True).prev_sample
-    torch.testing.assert_close(images, x, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(images, x, rtol=1e-5, atol=1e-5)
     assert images.std() > 0.1  # a real trajectory, not a constant
 
 
