@@ -56,7 +56,8 @@ def ddim_timesteps(timesteps, steps: int, spacing: str | None = None, offset: in
     elif spacing == "leading":
         ts = np.arange(steps) * (T // steps) + offset
     elif spacing == "trailing":
-        ts = np.round(np.arange(T, 0, -T / steps)) - 1
+        # diffusers' own arithmetic; its float arange can overshoot by one element (t = -1), dropped here
+        ts = np.round(np.arange(T, 0, -T / steps))[:steps] - 1
     else:
         raise ConfigError(f"timestep_spacing = {spacing!r}: must be one of {', '.join(SPACINGS)}")
     if ts.max() > T - 1:

@@ -89,6 +89,18 @@ def test_one_ddpm_step_is_diffusers(beta_schedule, prediction_type, clip_sample)
         assert (std == 0) == (t == 0)
 
 
+def test_one_ddpm_step_with_fixed_large_variance_is_diffusers():
+    ours, ddpm, _ = schedulers(beta_schedule="scaled_linear", prediction_type="v_prediction",
+                               variance_type="fixed_large")
+    ddpm, = in_float64(ours, ddpm)
+    x, out, _ = inputs(4)
+    for t in (0, 5, 500):
+        mean, std = ddpm_step(ours, x, out, t)
+        z = torch.randn(x.shape, generator=torch.Generator().manual_seed(t), dtype=torch.float64)
+        theirs = ddpm.step(out, t, x, generator=torch.Generator().manual_seed(t)).prev_sample
+        torch.testing.assert_close(mean + std * z, theirs, **STEP_TOL)
+
+
 @pytest.mark.parametrize("prediction_type", PREDICTIONS)
 @pytest.mark.parametrize("eta", [0.0, 1.0])
 @pytest.mark.parametrize("set_alpha_to_one", [True, False])
@@ -107,11 +119,14 @@ def test_one_ddim_step_is_diffusers(prediction_type, eta, set_alpha_to_one):
         torch.testing.assert_close(mean + std * noise, theirs, **STEP_TOL)
 
 
-@pytest.mark.parametrize("spacing,steps", [("linspace", 1000), ("leading", 20), ("trailing", 20), ("trailing", 7)])
+@pytest.mark.parametrize("spacing,steps", [("linspace", 1000), ("linspace", 37), ("leading", 20), ("leading", 37),
+                                           ("trailing", 20), ("trailing", 7), ("trailing", 61)])
 def test_ddim_timesteps_are_diffusers(spacing, steps):
     _, _, ddim = schedulers(timestep_spacing=spacing)
     ddim.set_timesteps(steps)
-    assert ddim_timesteps(DiffusionConfig(timestep_spacing=spacing), steps) == ddim.timesteps.tolist()
+    ours = ddim_timesteps(DiffusionConfig(timestep_spacing=spacing), steps)
+    # diffusers' trailing arange overshoots for some steps (61 of 1000: a 62nd timestep, -1); ours stops at steps
+    assert ours == ddim.timesteps.tolist()[:steps] and len(ours) == steps and min(ours) >= 0
 
 
 class TinyV(torch.nn.Module):
