@@ -1,4 +1,5 @@
-"""The training loop: epsilon-prediction DDPM with AdamW, EMA and crash-safe checkpoints.
+"""The training loop: DDPM (eps, v or x0 prediction, as ``diffusion.prediction_type``) with AdamW, EMA and crash-safe
+checkpoints.
 
 Everything random in a run comes from two seeds: ``train.seed`` initialises
 the weights (``torch.manual_seed``) and seeds a dedicated CPU generator that
@@ -184,7 +185,8 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, replace: 
         log(f"{out}: already trained to step {start}; raise train.steps (--set train.steps=N) to continue")
         return out
     log(f"training {config.model.name} on {n_examples} {config.data.family} examples "
-        f"({config.data.image_size}x{config.data.image_size}) for steps {start + 1}..{tc.steps} on {dev}")
+        f"({config.data.image_size}x{config.data.image_size}) for steps {start + 1}..{tc.steps} on {dev}; "
+        f"{config.diffusion.describe()}")
     writer.set_status("running")
     state.model.train()
     bar = tqdm(total=tc.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
@@ -199,7 +201,7 @@ def train(config: RunConfig, out: str | Path, *, resume: bool = False, replace: 
             x_t = schedule.q_sample(images[idx], t, noise).contiguous(memory_format=state.memory_format)
             for group in state.opt.param_groups:
                 group["lr"] = learning_rate(state.step, tc.lr, tc.warmup_steps)
-            loss = F.mse_loss(state.model(x_t, t, cond[idx]), noise)
+            loss = F.mse_loss(state.model(x_t, t, cond[idx]), schedule.target(images[idx], noise, t))
             state.opt.zero_grad(set_to_none=True)
             loss.backward()
             if tc.grad_clip > 0:

@@ -14,11 +14,11 @@ reach the state x_t the network sees:
     q(x_t | x_0) = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, then one forward.
 ``trajectory``
     the model's own reverse sampling trajectory: deterministic DDIM (eta = 0,
-    x0 clipped to [-1, 1]) from pure noise over ``sampling_steps`` steps with
+    x0 clipped as the schedule says) from pure noise over ``sampling_steps`` steps with
     :func:`manifold_lens.diffusion.sample`; the states x_t it passes through at
     the requested timesteps are fed to one hooked forward each (the same call
     the sampler made there). Timesteps must be ones DDIM visits
-    (:func:`manifold_lens.diffusion.ddim_timesteps`).
+    (:func:`manifold_lens.diffusion.ddim_timesteps` of the schedule).
 
 Noise draw k uses seed ``seed + k`` and one noise field shared by every
 condition ("common random numbers"): in ``noised`` mode eps_k, in
@@ -159,7 +159,7 @@ def extract_activations(model: nn.Module, conditions: xr.Dataset, images: np.nda
             takes N from ``images`` if given, else from ``model.image_size``,
             and, like the sampler, assumes one channel).
         schedule: the forward process (its T bounds the timesteps).
-        forward: ``forward(x_t, t, cond) -> predicted noise``, running the
+        forward: ``forward(x_t, t, cond) -> output`` (eps, v or x0: the schedule's prediction_type), running the
             model on a batch (cond = (B, 2) float32 (x, y)); default ``model``
             itself, as the bundled UNet is called.
         layers: names, globs or the model's aliases (``layer4``); default :func:`default_layers`.

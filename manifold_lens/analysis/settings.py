@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..config import DEVICE_PATTERN
 from ..coords import COORDS
-from ..diffusion.plan import check_visited, ddim_timesteps, plan_sampler
+from ..diffusion.plan import check_visited, ddim_timesteps, plan_sampler, timestep_grid
 from ..errors import ConfigError, ManifoldLensError
 from ..settings import StageSettings, setting
 
@@ -57,15 +57,16 @@ NOISE_TEXT = ("one noise field per draw, shared by all conditions (seed + draw):
               "the start noise x_T in trajectory mode; draws kept (dim draw)")
 
 
-def default_timesteps(T: int, mode: str = "noised", sampling_steps: int = 50) -> list[int]:
+def default_timesteps(T, mode: str = "noised", sampling_steps: int = 50) -> list[int]:
     """Default analysis timesteps: [round(0.05 T)] (50 for T = 1000).
 
     In trajectory mode, the DDIM-visited timestep nearest to it (41 for
-    T = 1000 and 50 steps).
+    T = 1000 and 50 steps). ``T``: an int, or the schedule (its DDIM spacing).
     """
+    grid, T = T, timestep_grid(T)[0]
     t = int(round(DEFAULT_TIMESTEP_FRACTION * T))
     if mode == "trajectory":
-        t = min(ddim_timesteps(T, min(sampling_steps, T)), key=lambda v: (abs(v - t), v))
+        t = min(ddim_timesteps(grid, min(sampling_steps, T)), key=lambda v: (abs(v - t), v))
     return [t]
 
 
@@ -154,7 +155,7 @@ class ExtractionSettings(StageSettings):
                 raise _bad("timesteps", negative, "outside [0, T): timesteps are >= 0")
             return out
         if timesteps is None:
-            timesteps = default_timesteps(schedule.T, out.mode, out.sampling_steps)
+            timesteps = default_timesteps(schedule, out.mode, out.sampling_steps)
         try:  # the schedule's own checks word the message; a bad value is a ConfigError like the rest
             timesteps = tuple(schedule.check_timesteps(timesteps, "timesteps"))
             if out.mode == "trajectory":
@@ -171,7 +172,7 @@ class ExtractionSettings(StageSettings):
 
     def sampler_plan(self, schedule: NoiseSchedule):
         """The deterministic DDIM sampler of the trajectory mode."""
-        return plan_sampler("ddim", min(self.sampling_steps, schedule.T), 0.0, schedule.T)
+        return plan_sampler("ddim", min(self.sampling_steps, schedule.T), 0.0, schedule)
 
     def attrs(self) -> dict[str, Any]:
         """The attributes recorded with extracted activations (analysis groups prefix them ``extraction_``)."""

@@ -17,9 +17,11 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..errors import ConfigError
 from ..models import validate_model_params
 from .messages import validate_section
 from .overrides import set_dotted, split_override
+from .scheduler import diffusers_key, fields_from_diffusers, fields_to_diffusers
 
 Family = Literal["bump", "periodic", "sos", "stripes", "mixture"]
 RenderedFamily = Literal["bump", "periodic", "sos", "stripes"]
@@ -156,19 +158,80 @@ class ModelConfig(BaseModel):
 
 
 class DiffusionConfig(Section):
-    """Forward process: linear betas from beta_start to beta_end over T steps, epsilon prediction."""
+    """Forward process and the model's output, as diffusers' DDPMScheduler / DDIMScheduler configs say them.
+
+    Betas over T steps: ``linear`` from beta_start to beta_end, ``scaled_linear``
+    (linear in sqrt(beta)) or ``squaredcos_cap_v2`` (the cosine schedule,
+    beta_start / beta_end unused). The model predicts ``epsilon`` (the noise),
+    ``v_prediction`` (v = sqrt(abar) eps - sqrt(1 - abar) x0) or ``sample`` (x0).
+    The rest tells the samplers what diffusers' would do: clip x0 to
+    [-clip_sample_range, clip_sample_range], DDIM's timesteps (``linspace``:
+    round(linspace(0, T-1, steps)); ``leading``: k T//steps + steps_offset;
+    ``trailing``: round(T - k T/steps) - 1), DDIM's final abar (1, or abar_0
+    without set_alpha_to_one) and DDPM's variance (beta-tilde or beta).
+    The defaults are the toolkit's own runs (docs/science.md, section 2).
+    """
 
     timesteps: int = Field(1000, ge=2)
     beta_start: float = Field(1e-4, gt=0, lt=1)
     beta_end: float = Field(0.02, gt=0, lt=1)
-    schedule: Literal["linear"] = "linear"
-    prediction: Literal["epsilon"] = "epsilon"
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = "linear"
+    prediction_type: Literal["epsilon", "v_prediction", "sample"] = "epsilon"
+    clip_sample: bool = True  # clip the predicted x0 at every sampler step
+    clip_sample_range: float = Field(1.0, gt=0, description="pixel value")
+    timestep_spacing: Literal["linspace", "leading", "trailing"] = "linspace"  # DDIM's timesteps
+    steps_offset: int = Field(0, ge=0)  # added to the "leading" timesteps
+    set_alpha_to_one: bool = True  # DDIM's last step ends at abar = 1 (else at abar_0)
+    variance_type: Literal["fixed_small", "fixed_large"] = "fixed_small"  # DDPM: beta-tilde or beta
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_names(cls, values: Any) -> Any:
+        """Stores written before diffusers' names hold ``schedule`` and ``prediction`` (always linear, epsilon)."""
+        if isinstance(values, dict):
+            values = dict(values)
+            for old, new in (("schedule", "beta_schedule"), ("prediction", "prediction_type")):
+                if old in values:
+                    value = values.pop(old)
+                    if values.setdefault(new, value) != value:
+                        raise ValueError(f"diffusion.{old} = {value!r} and diffusion.{new} = {values[new]!r}: "
+                                         f"{old} is the former name of {new}; give only {new}")
+        return values
 
     @model_validator(mode="after")
     def _order(self) -> "DiffusionConfig":
-        if not self.beta_start < self.beta_end:
+        if self.beta_schedule != "squaredcos_cap_v2" and not self.beta_start < self.beta_end:
             raise ValueError("diffusion.beta_start and beta_end must satisfy 0 < beta_start < beta_end < 1")
         return self
+
+    @classmethod
+    def from_diffusers(cls, scheduler_config: Any) -> "DiffusionConfig":
+        """The section from a diffusers ``scheduler_config.json`` (as a dict); missing keys take diffusers' defaults.
+
+        Unknown keys are ignored; an unsupported value (``trained_betas``, a
+        ``sigmoid`` beta_schedule, a learned variance, ...) is a one-line
+        ConfigError naming the key (:mod:`~manifold_lens.config.scheduler`).
+        """
+        fields = fields_from_diffusers(scheduler_config)
+        try:
+            return validate_section(cls, fields)
+        except ConfigError as e:
+            text = str(e)
+            for key in fields:
+                if text.startswith(f"{key} = ") or text.startswith(f"diffusion.{key} "):
+                    text = text.replace(key, diffusers_key(key), 1)
+                    break
+            raise ConfigError(f"scheduler config: {text.replace('diffusion.', '')}") from None
+
+    def to_diffusers(self) -> dict[str, Any]:
+        """A ``scheduler_config.json`` (dict) for diffusers' DDPMScheduler that samples as this section says."""
+        return fields_to_diffusers(self.model_dump())
+
+    def describe(self) -> str:
+        """One line: T, the betas and the prediction, e.g. "T = 1000, linear betas 0.0001..0.02, epsilon"."""
+        betas = (f"{self.beta_schedule} betas" if self.beta_schedule == "squaredcos_cap_v2"
+                 else f"{self.beta_schedule} betas {self.beta_start:g}..{self.beta_end:g}")
+        return f"T = {self.timesteps}, {betas}, {self.prediction_type} prediction"
 
 
 class TrainConfig(Section):

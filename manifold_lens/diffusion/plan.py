@@ -1,5 +1,9 @@
 """Sampler plans: which sampler, the timesteps it visits and DDIM's eta, checked once (no torch).
 
+DDIM's timesteps are spaced as diffusers' schedulers space them
+(``timestep_spacing``: linspace, leading or trailing); ancestral DDPM visits
+every t from T-1 down to 0.
+
 Kept apart from the sampling loops (:mod:`~manifold_lens.diffusion.sampling`)
 so that settings objects and the CLI can check sampler options without
 importing torch.
@@ -18,10 +22,48 @@ SAMPLERS = ("ddim", "ddpm")
 DDIM_STEPS = 50  # DDIM's steps when none are given
 
 
-def ddim_timesteps(timesteps: int, steps: int) -> list[int]:
-    """The decreasing timesteps DDIM visits: ``steps`` values evenly spread over [0, T-1], ending at 0."""
-    check_steps(steps, timesteps)
-    return sorted({int(t) for t in np.linspace(0, timesteps - 1, steps).round()}, reverse=True)
+SPACINGS = ("linspace", "leading", "trailing")
+
+
+def timestep_grid(timesteps) -> tuple[int, str, int]:
+    """(T, timestep_spacing, steps_offset) of an int T (spacing "linspace") or of a schedule or diffusion config.
+
+    The sampler functions take either: an int is the toolkit's own spacing;
+    a :class:`~manifold_lens.diffusion.NoiseSchedule` or
+    :class:`~manifold_lens.config.DiffusionConfig` carries its own.
+    """
+    if hasattr(timesteps, "timesteps"):
+        return (int(timesteps.timesteps), getattr(timesteps, "timestep_spacing", "linspace"),
+                int(getattr(timesteps, "steps_offset", 0)))
+    return int(timesteps), "linspace", 0
+
+
+def ddim_timesteps(timesteps, steps: int, spacing: str | None = None, offset: int | None = None) -> list[int]:
+    """The decreasing timesteps DDIM visits in [0, T-1], as diffusers' ``set_timesteps`` spaces them.
+
+    ``timesteps``: T, or a schedule / diffusion config (its timestep_spacing
+    and steps_offset are the defaults of ``spacing`` and ``offset``).
+    ``linspace`` (the toolkit's own): round(linspace(0, T-1, steps)), from T-1
+    down to 0; ``leading``: k * (T // steps) + offset; ``trailing``:
+    round(T - k * T / steps) - 1, from T-1 down.
+    """
+    T, grid_spacing, grid_offset = timestep_grid(timesteps)
+    spacing = grid_spacing if spacing is None else spacing
+    offset = grid_offset if offset is None else int(offset)
+    check_steps(steps, T)
+    if spacing == "linspace":
+        ts = np.linspace(0, T - 1, steps).round()
+    elif spacing == "leading":
+        ts = np.arange(steps) * (T // steps) + offset
+    elif spacing == "trailing":
+        # diffusers' own arithmetic; its float arange can overshoot by one element (t = -1), dropped here
+        ts = np.round(np.arange(T, 0, -T / steps))[:steps] - 1
+    else:
+        raise ConfigError(f"timestep_spacing = {spacing!r}: must be one of {', '.join(SPACINGS)}")
+    if ts.max() > T - 1:
+        raise ConfigError(f"steps = {steps}: with timestep_spacing 'leading' and steps_offset {offset} DDIM would "
+                          f"start at t = {int(ts.max())}, outside [0, T = {T}); take fewer steps")
+    return sorted({int(t) for t in ts}, reverse=True)
 
 
 def check_steps(steps: int, timesteps: int) -> int:
@@ -37,19 +79,21 @@ def check_steps(steps: int, timesteps: int) -> int:
     return int(steps)
 
 
-def sampler_timesteps(sampler: str, steps: int | None, timesteps: int) -> list[int]:
+def sampler_timesteps(sampler: str, steps: int | None, timesteps) -> list[int]:
     """Check a sampler and its number of steps against T; return the decreasing timesteps it visits.
 
+    ``timesteps``: T or a schedule / diffusion config (see :func:`timestep_grid`).
     ``ddpm`` always takes all T steps (``steps`` must be None or T); ``ddim``
-    takes ``steps`` (default DDIM_STEPS = 50) spread over [0, T-1].
+    takes ``steps`` (default DDIM_STEPS = 50) spaced as :func:`ddim_timesteps` says.
     """
+    T = timestep_grid(timesteps)[0]
     if sampler not in SAMPLERS:
         raise ConfigError(f"sampler = {sampler!r}: must be one of {', '.join(SAMPLERS)}")
     if sampler == "ddpm":
-        if steps is not None and int(steps) != timesteps:
-            raise ConfigError(f"steps = {steps}: the ddpm sampler always takes all T = {timesteps} steps; "
+        if steps is not None and int(steps) != T:
+            raise ConfigError(f"steps = {steps}: the ddpm sampler always takes all T = {T} steps; "
                               "use sampler='ddim' for fewer")
-        return list(range(timesteps - 1, -1, -1))
+        return list(range(T - 1, -1, -1))
     return ddim_timesteps(timesteps, DDIM_STEPS if steps is None else steps)
 
 
@@ -72,8 +116,12 @@ class SamplerPlan(NamedTuple):
     eta: float
 
 
-def plan_sampler(sampler: str, steps: int | None, eta: float, timesteps: int) -> SamplerPlan:
-    """Check sampler settings once (see :func:`sampler_timesteps`), for repeated :func:`run_sampler` calls."""
+def plan_sampler(sampler: str, steps: int | None, eta: float, timesteps) -> SamplerPlan:
+    """Check sampler settings once (see :func:`sampler_timesteps`), for repeated :func:`run_sampler` calls.
+
+    ``timesteps``: T (DDIM's "linspace" spacing) or the run's schedule or
+    diffusion config, whose timestep_spacing and steps_offset DDIM then follows.
+    """
     ts = sampler_timesteps(sampler, steps, timesteps)
     return SamplerPlan(sampler, ts, 1.0 if sampler == "ddpm" else check_eta(eta))  # ddpm ignores eta
 

@@ -88,7 +88,7 @@ def evaluate_model(model, schedule, conditions: xr.Dataset, *, image_size: int, 
     :func:`~manifold_lens.evaluation.scoring.aggregate`).
     """
     settings = (settings or EvaluationSettings()).replace(**renamed_keywords(options)).check(
-        timesteps=schedule.timesteps)
+        timesteps=schedule)
     return score_model(model, schedule, conditions, settings, image_size=image_size, sigma=sigma,
                        device=resolve_device(device) if device is not None else None,
                        keep_images=settings.keep_images, progress=progress)
@@ -219,7 +219,7 @@ def evaluate_run(run, *args, out=None, name: str | None = None, replace: bool = 
         conditions=conditions, tolerance=tolerance, seed=seed, batch_size=batch_size, keep_images=keep_images,
         device="auto" if device is None else str(device), min_peak=min_peak,
         second_bump_threshold=second_bump_threshold, max_width_ratio=max_width_ratio,
-        **values).check(timesteps=run.config.diffusion.timesteps)
+        **values).check(timesteps=run.config.diffusion)
     chosen = run.select_checkpoints(settings.checkpoints)
     cond = select_conditions(run.conditions, settings.conditions)
     dev = resolve_device(device)

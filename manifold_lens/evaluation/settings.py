@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..config import DEVICE_PATTERN
-from ..diffusion import DDIM_STEPS, SAMPLERS, SamplerPlan, check_eta, plan_sampler
+from ..diffusion import DDIM_STEPS, SAMPLERS, SamplerPlan, check_eta, plan_sampler, timestep_grid
 from ..errors import ConfigError
 from ..settings import StageSettings, setting
 
@@ -92,8 +92,9 @@ class EvaluationSettings(StageSettings):
         return super().from_mapping(renamed_keywords(values, f"{where} " if where else ""), where=where, **context)
 
     # -- checks ---------------------------------------------------------------------------------
-    def check(self, timesteps: int | None = None) -> "EvaluationSettings":
-        """The settings checked and normalised; with ``timesteps`` (the run's T) the sampler is planned too.
+    def check(self, timesteps: Any = None) -> "EvaluationSettings":
+        """The settings checked and normalised; with ``timesteps`` (the run's T, or its schedule or diffusion
+        config, whose DDIM timestep_spacing the plan then follows) the sampler is planned too.
 
         Each bad value is a one-line :class:`ConfigError` naming the parameter.
         """
@@ -132,9 +133,9 @@ class EvaluationSettings(StageSettings):
             raise _bad("keep_images", self.keep_images, "expected true or false")
         out = dataclasses.replace(self, steps=steps, eta=eta, **number, **counts)
         if timesteps is not None:
-            plan = plan_sampler(out.sampler, out.steps, out.eta, int(timesteps))
+            plan = plan_sampler(out.sampler, out.steps, out.eta, timesteps)  # T, or a schedule: its DDIM spacing
             object.__setattr__(out, "_plan", plan)  # derived, not a field: replace() drops it
-            object.__setattr__(out, "_timesteps", int(timesteps))
+            object.__setattr__(out, "_timesteps", timestep_grid(timesteps)[0])
         return out
 
     # -- derived --------------------------------------------------------------------------------
