@@ -180,7 +180,7 @@ def composition_accuracy(study: xr.Dataset, title: str | None = None, *, ax=None
     ax.set_xlabel("training set (case / grid point)")
     memo = bool(np.isfinite(np.vstack(refs)).any())
     legend_with_baseline(ax, memo, "bar", fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14),
-                         ncol=len(series) + memo)
+                         ncol=len(series) if not memo else min(len(series) + 1, 3))
     set_title(fig, ax, own, title or _title(study, "accuracy in the bands and their intersection per training set",
                                  _any([s[1] for s in series])), fontsize=10)
     return fig
