@@ -49,6 +49,11 @@ def evaluation_lines(ds: xr.Dataset) -> list[str]:
     last = ds.isel(checkpoint=-1)
     regions = ", ".join(f"{r} {_pct(last['accuracy_region'].sel(region_name=r))}" for r in last["region_name"].values)
     lines.append(f"  by region at step {int(last['checkpoint'])}: {regions}")
+    if "baseline_nearest_accuracy_region" in ds:  # the memorising baseline (evaluation/baselines.py)
+        b = ds["baseline_nearest_accuracy_region"]
+        lines.append(f"  nearest training condition (memorising): ID {_pct(ds['baseline_nearest_accuracy_id'])}, "
+                     f"OOD {_pct(ds['baseline_nearest_accuracy_ood'])}; by region: "
+                     + ", ".join(f"{r} {_pct(b.sel(region_name=r))}" for r in b["region_name"].values))
     return lines
 
 
@@ -227,7 +232,13 @@ def evaluation_summary(ds: xr.Dataset) -> dict:
             "samples_per_condition": a.get("samples_per_condition"), "conditions": int(ds.sizes["condition"]),
             "tolerance_px": a.get("tolerance_px"), "ema": bool(a.get("ema")), "checkpoints": rows,
             "regions_at_last": {str(r): _num(last["accuracy_region"].sel(region_name=r))
-                                for r in last["region_name"].values}}
+                                for r in last["region_name"].values},
+            **({"baseline_nearest": {"accuracy": _num(ds["baseline_nearest_accuracy"]),
+                                     "accuracy_id": _num(ds["baseline_nearest_accuracy_id"]),
+                                     "accuracy_ood": _num(ds["baseline_nearest_accuracy_ood"]),
+                                     "regions": {str(r): _num(ds["baseline_nearest_accuracy_region"].sel(region_name=r))
+                                                 for r in ds["region_name"].values}}}
+               if "baseline_nearest_accuracy_region" in ds else {})}
 
 
 def analysis_summary(ds: xr.Dataset, variables=("effective_dim", "factorization_score", "continuity_index")) -> dict:

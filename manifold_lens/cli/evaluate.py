@@ -29,6 +29,9 @@ def evaluate(
     keep_images: bool = setting_option(ES, "keep_images"),
     device: str = DEVICE,
     batch_size: int = setting_option(ES, "batch_size"),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines",
+                                   help="Also score the nearest-training-condition (memorising) baseline with the "
+                                        "same scorer (baseline_nearest_accuracy*); --no-baselines leaves it out."),
     name: Optional[str] = typer.Option(None, "--name", help="Group evaluation/NAME (default from settings: ddim50)."),
     replace: bool = REPLACE,
     progress: bool = PROGRESS,
@@ -37,7 +40,9 @@ def evaluate(
     """Generation accuracy: sample at every condition, locate the bump, score (phases A/B/C).
 
     Writes RESULTS.zarr group evaluation/NAME: per-sample x_hat, y_hat, widths, n_bumps,
-    correct, phase and accuracy overall, in/out of distribution, per region. A second
+    correct, phase and accuracy overall, in/out of distribution, per region, and the
+    same accuracies of a memorising generator (each condition drawn as its nearest
+    training condition's image: baseline_nearest_accuracy*). A second
     bump counts above half the brightest or above --second-bump-threshold of the
     rendered height; a bump whose width is off by more than --max-width-ratio is phase A.
 
@@ -50,7 +55,7 @@ def evaluate(
                       samples_per_condition=samples_per_condition, conditions=conditions, tolerance=tolerance,
                       second_bump_threshold=second_bump_threshold, max_width_ratio=max_width_ratio,
                       seed=seed, keep_images=keep_images, device=device, batch_size=batch_size, out=out, name=name,
-                      replace=replace, progress=progress)
+                      replace=replace, progress=progress, baselines=ES.default("baselines") if baselines else ())
     group = f"evaluation/{ds.attrs['name']}"
     if as_json:
         echo_json({"out": str(out), "group": group, "run": str(run), **evaluation_summary(ds)})

@@ -13,10 +13,18 @@ checked once, before any sampling
 store, each checkpoint is committed to it as soon as it is scored, so a
 killed evaluation keeps what it committed and the same command run again
 continues from there.
+
+Beside the model, each evaluation scores the reference generators of
+``baselines`` (default: ``nearest``, the memorising generator of
+:mod:`~manifold_lens.evaluation.baselines`) once, with the same scorer, and
+stores their accuracies as ``baseline_nearest_accuracy``, ``..._id``,
+``..._ood``, ``..._region`` (no ``checkpoint`` dim: they do not depend on the
+model); ``baselines=()`` leaves them out.
 """
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -28,7 +36,7 @@ from tqdm.auto import tqdm
 from ..coords import coord_attrs
 from ..devices import resolve_device
 from ..diffusion import run_sampler
-from ..errors import ManifoldLensError
+from ..errors import ManifoldLensError, StoreError
 from ..stores import (
     Run,
     append_results,
@@ -40,12 +48,14 @@ from ..stores import (
     store_lock,
 )
 from ..versions import package_versions
+from .baselines import baseline_variables
 from .scoring import PHASE_MEANINGS, aggregate, locate_samples, score, scored_axes
 from .settings import CONDITION_SETS, RECORDED, EvaluationSettings, evaluation_name, renamed_keywords
 from .shims import check_settings, evaluation_settings
 
 __all__ = ["CONDITION_SETS", "RECORDED", "EvaluationSettings", "evaluation_name", "evaluation_settings",
-           "check_settings", "select_conditions", "evaluate_model", "score_model", "evaluate_run"]
+           "check_settings", "select_conditions", "evaluate_model", "score_model", "evaluate_run",
+           "baseline_variables"]
 
 _DEFAULT = EvaluationSettings.default
 
@@ -149,8 +159,9 @@ def score_model(model, schedule, conditions: xr.Dataset, settings: EvaluationSet
 
 
 def _checkpoint_results(run, step: int, cond: xr.Dataset, settings: EvaluationSettings, attrs: dict, *,
-                        device, keep_images: bool, progress: bool) -> xr.Dataset:
-    """Sample, locate, score and aggregate one checkpoint: the results of ``step`` along dim ``checkpoint``."""
+                        device, keep_images: bool, progress: bool, baselines: xr.Dataset | None = None) -> xr.Dataset:
+    """Sample, locate, score and aggregate one checkpoint: the results of ``step`` along dim ``checkpoint``, with
+    the ``baselines`` variables (scored once per evaluation) beside them."""
     cfg = run.config.resolved()
     sigma = (float(cfg.data.sigma_x), float(cfg.data.sigma_y))
     model = run.load_model(step, device=device)
@@ -168,7 +179,31 @@ def _checkpoint_results(run, step: int, cond: xr.Dataset, settings: EvaluationSe
     recorded = {k: attrs[k] for k in RECORDED}
     for var in ("accuracy", "accuracy_id", "accuracy_ood", "accuracy_region", "accuracy_condition"):
         ds[var].attrs.update(recorded)
+    if baselines is not None and baselines.data_vars:
+        for var, value in baselines.data_vars.items():
+            ds[var] = value.assign_attrs({k: v for k, v in recorded.items() if k in ("tolerance_px",
+                                                                                    "max_width_ratio",
+                                                                                    "second_bump_threshold")})
     return ds
+
+
+def _open_stream(same: dict, log, **where):
+    """The results stream, continuing an unfinished group written before baselines existed without them.
+
+    Returns (stream, whether the baselines are kept).
+    """
+    try:
+        return open_stream(same, log=log, **where), True
+    except StoreError as first:
+        if "baselines" not in same:
+            raise
+        try:
+            stream = open_stream({k: v for k, v in same.items() if k != "baselines"}, log=log, **where)
+        except StoreError:
+            raise first from None
+        (log or (lambda line: print(line, file=sys.stderr)))(
+            "the unfinished group was written without baselines: continued without them (replace=True adds them)")
+        return stream, False
 
 
 
@@ -182,8 +217,8 @@ def evaluate_run(run, *args, out=None, name: str | None = None, replace: bool = 
                  device: str = _DEFAULT("device"), batch_size: int = _DEFAULT("batch_size"),
                  peak_fraction: float = _DEFAULT("peak_fraction"), min_peak: float = _DEFAULT("min_peak"),
                  second_bump_threshold: float = _DEFAULT("second_bump_threshold"),
-                 max_width_ratio: float = _DEFAULT("max_width_ratio"), threshold: float | None = None,
-                 progress: bool = True, log=None) -> xr.Dataset:
+                 max_width_ratio: float = _DEFAULT("max_width_ratio"), baselines=_DEFAULT("baselines"),
+                 threshold: float | None = None, progress: bool = True, log=None) -> xr.Dataset:
     """Generation accuracy of a run's checkpoints (see the module docstring).
 
     Args:
@@ -196,6 +231,10 @@ def evaluate_run(run, *args, out=None, name: str | None = None, replace: bool = 
             same settings is continued from its last committed checkpoint.
         checkpoints: "last", "all", a step or a list of steps (committed ones);
             passing it positionally after ``run`` is deprecated.
+        baselines: reference generators scored once beside the model
+            (default ``("nearest",)``; ``()`` for none), see
+            :mod:`~manifold_lens.evaluation.baselines`. An unfinished group
+            written without them is continued without them.
         progress: show progress bars; log: called with the line saying an
             unfinished group is continued (default: printed to stderr).
 
@@ -218,7 +257,7 @@ def evaluate_run(run, *args, out=None, name: str | None = None, replace: bool = 
         checkpoints=checkpoints, sampler=sampler, steps=steps, eta=eta, samples_per_condition=samples_per_condition,
         conditions=conditions, tolerance=tolerance, seed=seed, batch_size=batch_size, keep_images=keep_images,
         device="auto" if device is None else str(device), min_peak=min_peak,
-        second_bump_threshold=second_bump_threshold, max_width_ratio=max_width_ratio,
+        second_bump_threshold=second_bump_threshold, max_width_ratio=max_width_ratio, baselines=baselines,
         **values).check(timesteps=run.config.diffusion)
     chosen = run.select_checkpoints(settings.checkpoints)
     cond = select_conditions(run.conditions, settings.conditions)
@@ -238,18 +277,24 @@ def evaluate_run(run, *args, out=None, name: str | None = None, replace: bool = 
         "config": cfg.to_dict(),  # dict attrs are stored as JSON by the results store
         "versions": package_versions(),
         "description": "generation accuracy: samples located and scored per condition, aggregated per checkpoint",
+        "baselines": list(settings.baselines),
     }
     kw = {"device": dev, "keep_images": settings.keep_images, "progress": progress}
+    base = baseline_variables(run.conditions, cond, image_size=cfg.data.image_size, sigma=sigma, settings=settings)
     bar = {"desc": "checkpoints", "disable": not progress or len(chosen) == 1, "unit": "ckpt"}
     if out is None:
-        parts = [_checkpoint_results(run, step, cond, settings, attrs, **kw) for step in tqdm(chosen, **bar)]
+        parts = [_checkpoint_results(run, step, cond, settings, attrs, baselines=base, **kw)
+                 for step in tqdm(chosen, **bar)]
         return xr.concat(parts, dim="checkpoint", data_vars="minimal", coords="minimal", compat="override",
                          join="exact", combine_attrs="override")
     attrs["name"] = name
     # what determines the values: a rerun continues an unfinished group only when these are the same
     same = settings.resume_key(checkpoints=chosen, sigma=sigma, ema=run.has_ema, source_run=attrs["source_run"])
     with store_lock(out):
-        stream = open_stream(same, out=out, kind="evaluation", name=name, planned=len(chosen), replace=replace, log=log)
+        stream, kept = _open_stream(same, log, out=out, kind="evaluation", name=name, planned=len(chosen),
+                                    replace=replace)
+        if not kept:
+            base, attrs["baselines"] = None, []
         for step in tqdm(chosen[stream.committed:], **bar):
-            append_results(stream, _checkpoint_results(run, step, cond, settings, attrs, **kw))
+            append_results(stream, _checkpoint_results(run, step, cond, settings, attrs, baselines=base, **kw))
     return read_group(out, "evaluation", name)

@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..settings import StageSettings, setting
 
 CONDITION_SETS = ("all", "train", "heldout")
+BASELINES = ("nearest",)  # reference generators scored beside the model (evaluation/baselines.py)
 # the attributes of the settings repeated on every accuracy variable (``ema`` comes from the run)
 RECORDED = ("sampler", "sampler_steps", "eta", "tolerance_px", "max_width_ratio", "second_bump_threshold", "seed",
             "samples_per_condition", "ema")
@@ -85,6 +86,9 @@ class EvaluationSettings(StageSettings):
                                            units="fraction of the rendered height")
     max_width_ratio: float = setting(1.5, "a bump wider or narrower than the data's sigma by more than this "
                                      "factor is not correct (phase A), > 1", units="factor")
+    baselines: tuple = setting(BASELINES, "reference generators scored beside the model with the same scorer: "
+                               "nearest (each condition drawn as its nearest training condition's image); "
+                               "empty for none")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, where: str | None = None, **context) -> "EvaluationSettings":
@@ -131,7 +135,8 @@ class EvaluationSettings(StageSettings):
             raise _bad("device", str(self.device), "must be auto, cpu, cuda or cuda:N")
         if not isinstance(self.keep_images, bool):
             raise _bad("keep_images", self.keep_images, "expected true or false")
-        out = dataclasses.replace(self, steps=steps, eta=eta, **number, **counts)
+        out = dataclasses.replace(self, steps=steps, eta=eta, baselines=_baselines(self.baselines), **number,
+                                  **counts)
         if timesteps is not None:
             plan = plan_sampler(out.sampler, out.steps, out.eta, timesteps)  # T, or a schedule: its DDIM spacing
             object.__setattr__(out, "_plan", plan)  # derived, not a field: replace() drops it
@@ -199,10 +204,14 @@ class EvaluationSettings(StageSettings):
         its EMA weights are used, its path and the chosen checkpoint steps.
         """
         attrs = self.attrs()
-        return {**{k: attrs[k] for k in RECORDED if k != "ema"}, "ema": bool(ema), "conditions": self.conditions,
-                "localizer": self.localizer(sigma), "source_run": str(source_run),
-                "checkpoints": [int(s) for s in checkpoints], "batch_size": int(self.batch_size),
-                "keep_images": bool(self.keep_images)}
+        key = {**{k: attrs[k] for k in RECORDED if k != "ema"}, "ema": bool(ema), "conditions": self.conditions,
+               "localizer": self.localizer(sigma), "source_run": str(source_run),
+               "checkpoints": [int(s) for s in checkpoints], "batch_size": int(self.batch_size),
+               "keep_images": bool(self.keep_images)}
+        baselines = _baselines(self.baselines)
+        if baselines:  # absent without baselines: groups written before them continue unchanged
+            key["baselines"] = list(baselines)
+        return key
 
     def differs(self, stored: Mapping[str, Any], **group) -> list[str]:
         """The resume parameters whose value in a group's attrs (its ``settings``) differs from these settings.
@@ -227,6 +236,25 @@ def _integer(name: str, value: Any) -> int:
     if isinstance(value, bool) or not float(_number(name, value)).is_integer():
         raise _bad(name, value, "expected an integer")
     return int(value)
+
+
+def _baselines(value: Any) -> tuple[str, ...]:
+    """The baselines as a tuple of known names, in order, once each: from a tuple or list of names, or one
+    comma-separated string ("" and "none": none)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [] if value.strip().lower() in ("", "none") else [v.strip() for v in value.split(",")]
+    try:
+        names = list(value)
+    except TypeError:
+        raise _bad("baselines", value, f"expected a list of baseline names ({', '.join(BASELINES)}) or an "
+                   "empty list") from None
+    bad = [v for v in names if v not in BASELINES]
+    if bad:
+        raise _bad("baselines", bad[0] if isinstance(bad[0], str) else value,
+                   f"unknown baseline; known: {', '.join(BASELINES)} (an empty list for none)")
+    return tuple(dict.fromkeys(names))
 
 
 def _is_integral(value: Any) -> bool:

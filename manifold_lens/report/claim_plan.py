@@ -74,6 +74,16 @@ def claim_jobs(study, add, claims: dict | None = None) -> None:
      "torus": _torus}[claim](study, add)
 
 
+def _memo(study, bars: bool = False) -> str:
+    """The caption sentence on the memorising baseline drawn beside each accuracy (or on its absence)."""
+    if "baseline_nearest_accuracy" not in study:
+        return " No memorising baseline is stored (evaluated before it existed, or with baselines = [])."
+    how = "Dashed black ticks across the bars" if bars else "Dotted lines with x markers, in each line's colour,"
+    return (f" {how}: the nearest training condition (memorising) baseline, each condition drawn as the training "
+            "image nearest to it and scored the same way (2/w in a band of width w px, (2/w)^2 at a cross's "
+            "intersection); accuracy at or below it shows nothing beyond memory.")
+
+
 def _left(study, variables) -> str:
     text = runs_left_out(study, variables)
     return f" {text}" if text else " Every run has a value."
@@ -91,7 +101,7 @@ def _lesion(study, add) -> None:
     add("lesion_accuracy", "Accuracy vs the held-out band's width (claim 5)",
         "Terminal out-of-distribution accuracy (every held-out condition), the held-out band's own region and the "
         "in-distribution accuracy (a control) against the width of the band of x values held out of training "
-        f"(data.holdout.width, px). {SEEDS} Expected: OOD accuracy falls as the band widens."
+        f"(data.holdout.width, px). {SEEDS} Expected: OOD accuracy falls as the band widens." + _memo(study)
         + _left(study, ["accuracy_ood"]), lambda: plot.lesion_accuracy(study), section=SECTION)
 
 
@@ -100,7 +110,8 @@ def _interior_exterior(study, add) -> None:
         "Terminal accuracy of the held-out W x W square (its region, interior or exterior) against W (px): colour "
         "by position (interior, corner, edge), marker and dash by family (bumps, SOS); right, the same runs' "
         f"in-distribution accuracy as a control. {SEEDS} Expected: interior squares are filled in better than "
-        "corner or edge squares of the same W." + _left(study, ["region:interior", "region:exterior"]),
+        "corner or edge squares of the same W." + _memo(study)
+        + _left(study, ["region:interior", "region:exterior"]),
         lambda: plot.interior_exterior_accuracy(study), section=SECTION)
 
 
@@ -110,8 +121,8 @@ def _composition(study, add) -> None:
         "Terminal accuracy in the vertical band (x held out, band_x), the horizontal band (y held out, band_y) "
         "and their intersection, with the trained conditions as a control, for each training set (case). "
         f"{SEEDS} Expected: SOS with the cross held out fails in the bands (interpolation); stripes plus SOS "
-        "succeeds (composition)." + _left(study, regions), lambda: plot.composition_accuracy(study),
-        section=SECTION)
+        "succeeds (composition)." + _memo(study, bars=True) + _left(study, regions),
+        lambda: plot.composition_accuracy(study), section=SECTION)
 
 
 def _rim(study, add) -> None:
@@ -120,7 +131,7 @@ def _rim(study, add) -> None:
         "the in-frame 2D conditions never shown (frame_2d) and of the held-out interior square (the same "
         "conditions in every case), for stripes alone and stripes with the rim of 2D examples (each case or rim "
         f"setting). {SEEDS} Expected: the few compositional examples of the rim make OOD generation work."
-        + _left(study, ["accuracy_ood"]), lambda: plot.rim_accuracy(study), section=SECTION)
+        + _memo(study, bars=True) + _left(study, ["accuracy_ood"]), lambda: plot.rim_accuracy(study), section=SECTION)
 
 
 def _scaling(study, add, claims: dict) -> None:
@@ -139,8 +150,8 @@ def _scaling(study, add, claims: dict) -> None:
         "plus 1D stripes. The dotted line is 60%" + (", dashed lines where each training set crosses it (the "
                                                      "stored scaling fits)" if res is not None else
                                                      f" (crossings {stored})") + f". {SEEDS}"
-        + _left(study, [var]), lambda: plot.scaling_accuracy(study, var, level, fits=res, crossings=res is not None),
-        section=SECTION)
+        + _memo(study) + _left(study, [var]),
+        lambda: plot.scaling_accuracy(study, var, level, fits=res, crossings=res is not None), section=SECTION)
     add("scaling_size", "Training-set size for 60% accuracy vs N, log-log (claim 7)",
         f"The number of training images ({source}) at which the seed-mean out-of-distribution accuracy, made "
         "non-decreasing in keep fraction, first reaches 60% (linear interpolation between keep fractions; no "

@@ -58,7 +58,9 @@ def key_numbers(sources: Sources) -> list[KeyNumber]:
                 value = _fmt(last[name], pct=True)
                 if value == "n/a" and name == "accuracy_ood":
                     value = "n/a (no held-out conditions)"
-                rows.append(KeyNumber(what, value, where))
+                memo = g.ds.get(f"baseline_nearest_{name}")  # the memorising baseline (evaluation/baselines.py)
+                rows.append(KeyNumber(what, value, where, "" if memo is None else
+                                      f"nearest training condition (memorising) {_fmt(memo, pct=True)}"))
     for g in sources.of_kind("analysis"):
         last = g.ds.isel(checkpoint=-1)
         for layer in [str(v) for v in last["layer"].values]:

@@ -43,6 +43,8 @@ HEADLINE = ("effective_dim", "explained_variance_top4", "factorization_score", "
             "x_on_y_orthogonality", "x_on_x_orthogonality", "y_on_y_orthogonality", "x_parallelism", "y_parallelism",
             "x_decoding_r2", "y_decoding_r2", "betti_1")
 FINAL = ("explained_variance_ratio",)  # collected at the final checkpoint only (dim component)
+# the memorising baseline beside the terminal accuracy (manifold_lens/evaluation/baselines.py)
+BASELINE = ("baseline_nearest_accuracy", "baseline_nearest_accuracy_id", "baseline_nearest_accuracy_ood")
 
 
 def coordinate_names(keys) -> dict[str, str]:
@@ -190,7 +192,10 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True,
     path) and ``run_config`` (the resolved config, JSON).
     Variables: the terminal ``accuracy``, ``accuracy_id``, ``accuracy_ood`` (the
     last committed checkpoint of ``evaluation/default``, its step in
-    ``evaluation_step``) and ``accuracy_region`` (run, region_name); the final
+    ``evaluation_step``) and ``accuracy_region`` (run, region_name), beside
+    them the memorising baseline ``baseline_nearest_accuracy[_id, _ood]``
+    (run) and ``baseline_nearest_accuracy_region`` (run, region_name) where
+    any evaluation stored it (NaN for a run without it); the final
     analysed checkpoint's headline metrics (run, layer, timestep, reference);
     the largest cluster of each run's own training set on its coverage graph
     (``largest_cluster_ratio`` over kept sites, ``largest_cluster_fraction``
@@ -280,6 +285,19 @@ def open_study(path, *, threshold: float = THRESHOLD, percolation: bool = True,
                                  _attrs("terminal accuracy per region", description="NaN where a run has no such "
                                         "region"))
         ds = ds.assign_coords(region_name=np.asarray(regions, dtype=object))
+    if any(v in ev for ev in evals.values() for v in BASELINE):  # memorising baseline: NaN where a run has none
+        for var in BASELINE:
+            ds[var] = ("run", np.asarray([float(evals[rid][var]) if var in evals.get(rid, {}) else np.nan
+                                          for rid in ids]), _attrs(var.replace("_", " "), description="the nearest "
+                                                                   "training condition's image, scored like the model"))
+        base = np.full((n, len(regions)), np.nan)
+        for k, rid in enumerate(ids):
+            b = evals[rid].get("baseline_nearest_accuracy_region") if rid in evals else None
+            for r in [] if b is None or "region_name" not in b.dims else b["region_name"].values:
+                base[k, regions.index(str(r))] = float(b.sel(region_name=r))
+        if regions:
+            ds["baseline_nearest_accuracy_region"] = (("run", "region_name"), base, _attrs(
+                "memorising baseline per region", description="nearest training condition; NaN where none"))
 
     # accuracy curves
     schedule, why = _curves(evals)

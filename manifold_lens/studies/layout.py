@@ -46,7 +46,9 @@ MAX_RUN_ID = 200  # characters of a run id (a folder name; file systems allow 25
 RUN_ID = re.compile(r"[A-Za-z0-9_.=,+-]+")  # the characters of a run id (others are replaced by "_")
 # coordinate names of a collected study (studies.collect) that a swept key must not take
 RESERVED = ("run", "run_id", "seed", "case", "status", "error", "run_store", "run_config", "checkpoint", "region_name",
-            "layer", "timestep", "reference", "converged", "steps_trained", "scored_id", "scored_ood")
+            "layer", "timestep", "reference", "converged", "steps_trained", "scored_id", "scored_ood",
+            "baseline_nearest_accuracy", "baseline_nearest_accuracy_id", "baseline_nearest_accuracy_ood",
+            "baseline_nearest_accuracy_region")
 
 
 def manifest_path(study_dir) -> Path:

@@ -48,6 +48,10 @@ def test_evaluate_all_checkpoints_through_the_cli(tiny_run, tmp_path):
     assert ds.attrs["ema"] is True and ds.attrs["seed"] == 0 and ds.attrs["tolerance_px"] == 1.0
     assert ds.attrs["config"]["data"]["image_size"] == 8  # JSON in the store, a dict again when read
     assert "image" not in ds
+    # the memorising baseline, scored once: the quick preset trains every condition, each reproduces itself
+    assert "nearest training condition (memorising): ID 100.0%, OOD n/a" in r.output
+    assert ds.baseline_nearest_accuracy_region.dims == ("region_name",) and ds.baseline_nearest_accuracy.dims == ()
+    assert float(ds.baseline_nearest_accuracy_id) == 1.0 and np.isnan(float(ds.baseline_nearest_accuracy_ood))
     # a second evaluation with other settings is kept apart; open_results sees both
     r = invoke("evaluate", tiny_run, "--out", out, "--sampler", "ddim", "--steps", "3", "--keep-images",
                "--samples-per-condition", "1", "--no-progress")
@@ -57,6 +61,16 @@ def test_evaluate_all_checkpoints_through_the_cli(tiny_run, tmp_path):
     assert tree["evaluation/ddim3_k1"].ds["image"].dims == ("checkpoint", "condition", "sample", "row", "col")
     attrs = tree["evaluation/ddim3_k1"].attrs  # decoded as read_results decodes them, not JSON strings
     assert isinstance(attrs["config"], dict) and attrs["localizer"]["method"] == "known-width Gaussian fit"
+
+
+def test_no_baselines_leaves_the_memorising_baseline_out(tiny_run, tmp_path):
+    out = tmp_path / "results.zarr"
+    r = invoke("evaluate", tiny_run, "--out", out, *FAST, "--no-baselines", "--json")
+    assert r.exit_code == 0, r.output
+    assert "baseline_nearest" not in r.output
+    ds = read_results(out, "evaluation", "ddim5_k2")
+    assert not [v for v in ds.variables if str(v).startswith("baseline_")] and ds.attrs["baselines"] == []
+    assert "--no-baselines" in invoke("evaluate", "--help").output
 
 
 def test_same_name_is_refused_unless_replace(tiny_run, tmp_path):

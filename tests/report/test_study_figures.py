@@ -284,3 +284,64 @@ def test_left_out_names_runs_without_the_value():
     assert "8 of 9 runs with a value" in fig._suptitle.get_text()
     heights = [b.get_height() for b in fig.axes[0].patches][:3]
     np.testing.assert_allclose(heights, [0.1 + 0.01, 0.8, 0.9], atol=1e-12)  # sos-cross: seeds 1 and 2 left
+
+
+# -- the memorising baseline (nearest training condition) ------------------------------------------------------
+
+def with_baseline(study: xr.Dataset, ood, regions: dict) -> xr.Dataset:
+    """The study with the per-run memorising baseline open_study collects: OOD and per region (functions of the
+    run's width, or constants)."""
+    study = study.copy()
+    width = study["width"].values.astype(float) if "width" in study.coords else np.zeros(study.sizes["run"])
+    study["baseline_nearest_accuracy_ood"] = ("run", np.asarray([ood(w) for w in width]))
+    study["baseline_nearest_accuracy_id"] = ("run", np.ones(study.sizes["run"]))
+    names = [str(r) for r in study["region_name"].values]
+    study["baseline_nearest_accuracy_region"] = (("run", "region_name"), np.asarray(
+        [[regions.get(r, lambda w: np.nan)(w) for r in names] for w in width]))
+    return study
+
+
+def test_lesion_and_composition_figures_draw_the_memorising_baseline():
+    study = with_baseline(sd.lesion_study(), lambda w: 2 / w, {"band_x": lambda w: 2 / w, "train": lambda w: 1.0})
+    fig = ml.plot.lesion_accuracy(study)
+    for ax in fig.axes[:2]:  # OOD and the band: 2/w at every width, drawn at the seed mean of the width's runs
+        (line,) = [a for a in ax.get_lines() if a.get_gid() == "baseline_nearest"]
+        np.testing.assert_allclose(line.get_xdata(), [2, 4, 6, 8])
+        np.testing.assert_allclose(line.get_ydata(), [1.0, 0.5, 1 / 3, 0.25])
+        assert line.get_linestyle() == ":"
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[-1] == "nearest training condition (memorising)"
+    assert not ml.plot.lesion_accuracy(sd.lesion_study()).axes[0].get_legend().get_texts()[-1].get_text().startswith(
+        "nearest")  # without the baseline: nothing drawn, nothing labelled
+    comp = with_baseline(sd.composition_study(), lambda w: 0.4,
+                         {"band_x": lambda w: 0.5, "band_y": lambda w: 0.5, "intersection": lambda w: 0.25,
+                          "train": lambda w: 1.0})
+    ax = ml.plot.composition_accuracy(comp).axes[0]
+    ticks = [a for a in ax.get_lines() if a.get_gid() == "baseline_nearest"]
+    assert len(ticks) == 3 * 4  # one per bar: 3 training sets x (band_x, band_y, intersection, trained)
+    np.testing.assert_allclose(sorted(t.get_ydata()[0] for t in ticks), [0.25] * 3 + [0.5] * 6 + [1.0] * 3)
+    assert "nearest training condition (memorising)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_the_run_figure_and_the_collected_study_carry_the_baseline(tiny_study):
+    study = ml.open_study(tiny_study, percolation=False)
+    ood, region = study["baseline_nearest_accuracy_ood"].values, study["baseline_nearest_accuracy_region"]
+    assert ((ood > 0) & (ood <= 1)).all()  # every run holds conditions out (STUDY_SET)
+    np.testing.assert_allclose(study["baseline_nearest_accuracy_id"].values, 1.0)
+    for k, rid in enumerate(study["run_id"].values):  # the run's own stored values, per region
+        ev = ml.read_results(tiny_study / "runs" / str(rid) / "results.zarr", "evaluation", "default")
+        assert float(ev["baseline_nearest_accuracy_ood"]) == pytest.approx(ood[k], nan_ok=True)
+        for r in ev["region_name"].values:
+            assert float(region.sel(region_name=r)[k]) == float(ev["baseline_nearest_accuracy_region"].sel(
+                region_name=r))
+    from manifold_lens.report.numbers import key_numbers
+    from manifold_lens.report.sources import load_sources
+
+    rows = {k.quantity: k for k in key_numbers(load_sources(tiny_study / "runs" / str(rid) / "results.zarr"))}
+    memo = float(ev["baseline_nearest_accuracy_ood"])
+    assert rows["final accuracy, out-of-distribution"].references == \
+        f"nearest training condition (memorising) {100 * memo:.1f}%"  # the run report's key numbers
+    top = ml.plot.accuracy_curve(ev).axes[0]
+    lines = [a for a in top.get_lines() if a.get_gid() == "baseline_nearest"]
+    assert lines and all(np.ptp(a.get_ydata()) == 0 for a in lines)  # flat: the same at every checkpoint
+    assert "nearest training condition (memorising)" in [t.get_text() for t in top.get_legend().get_texts()]

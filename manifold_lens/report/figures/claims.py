@@ -10,7 +10,9 @@
 Every point or bar is the mean over seeds of one grid point with the
 standard error over seeds as its error bar (none with one seed); runs without
 a value (failed, missing, unfinished, or without the region) are left out and
-the figure's title counts them.
+the figure's title counts them. Where the study carries it, each accuracy is
+drawn beside the memorising baseline's (the nearest training condition's
+image scored like the model; :mod:`manifold_lens.report.figures.study`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from matplotlib.figure import Figure
 
 from ...studies.groups import grid_groups as _groups
 from ...studies.groups import run_values, study_coord, study_value
-from .study import accuracy_axis, grouped_bars, left_out, seed_errorbar
+from .study import (accuracy_axis, baseline_errorbar, baseline_values, grouped_bars, left_out, legend_with_baseline,
+                    seed_errorbar)
 from .style import FigureDataError, new_figure, region_color, require, root_figure, single_axes
 from .style import title as set_title
 
@@ -45,9 +48,9 @@ def _any(values) -> np.ndarray:
     return np.where(np.isfinite(np.vstack(values)).any(axis=0), 0.0, np.nan)
 
 
-def _legend(ax, n: int) -> None:
+def _legend(ax, n: int, baseline: bool = False) -> None:
     if n:
-        ax.legend(fontsize=8, frameon=False, loc="best")
+        legend_with_baseline(ax, baseline, fontsize=8, frameon=False, loc="best")
 
 
 def lesion_accuracy(study: xr.Dataset, title: str | None = None, *, fig=None) -> Figure:
@@ -63,15 +66,18 @@ def lesion_accuracy(study: xr.Dataset, title: str | None = None, *, fig=None) ->
     groups = _groups(study, width)
     fig = new_figure(4.2 * len(panels) + 0.6, 4.4, fig)
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
+    legend_n, base = 0, 0
     for ax, (var, name) in zip(axes, panels):
         y = run_values(study, var)
         n = sum(seed_errorbar(ax, x, y, mask, label, color=f"C{k % 10}") for k, (label, mask) in enumerate(groups))
+        base += sum(baseline_errorbar(ax, x, baseline_values(study, var), mask, f"C{k % 10}")
+                    for k, (_, mask) in enumerate(groups))
+        legend_n = legend_n or n
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(f"held-out band width w ({study[width].attrs.get('key', width)}, px)")
         ax.set_xticks(np.unique(x[np.isfinite(x)]))
         accuracy_axis(ax, "terminal accuracy (fraction correct)" if ax is axes[0] else "")
-        if ax is axes[0]:
-            _legend(ax, n)
+    _legend(axes[0], legend_n, base > 0)
     fig.suptitle(title or _title(study, "accuracy vs the held-out band's width", run_values(study, "accuracy_ood")),
                  fontsize=10)
     return root_figure(fig)
@@ -112,6 +118,8 @@ def interior_exterior_accuracy(study: xr.Dataset, title: str | None = None, *, f
                         "the study sweeps the square's side W as data.holdout.width")
     fam = next((str(c) for c, v in study.coords.items() if v.attrs.get("key") == "data.family"), None)
     acc, position = held_out_square(study)
+    inner = baseline_values(study, "region:interior")
+    memo = np.where(np.isfinite(inner), inner, baseline_values(study, "region:exterior"))
     family = study[fam].values if fam else study["case"].values
     skip = {width, *(c for c, v in study.coords.items()
                      if v.attrs.get("key") in ("data.family", "data.holdout.kind", "data.holdout.position"))}
@@ -124,7 +132,7 @@ def interior_exterior_accuracy(study: xr.Dataset, title: str | None = None, *, f
     fig = new_figure(12.0, 4.6, fig)
     left, right = fig.subplots(1, 2, sharey=True, width_ratios=[3, 2])
     families = list(dict.fromkeys(str(f) for f in family))
-    n = 0
+    n = base = 0
     for pos in dict.fromkeys(position.tolist()):
         for f in families:
             marker, dash = FAMILY_STYLES[families.index(f) % len(FAMILY_STYLES)]
@@ -135,6 +143,7 @@ def interior_exterior_accuracy(study: xr.Dataset, title: str | None = None, *, f
                 label = ", ".join(p for p in (pos, f or "", other) if p)
                 color = POSITION_COLORS.get(pos, "#333333")
                 n += seed_errorbar(left, x, acc, mask, label, color=color, marker=marker, ls=dash, fmt="")
+                base += baseline_errorbar(left, x, memo, mask, color)
                 seed_errorbar(right, x, run_values(study, "accuracy_id"), mask, label, color=color, marker=marker,
                               ls=dash, fmt="")
     left.set_title("held-out W x W square (its region's accuracy)", fontsize=10)
@@ -143,7 +152,7 @@ def interior_exterior_accuracy(study: xr.Dataset, title: str | None = None, *, f
         ax.set_xlabel(f"square side W ({study[width].attrs.get('key', width)}, px)")
         ax.set_xticks(np.unique(x[np.isfinite(x)]))
         accuracy_axis(ax, "terminal accuracy (fraction correct)" if ax is left else "")
-    _legend(left, n)
+    _legend(left, n, base > 0)
     fig.suptitle(title or _title(study, "held-out square's accuracy vs W, interior vs exterior", acc), fontsize=10)
     return root_figure(fig)
 
@@ -159,15 +168,19 @@ def composition_accuracy(study: xr.Dataset, title: str | None = None, *, ax=None
         raise FigureDataError("composition accuracy: no run has a band_x, band_y or intersection region (hold out "
                               "data.holdout.kind = 'cross')")
     series = [(name, run_values(study, f"region:{r}"), region_color(r)) for r, name in bands]
+    refs = [baseline_values(study, f"region:{r}") for r, _ in bands]
     if _present(study, "train"):
         series.append(("trained conditions (control)", run_values(study, "region:train"), region_color("train")))
+        refs.append(baseline_values(study, "region:train"))
     groups = _groups(study)
     fig, ax, own = single_axes(ax, max(7.0, 1.0 + 1.6 * len(groups) * max(len(series), 2) / 2), 4.8)
-    grouped_bars(ax, study, groups, series)
+    grouped_bars(ax, study, groups, series, references=refs)
     accuracy_axis(ax, "terminal accuracy (fraction correct)")
     ax.set_ylim(0, 1.12)
     ax.set_xlabel("training set (case / grid point)")
-    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(series))
+    memo = bool(np.isfinite(np.vstack(refs)).any())
+    legend_with_baseline(ax, memo, "bar", fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+                         ncol=len(series) if not memo else min(len(series) + 1, 3))
     set_title(fig, ax, own, title or _title(study, "accuracy in the bands and their intersection per training set",
                                  _any([s[1] for s in series])), fontsize=10)
     return fig
@@ -183,21 +196,24 @@ def rim_accuracy(study: xr.Dataset, title: str | None = None, *, ax=None) -> Fig
     ``interior`` square, the cross's bands), as grouped bars."""
     require(study, ["accuracy_ood"], "rim accuracy", _COLLECT)
     series = [("out-of-distribution (all held-out conditions)", run_values(study, "accuracy_ood"), "#555555")]
-    series += [(name, run_values(study, f"region:{r}"), region_color(r)) for r, name in IN_FRAME
-               if _present(study, r)]
-    series += [(name, run_values(study, f"region:{r}"), region_color(r)) for r, name in BANDS if _present(study, r)]
+    refs = [baseline_values(study, "accuracy_ood")]
+    for r, name in [*IN_FRAME, *BANDS]:
+        if _present(study, r):
+            series.append((name, run_values(study, f"region:{r}"), region_color(r)))
+            refs.append(baseline_values(study, f"region:{r}"))
     groups = _groups(study)
     if len(groups) < 2:
         raise FigureDataError("rim accuracy: the study has one training set; compare with and without the rim "
                               "(cases or a swept data.include_rim)")
     fig, ax, own = single_axes(ax, max(8.0, 1.0 + 0.8 * len(groups) * len(series)),
                                4.8 + 0.2 * max(len(series) - 2, 0))
-    grouped_bars(ax, study, groups, series)
+    grouped_bars(ax, study, groups, series, references=refs)
     accuracy_axis(ax, "terminal accuracy (fraction correct)")
     ax.set_ylim(0, 1.12)
     ax.set_xlabel("training set (case / grid point)")
-    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14),
-              ncol=2 if len(series) > 2 else len(series))
+    memo = bool(np.isfinite(np.vstack(refs)).any())
+    legend_with_baseline(ax, memo, "bar", fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+                         ncol=2 if len(series) + memo > 2 else len(series) + memo)
     set_title(fig, ax, own, title or _title(study, "stripes with and without the rim: out-of-distribution accuracy",
                                  series[0][1]), fontsize=10)
     return fig

@@ -1,4 +1,10 @@
-"""Figures of generation accuracy: accuracy and learning phases over training, accuracy per condition."""
+"""Figures of generation accuracy: accuracy and learning phases over training, accuracy per condition.
+
+Where the evaluation holds the memorising baseline (``baseline_nearest_*``:
+each condition drawn as its nearest training condition's image, scored like
+the model; :mod:`manifold_lens.evaluation.baselines`) it is drawn beside the
+accuracy it bounds, dotted in the same colour, and quoted in the titles.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from .study import BASELINE_GID, BASELINE_TEXT, legend_with_baseline
 from .style import (PHASE_COLORS, PHASE_LABELS, attrs_text, figure_title, image_size_of, new_figure, region_color,
                     representative_checkpoints, require, root_figure, single_axes, step_axis)
 
@@ -39,10 +46,11 @@ def accuracy_curve(evaluation: xr.Dataset, title: str | None = None, *, fig=None
                 continue
             top.plot(steps, evaluation["accuracy_region"].sel(region_name=r), "--", color=region_color(r), lw=1,
                      label=f"region {r}")
+    memo = _baseline_lines(top, evaluation, steps, styles["accuracy_ood"][1])
     top.set_ylim(-0.03, 1.03)
     top.set_ylabel("accuracy (fraction of samples correct)")
     top.grid(alpha=0.3)
-    top.legend(fontsize=8, frameon=False, loc="upper left")
+    legend_with_baseline(top, memo, fontsize=8, frameon=False, loc="upper left")
     frac = evaluation["phase_fraction"].transpose("checkpoint", "phase_name")
     phases = [str(p) for p in frac["phase_name"].values]
     bottom.stackplot(steps, frac.values.T, colors=[PHASE_COLORS.get(p, "#777") for p in phases],
@@ -54,8 +62,32 @@ def accuracy_curve(evaluation: xr.Dataset, title: str | None = None, *, fig=None
     last = evaluation.isel(checkpoint=-1)
     fig.suptitle(title or figure_title("generation accuracy over training", evaluation,
                                  f"{_settings_text(evaluation)}; final step {int(steps[-1])}: "
-                                 f"{100 * float(last['accuracy']):.1f}% correct"), fontsize=10)
+                                 f"{100 * float(last['accuracy']):.1f}% correct" + _baseline_text(evaluation)),
+                 fontsize=10)
     return root_figure(fig)
+
+
+def _baseline_lines(ax, evaluation: xr.Dataset, steps, ood_color: str) -> bool:
+    """The memorising baseline as flat dotted lines over ``steps``: out-of-distribution and each held-out region,
+    in their curves' colours (it does not depend on the checkpoint). Whether any was drawn."""
+    lines = []
+    if np.isfinite(float(evaluation.get("baseline_nearest_accuracy_ood", np.nan))):
+        lines.append((float(evaluation["baseline_nearest_accuracy_ood"]), ood_color))
+    if "baseline_nearest_accuracy_region" in evaluation:
+        b = evaluation["baseline_nearest_accuracy_region"]
+        lines += [(float(b.sel(region_name=r)), region_color(str(r))) for r in b["region_name"].values
+                  if str(r) not in ("train", "unsampled")]
+    lines = [(value, color) for value, color in lines if np.isfinite(value)]
+    for value, color in lines:
+        ax.plot([steps[0], steps[-1]], [value, value], ls=":", marker="x", markevery=[-1], color=color, lw=1.3,
+                gid=BASELINE_GID)
+    return bool(lines)
+
+
+def _baseline_text(evaluation: xr.Dataset) -> str:
+    """"; memorising baseline (...) OOD 50.0%" for a title, "" without it."""
+    v = float(evaluation.get("baseline_nearest_accuracy_ood", np.nan))
+    return f"; {BASELINE_TEXT} OOD {100 * v:.1f}%" if np.isfinite(v) else ""
 
 
 
@@ -130,6 +162,8 @@ def accuracy_map(evaluation: xr.Dataset, checkpoint: int | None = None, title: s
     for name, lab in (("accuracy_id", "ID"), ("accuracy_ood", "OOD")):
         if name in ev and np.isfinite(float(ev[name])):
             parts.append(f"{lab} {100 * float(ev[name]):.1f}%")
+    if np.isfinite(float(evaluation.get("baseline_nearest_accuracy_ood", np.nan))):
+        parts.append(f"memorising baseline OOD {100 * float(evaluation['baseline_nearest_accuracy_ood']):.1f}%")
     missing = "; grey: not evaluated" if np.isnan(grid).any() else ""
     ax.set_title(title or figure_title(f"accuracy per condition at step {step}", evaluation,
                                  ", ".join(parts) + missing), fontsize=10)

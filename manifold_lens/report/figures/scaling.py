@@ -20,7 +20,7 @@ from ...studies.groups import grid_groups as _groups
 from ...studies.groups import run_values, study_coord
 from ...studies.scaling import (BOOTSTRAP, INTERVAL, LEVEL, crossing, isotonic, keep_coordinate,  # noqa: F401
                                 power_law, training_size)
-from .study import accuracy_axis, seed_errorbar
+from .study import accuracy_axis, baseline_errorbar, baseline_values, legend_with_baseline, seed_errorbar
 from .style import FigureDataError, new_figure, require, root_figure, single_axes, title as set_title
 
 _HINT = _scaling._HINT
@@ -61,7 +61,8 @@ def scaling_accuracy(study: xr.Dataset, var: str = "accuracy_ood", level: float 
                      title: str | None = None, *, fits: xr.Dataset | None = None, crossings: bool = True,
                      fig=None) -> Figure:
     """Claim 7: ``var`` against keep fraction, one panel per image size N, one line per training set (2D only,
-    2D + stripes); the level (60%) dotted and each line's crossing marked.
+    2D + stripes); the level (60%) dotted and each line's crossing marked; the memorising baseline (nearest
+    training condition) dotted with x markers where the study carries it.
 
     ``fits``: the study's scaling fits (:func:`manifold_lens.studies.scaling_fits`, stored as
     ``claims/scaling``) whose crossings are drawn; without them the crossings are found here (no bootstrap);
@@ -78,10 +79,12 @@ def scaling_accuracy(study: xr.Dataset, var: str = "accuracy_ood", level: float 
     fig = new_figure(min(3.6 * len(ns) + 1.0, 16.0), 4.4, fig)
     axes = np.atleast_1d(fig.subplots(1, len(ns), sharey=True))
     logx = np.nanmax(lam) / np.nanmin(lam[lam > 0]) >= 10 if (lam > 0).any() else False
+    memo, base = baseline_values(study, var), 0
     for ax, n in zip(axes, ns):
         for k, (label, mask) in enumerate(groups):
             color = f"C{k % 10}"
             seed_errorbar(ax, lam, y, mask & (n_img == n), label, color=color)
+            base += baseline_errorbar(ax, lam, memo, mask & (n_img == n), color)
             c = _crossing(cross, label, k, n) if cross is not None else np.nan
             if np.isfinite(c):
                 ax.axvline(c, color=color, ls="--", lw=0.9, alpha=0.8)
@@ -94,7 +97,7 @@ def scaling_accuracy(study: xr.Dataset, var: str = "accuracy_ood", level: float 
         ax.set_title(f"N = {n} ({n} x {n} px)", fontsize=10)
         ax.set_xlabel(f"keep fraction lambda ({study[keep].attrs.get('key', keep)})")
         accuracy_axis(ax, f"terminal {var.replace('_', ' ')} (fraction correct)" if ax is axes[0] else "")
-    axes[0].legend(fontsize=8, frameon=False, loc="upper left")
+    legend_with_baseline(axes[0], base > 0, fontsize=8, frameon=False, loc="upper left")
     n_ok = int(np.isfinite(y).sum())
     fig.suptitle(title or f"{study.attrs.get('title', 'study')}: {var} vs keep fraction per image size\n"
                  f"mean over seeds, error bars: standard error over seeds; dotted: {100 * level:g}%"
