@@ -150,7 +150,7 @@ def quickstart(out, overrides=(), *, samples_per_condition: int = 1, sampler_ste
     cfg = load_config("quick", overrides=list(overrides))
     resolve_device(device)  # fail before training on a bad device or evaluation setting
     EvaluationSettings(sampler="ddim", steps=sampler_steps,
-                       samples_per_condition=samples_per_condition).check(timesteps=cfg.diffusion.timesteps)
+                       samples_per_condition=samples_per_condition).check(timesteps=cfg.diffusion)
     run_path, results, report_dir = out / RUN_STORE, out / RESULTS_STORE, out / REPORT
     check_run_resources(cfg, run_path, resolve_device(device))
     check_out_dir(out, replace)

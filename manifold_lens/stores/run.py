@@ -145,7 +145,7 @@ class Run:
         n = int(self.attrs.get("loss_committed", 0))
         steps = self._read(lambda: self._root["loss/step"][:n], "loss/step")
         loss = self._read(lambda: self._root["loss/loss"][:n], "loss/loss")
-        return xr.Dataset({"loss": ("step", loss, {"long_name": "training loss (MSE on noise)"})},
+        return xr.Dataset({"loss": ("step", loss, {"long_name": "training loss (MSE on the prediction target)"})},
                           coords={"step": ("step", steps, {"long_name": "optimiser step",
                                                            "units": COORDS["checkpoint"]["units"]})})
 
