@@ -131,3 +131,16 @@ def rule_setting_coord(cfg):
                      in settings.items())
     return xr.Variable(("rule_setting",), np.array(list(settings)), {"long_name": "setting of the loop rule",
                                                                       "description": text})
+
+
+def band_text(band) -> str:
+    """' (inconclusive: 1 to 2 across the rule's settings)' when the counts of ``betti_1_band`` differ, else
+    ' (conclusive: N settings agree)'; '' without finite counts. ``band``: values along ``rule_setting``."""
+    values = np.asarray(getattr(band, "values", band), dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return ""
+    lo, hi = int(values.min()), int(values.max())
+    if lo != hi:
+        return f" (inconclusive: {lo} to {hi} across the rule's settings)"
+    return f" (conclusive: {len(values)} settings agree)"
