@@ -39,7 +39,7 @@ ACCURACY = ("accuracy", "accuracy_id", "accuracy_ood")
 # summary metrics of the analysis (dims layer, timestep, reference) collected at the final checkpoint
 HEADLINE = ("effective_dim", "explained_variance_top4", "factorization_score", "continuity_index",
             "x_on_y_orthogonality", "x_on_x_orthogonality", "y_on_y_orthogonality", "x_parallelism", "y_parallelism",
-            "x_decoding_r2", "y_decoding_r2", "betti_1")
+            "x_decoding_r2", "y_decoding_r2", "betti_1", "betti_1_conclusive")
 FINAL = ("explained_variance_ratio",)  # collected at the final checkpoint only (dim component)
 RESERVED = ("run", "run_id", "seed", "case", "status", "error", "run_store", "run_config", "checkpoint", "region_name",
             "layer", "timestep", "reference")
