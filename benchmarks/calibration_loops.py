@@ -14,8 +14,8 @@ with its rows' ring samples spaced like its tube's: even in arc length),
 longitude grid: rows crowd at the poles), ``even`` (a sphere by the Fibonacci
 spiral).
 
-    python benchmarks/calibration_loops.py            # the table of docs/science.md (about 10-15 min, one core)
-    python benchmarks/calibration_loops.py --quick    # 16x16 and the random tori only (a few minutes)
+    python benchmarks/calibration_loops.py            # the table of docs/science.md (about 15 min, one core)
+    python benchmarks/calibration_loops.py --quick    # without the 32 x 32 grids and 400 / 1000 random points
 """
 
 from __future__ import annotations
@@ -91,19 +91,20 @@ def embedded(name, sampling, nx, ny, noise, seed=0, units=48, **kw) -> np.ndarra
 
 
 def cases(quick: bool = False):
-    """(shape, sampling, nx, ny, noise, extra) of the table."""
-    sizes = (16,) if quick else (16, 32)
+    """(shape, sampling, nx, ny, noise, extra) of the table: every shape at 16 x 16 with and without noise, the
+    random samples, and (unless ``quick``) the 32 x 32 grids of the shapes that sampling unevenness affects."""
     out = []
-    for n in sizes:
-        for noise in (0.0, 0.05):
-            out += [(s, "grid", n, n, noise, {}) for s in ("circle", "cylinder", "clifford", "sheet", "onehot")]
-            out += [("sphere", "even", n, n, noise, {}), ("sphere", "latlong", n, n, noise, {})]
-            out += [("torus3d", "grid", n, n, noise, {"ratio": r}) for r in (1.5, 2.0, 3.0, 4.0)]
     for noise in (0.0, 0.05):
+        out += [(s, "grid", 16, 16, noise, {}) for s in ("circle", "cylinder", "clifford", "sheet", "onehot")]
+        out += [("sphere", "even", 16, 16, noise, {}), ("sphere", "latlong", 16, 16, noise, {})]
+        out += [("torus3d", "grid", 16, 16, noise, {"ratio": r}) for r in (1.5, 2.0, 3.0, 4.0)]
         out += [("torus3d", "arc", 16, 16, noise, {"ratio": 2.0})]
-        for n_random in ((576,) if quick else (400, 1000)):
-            out += [("torus3d", "random", 0, 0, noise, {"ratio": r, "n_random": n_random}) for r in (1.5, 2.0, 4.0)]
-            out += [(s, "random", 0, 0, noise, {"n_random": n_random}) for s in ("clifford", "sheet")]
+        out += [("torus3d", "random", 0, 0, noise, {"ratio": r, "n_random": 576}) for r in (1.5, 2.0, 4.0)]
+        out += [(s, "random", 0, 0, noise, {"n_random": 576}) for s in ("clifford", "sheet")]
+    if not quick:
+        out += [("torus3d", "random", 0, 0, 0.0, {"ratio": 2.0, "n_random": n}) for n in (400, 1000)]
+        out += [("torus3d", "grid", 32, 32, 0.0, {"ratio": r}) for r in (2.0, 4.0)]
+        out += [("sphere", "latlong", 32, 32, 0.0, {}), ("clifford", "grid", 32, 32, 0.0, {})]
     return out
 
 

@@ -53,7 +53,7 @@ def homology_variables(cell_gram, cfg, data, notes):
     problem = topo.loop_count_problem(n, k, band_neighbors=False)
     note = ""
     if problem:
-        note = f"homology: {n} grid cells are too few ({problem}); betti_1, its band and the diagrams are NaN"
+        note = f"homology: {n} grid cells are too few ({problem}): betti_1, its band and the diagrams are NaN"
         notes.append(note)
     else:
         h = topo.persistent_homology(cell_gram, cfg["homology_points"], draws, min_ratio, cfg["seed"], k)
