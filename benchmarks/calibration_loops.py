@@ -90,18 +90,18 @@ def embedded(name, sampling, nx, ny, noise, seed=0, units=48, **kw) -> np.ndarra
     return pts + noise * radius / np.sqrt(pts.shape[1]) * rng.standard_normal(pts.shape)
 
 
-def cases(quick: bool = False):
+def cases(quick: bool = False, part: str = "all"):
     """(shape, sampling, nx, ny, noise, extra) of the table: every shape at 16 x 16 with and without noise, the
     random samples, and (unless ``quick``) the 32 x 32 grids of the shapes that sampling unevenness affects."""
     out = []
-    for noise in (0.0, 0.05):
+    for noise in {"all": (0.0, 0.05), "clean": (0.0,), "noisy": (0.05,), "large": ()}[part]:
         out += [(s, "grid", 16, 16, noise, {}) for s in ("circle", "cylinder", "clifford", "sheet", "onehot")]
         out += [("sphere", "even", 16, 16, noise, {}), ("sphere", "latlong", 16, 16, noise, {})]
         out += [("torus3d", "grid", 16, 16, noise, {"ratio": r}) for r in (1.5, 2.0, 3.0, 4.0)]
         out += [("torus3d", "arc", 16, 16, noise, {"ratio": 2.0})]
         out += [("torus3d", "random", 0, 0, noise, {"ratio": r, "n_random": 576}) for r in (1.5, 2.0, 4.0)]
         out += [(s, "random", 0, 0, noise, {"n_random": 576}) for s in ("clifford", "sheet")]
-    if not quick:
+    if not quick and part in ("all", "large"):
         out += [("torus3d", "random", 0, 0, 0.0, {"ratio": 2.0, "n_random": n}) for n in (400, 1000)]
         out += [("torus3d", "grid", 32, 32, 0.0, {"ratio": r}) for r in (2.0, 4.0)]
         out += [("sphere", "latlong", 32, 32, 0.0, {}), ("clifford", "grid", 32, 32, 0.0, {})]
@@ -111,6 +111,9 @@ def cases(quick: bool = False):
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="16x16 grids and 576 random points only")
+    parser.add_argument("--part", choices=("all", "clean", "noisy", "large"), default="all",
+                        help="a part of the table: without noise, with noise, or the 32 x 32 grids and 400 / 1000 "
+                        "random points (to run the parts side by side)")
     args = parser.parse_args(argv)
     print(f"rule: locally scaled (k = {topo.NEIGHBORS}) and plain Rips H1, {topo.NULL_DRAWS} shuffled nulls "
           f"(significance {1 / (topo.NULL_DRAWS + 1):.2f}), death/birth > {topo.MIN_DEATH_BIRTH_RATIO:g} scaled, "
@@ -118,7 +121,7 @@ def main(argv=None) -> list[dict]:
     print(f"{'shape':9} {'sampling':8} {'points':>6} {'R/r':>4} {'noise':>5} {'truth':>5} {'betti_1':>7} "
           f"{'band (rule, ratio -/+, alpha .10)':>33} {'verdict':>12} {'s':>5}")
     rows = []
-    for name, sampling, nx, ny, noise, kw in cases(args.quick):
+    for name, sampling, nx, ny, noise, kw in cases(args.quick, args.part):
         x = embedded(name, sampling, nx, ny, noise, **kw)
         c = x - x.mean(0)
         t0 = time.time()
