@@ -48,3 +48,18 @@ def test_coarse_torus3d_reference_reports_nan_with_the_reason():
     out = stack_references(_summary(2, 10, 10), {"torus3d": _summary(1, 10, 10), "clifford": _summary(2, 10, 10)})
     assert out.betti_1.sel(reference="torus3d").isnull() and float(out.betti_1.sel(reference="clifford")) == 2
     assert "ideal 3-D torus" in out.attrs["reference_notes"]
+
+
+def test_study_figure_marks_inconclusive_loop_counts():
+    from tests.report.study_datasets import torus_study
+
+    from manifold_lens import plot
+
+    study = torus_study()
+    conclusive = xr.ones_like(study["betti_1"])
+    conclusive.loc[{"reference": "learned"}] = np.where(np.arange(study.sizes["run"]) == 0, 0.0, 1.0).reshape(
+        conclusive.sel(reference="learned").shape[:1] + (1,) * (conclusive.sel(reference="learned").ndim - 1))
+    study["betti_1_conclusive"] = conclusive
+    fig = plot.torus_references(study)
+    texts = [t.get_text() for t in fig.axes[1].texts]
+    assert any("inconclusive\n(1 run)" in t for t in texts) and sum("inconclusive" in t for t in texts) == 1
