@@ -94,7 +94,9 @@ def analyze_run(run: Run | str | Path | None = None, *positional, out: str | Pat
                 pool: bool = _E("pool"), batch_size: int = _E("batch_size"),
                 sampling_steps: int = _E("sampling_steps"), ema: bool | None = _M("ema"),
                 keep_activations: bool = _M("keep_activations"), references: bool = _M("references"),
-                homology: bool | None = _M("homology"), log=None, run_or_path=None) -> xr.Dataset:
+                homology: bool | None = _M("homology"), homology_neighbors: int = _M("homology_neighbors"),
+                homology_null_draws: int = _M("homology_null_draws"), betti_min_ratio: float = _M("betti_min_ratio"),
+                log=None, run_or_path=None) -> xr.Dataset:
     """Measure representations of a run's checkpoints; write ``analysis/<name>`` in results store ``out``.
 
     Args:
@@ -124,6 +126,8 @@ def analyze_run(run: Run | str | Path | None = None, *positional, out: str | Pat
             and a second ``measure`` per checkpoint (the shuffled null).
         homology: persistent homology (H0/H1 diagrams, Betti-1) of every code;
             None: on for periodic data (a torus is expected), off otherwise.
+        homology_neighbors, homology_null_draws, betti_min_ratio: the loop count's rule
+            (:mod:`~manifold_lens.analysis.topology`).
         log: called with the line saying an unfinished group is continued (default: printed to stderr).
 
     Every setting is checked before any work (:class:`ExtractionSettings`,
@@ -141,7 +145,7 @@ def analyze_run(run: Run | str | Path | None = None, *positional, out: str | Pat
     run = run if isinstance(run, Run) else open_run(run)
     name = check_result_name(name or DEFAULT_NAME)
     chosen = MeasureSettings(layers, checkpoints, x, y, ema, embed, references, homology, keep_activations,
-                             device).check()
+                             device, homology_neighbors, homology_null_draws, betti_min_ratio).check()
     steps = run.select_checkpoints(chosen.checkpoints)
     schedule = run.schedule
     settings = ExtractionSettings(mode, timesteps, noise_draws, seed, pool, sampling_steps,
@@ -192,9 +196,11 @@ def analyze_run(run: Run | str | Path | None = None, *positional, out: str | Pat
             acts = activations(step)
             if chosen.references and fixed is None:  # once: pixels, ideal codes and the untrained network (step 0)
                 acts0 = None if 0 not in run.steps else acts if step == 0 else activations(0)
-                fixed = fixed_references(acts, acts0, truth, settings.seed, notes, chosen.homology)
+                fixed = fixed_references(acts, acts0, truth, settings.seed, notes, chosen.homology,
+                                         loop_rule=chosen.loop_rule())
                 del acts0
-            ds = checkpoint_metrics(acts, chosen.embed, step, settings.seed, notes, fixed, chosen.homology)
+            ds = checkpoint_metrics(acts, chosen.embed, step, settings.seed, notes, fixed, chosen.homology,
+                                    loop_rule=chosen.loop_rule())
             if chosen.keep_activations:
                 ds = ds.merge(_activations_vars(acts, step))
             label(ds)  # checkpoint, timestep, x, y: the shared long names and units (manifold_lens.coords)

@@ -20,7 +20,7 @@ __all__ = ["checkpoint_metrics", "fixed_references", "references_for"]
 
 
 def references_for(code: xr.DataArray, images=None, init: xr.DataArray | None = None, *, seed: int = 0,
-                   embed=("pca",), homology: bool | None = None) -> xr.Dataset:
+                   embed=("pca",), homology: bool | None = None, loop_rule: dict | None = None) -> xr.Dataset:
     """:func:`~manifold_lens.measure` of ``code`` with its summary metrics beside those of the references.
 
     Args:
@@ -31,23 +31,25 @@ def references_for(code: xr.DataArray, images=None, init: xr.DataArray | None = 
         seed: seeds measure; the shuffled null permutes with ``seed + SHUFFLE_SEED_OFFSET``.
         embed, homology: as for :func:`~manifold_lens.measure` (the references get no embeddings;
             the shuffled null no homology: its points are the learned code's).
+        loop_rule: the loop count's settings (:meth:`MeasureSettings.loop_rule`; None: measure's defaults).
 
     Returns:
         The learned code's Dataset, its summary metrics along ``reference``
         (learned, pixels, init, shuffled, torus3d, clifford, plane).
     """
-    kw = {"embed": (), "seed": seed, "homology": homology}
+    kw = {"embed": (), "seed": seed, "homology": homology, **(loop_rule or {})}
     template = code.isel(draw=0, drop=True) if "draw" in code.dims else code
     others = {name: measure(v, **kw) for name, v in ideal_codes(template).items()}
     others["pixels"] = None if images is None else measure(pixel_code(images, template), **kw)
     others["init"] = None if init is None else measure(init, **kw)
     others["shuffled"] = measure(shuffled_code(code, seed + SHUFFLE_SEED_OFFSET), embed=(), seed=seed,
                                  homology=False)
-    return stack_references(measure(code, embed=embed, seed=seed, homology=homology), others)
+    return stack_references(measure(code, embed=embed, seed=seed, homology=homology, **(loop_rule or {})), others)
 
 
 def checkpoint_metrics(acts: dict[str, xr.DataArray], embed, step: int, seed: int,
-                            notes: dict[str, None], fixed: dict | None = None, homology=None) -> xr.Dataset:
+                            notes: dict[str, None], fixed: dict | None = None, homology=None,
+                            loop_rule: dict | None = None) -> xr.Dataset:
     """Measure every (timestep, layer) and stack to dims (checkpoint, timestep, layer, ...).
 
     ``notes`` collects measure's notes (skipped parts) across calls, in order.
@@ -61,7 +63,7 @@ def checkpoint_metrics(acts: dict[str, xr.DataArray], embed, step: int, seed: in
         per_layer = []
         for name, da in acts.items():
             code = da.sel(timestep=t, drop=True)
-            m = measure(code, embed=embed, seed=seed, homology=homology)
+            m = measure(code, embed=embed, seed=seed, homology=homology, **(loop_rule or {}))
             notes.update(dict.fromkeys(n for n in m.attrs.get("notes", "").split("; ") if n))
             if fixed is not None:
                 # the same points under other labels: homology would repeat the learned code's, so it is off
@@ -84,7 +86,7 @@ def checkpoint_metrics(acts: dict[str, xr.DataArray], embed, step: int, seed: in
 
 
 def fixed_references(acts: dict[str, xr.DataArray], acts0: dict[str, xr.DataArray] | None, images, seed: int,
-                     notes: dict[str, None], homology=None) -> dict:
+                     notes: dict[str, None], homology=None, loop_rule: dict | None = None) -> dict:
     """The references that do not change with the checkpoint, measured once: {(timestep, layer): {name: ds}}.
 
     ``acts``: any checkpoint's activations (their conditions, coordinates and
@@ -94,7 +96,7 @@ def fixed_references(acts: dict[str, xr.DataArray], acts0: dict[str, xr.DataArra
     :func:`~manifold_lens.analysis.references.ideal_codes`.
     """
     template = next(iter(acts.values())).isel(timestep=0, drop=True)
-    kw = {"embed": (), "seed": seed, "homology": homology}
+    kw = {"embed": (), "seed": seed, "homology": homology, **(loop_rule or {})}
     once = {"pixels": measure(pixel_code(images, template), **kw),
             **{k: measure(v, **kw) for k, v in ideal_codes(template).items()}}
     if acts0 is None:

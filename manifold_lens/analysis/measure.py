@@ -47,7 +47,7 @@ from . import continuity as cont
 from . import factorization as fact
 from . import geometry as geom
 from . import topology as topo
-from .homology_variables import N_BARS, homology_variables
+from .homology_variables import N_BARS, homology_variables, rule_setting_coord
 from .metric_variables import (COS_BIN_EDGES, CROSS_DRAW_VARIABLES, ESTIMATOR_TEXT, MEAN_VARIABLES,
                                chord_variables, continuity_variables, decoding_variables, factorization_variables,
                                geometry_variables, mark_inner_products, signal_to_noise)
@@ -127,6 +127,7 @@ def _coords(da, data, cfg):
         coords["endpoint"] = xr.Variable(("endpoint",), np.array(["birth", "death"]),
                                          {"description": "Rips scale (a distance) at which a bar is born / dies"})
         coords["null_draw"] = np.arange(1, cfg["homology_null_draws"] + 1)
+        coords["rule_setting"] = rule_setting_coord(cfg)
     if any(name.startswith("embedding_") for name in data):
         coords["embed_dim"] = np.arange(3)
         coords["embed_dim_2d"] = np.arange(2)
@@ -150,6 +151,7 @@ def measure(
     homology_points: int = topo.MAX_POINTS,
     homology_null_draws: int = topo.NULL_DRAWS,
     betti_min_ratio: float = topo.MIN_DEATH_BIRTH_RATIO,
+    homology_neighbors: int = topo.NEIGHBORS,
     seed: int = 0,
     progress: bool = False,
 ) -> xr.Dataset:
@@ -176,8 +178,9 @@ def measure(
         periodic and non-periodic data alike. None: same as ``periodic``.
     homology_points : grid cells used as they are up to this many, a farthest-point subsample beyond.
     homology_null_draws : shuffled copies whose longest H1 bar a loop must outlast.
-    betti_min_ratio : death / birth a loop must exceed (sampling holes close within sqrt 2); see
-        :mod:`~manifold_lens.analysis.topology`.
+    betti_min_ratio : death / birth a loop must exceed in locally scaled distances (2 in plain ones at the
+        default 2.5: sampling holes close within sqrt 2); see :mod:`~manifold_lens.analysis.topology`.
+    homology_neighbors : k of the local scale (distance to the k-th nearest neighbour) of the loop count.
     seed : seeds chord sampling, cross-validation and UMAP.
     progress : show a progress bar over the stages.
 
@@ -199,10 +202,13 @@ def measure(
         _fail(f"homology_null_draws: must be an integer >= 1, got {homology_null_draws}")
     if homology and not betti_min_ratio >= 1:
         _fail(f"betti_min_ratio: must be a number >= 1 (death / birth), got {betti_min_ratio}")
+    if homology and not (int(homology_neighbors) == homology_neighbors and homology_neighbors >= 1):
+        _fail(f"homology_neighbors: must be an integer >= 1, got {homology_neighbors}")
     cfg = {"embed": geom.check_embed_methods(embed), "n_components": n_components, "n_chord_pairs": n_chord_pairs,
            "n_neighbors": n_neighbors, "subspace_energy": subspace_energy, "max_angles": max_angles,
            "max_distance": max_distance, "n_splits": n_splits, "homology_points": homology_points,
            "homology_null_draws": homology_null_draws, "betti_min_ratio": betti_min_ratio,
+           "homology_neighbors": int(homology_neighbors),
            "seed": seed, "periodic": periodic,
            "cross_draw": values.shape[0] >= 2, "draws": values.shape[0]}
     grid = fact.ConditionGrid.from_coords(x, y, periodic=periodic, period=period)
@@ -250,7 +256,7 @@ def measure(
         "embed": ",".join(cfg["embed"]), "n_chord_pairs": n_chord_pairs, "n_neighbors": n_neighbors,
         "subspace_energy": subspace_energy, "n_splits": n_splits, "homology": int(homology),
         "homology_points": homology_points, "homology_null_draws": homology_null_draws,
-        "betti_min_ratio": betti_min_ratio, "seed": seed,
+        "betti_min_ratio": betti_min_ratio, "homology_neighbors": homology_neighbors, "seed": seed,
         "cos_bin_edges": COS_BIN_EDGES.tolist(),
         "notes": "; ".join(notes),
     })

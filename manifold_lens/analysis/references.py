@@ -11,7 +11,9 @@ on the same condition grid, layer and timestep, the learned code and:
   the null of a code that carries no (x, y) structure but the same spectrum
   (the same points, so its homology is the learned code's and is not
   recomputed: NaN there);
-- ``torus3d``, ``clifford``: the ideal 3-D ring torus (x and y coupled) and the
+- ``torus3d``, ``clifford``: the ideal 3-D ring torus (x and y coupled; R = 2 r;
+  its ``betti_1`` is NaN, with the reason, on grids where the loop count is
+  not calibrated for it: :func:`torus3d_loop_problem`) and the
   Clifford torus ``(cos ax, sin ax, cos ay, sin ay)/sqrt 2`` (x and y in
   orthogonal planes), the ideal references of periodic data;
 - ``plane``: a flat sheet ``(x, y)``, the ideal reference of non-periodic data;
@@ -45,6 +47,11 @@ DESCRIPTIONS = {
 }
 CONJUNCTIVE_CENTRES = 8  # bump centres per feature: CONJUNCTIVE_CENTRES^2 units
 SHUFFLE_SEED_OFFSET = 7919  # the shuffle's seed is the analysis seed plus this (recorded in attrs)
+# The grids on which the loop count is calibrated right for the ideal 3-D torus (R = 2 r, an even angle grid;
+# benchmarks/calibration_loops.py): at least this many x values (around the ring) and y values (around the
+# tube), and no more y than x values (the outer ring's step is (R + r) / r = 3 tube steps at nx = ny).
+TORUS3D_MIN_X, TORUS3D_MIN_Y = 16, 12
+LOOP_VARIABLES = ("betti_1", "betti_1_band", "betti_1_conclusive", "betti_1_plain", "betti_1_scaled")
 
 
 def _like(values: np.ndarray, template: xr.DataArray, unit: str = "unit") -> xr.DataArray:
@@ -95,6 +102,32 @@ def conjunctive_code(theta_x: np.ndarray, theta_y: np.ndarray, periodic: bool,
     return (bx[:, :, None] * by[:, None, :]).reshape(len(bx), -1)
 
 
+def torus3d_loop_problem(nx: int, ny: int) -> str:
+    """Why the loop count of the ideal 3-D torus on an nx x ny grid is not to be trusted ("" when it is)."""
+    if nx >= TORUS3D_MIN_X and ny >= TORUS3D_MIN_Y and ny <= nx:
+        return ""
+    return (f"torus3d betti_1 is NaN: on a {nx} x {ny} grid the ideal 3-D torus is sampled outside the range where "
+            f"the loop count is calibrated (>= {TORUS3D_MIN_X} x values, >= {TORUS3D_MIN_Y} y values, no more y "
+            f"than x values)")
+
+
+def mask_torus3d_loops(ds: xr.Dataset | None) -> xr.Dataset | None:
+    """The torus3d reference's Dataset with its loop count NaN (the reason in ``betti_1``'s note and the notes)
+    where :func:`torus3d_loop_problem` says its grid is too coarse; unchanged otherwise."""
+    if ds is None or "betti_1" not in ds:
+        return ds
+    problem = torus3d_loop_problem(int(ds.attrs.get("n_x_values", 0)), int(ds.attrs.get("n_y_values", 0)))
+    if not problem:
+        return ds
+    ds = ds.copy()
+    for var in LOOP_VARIABLES:
+        if var in ds:
+            ds[var] = ds[var].astype(np.float64).where(False)
+    ds["betti_1"].attrs["note"] = problem
+    ds.attrs["notes"] = "; ".join(n for n in (ds.attrs.get("notes", ""), problem) if n)
+    return ds
+
+
 def pixel_code(images: np.ndarray, template: xr.DataArray) -> xr.DataArray:
     """The ground-truth images (condition, row, col) as a code with one unit per pixel."""
     images = np.asarray(images, dtype=np.float64)
@@ -121,16 +154,22 @@ def summary_variables(ds: xr.Dataset) -> list[str]:
 def stack_references(learned: xr.Dataset, others: dict[str, xr.Dataset | None]) -> xr.Dataset:
     """``learned`` with its summary metrics extended along ``reference`` (learned first, then ``others``).
 
-    A reference that is None, or lacks a variable, is NaN there.
+    A reference that is None, or lacks a variable, is NaN there; the torus3d
+    reference's loop count is NaN on grids too coarse for it (the reason in
+    the ``reference_notes`` attr; :func:`torus3d_loop_problem`).
     """
     order = {n: i for i, n in enumerate(REFERENCES)}
     names = ["learned", *sorted(others, key=lambda n: order.get(n, len(order)))]
     out = learned.copy()
+    masked = mask_torus3d_loops(others.get("torus3d"))
+    if masked is not None and masked is not others.get("torus3d"):  # why its loop count is NaN
+        out.attrs["reference_notes"] = masked["betti_1"].attrs["note"]
     for var in summary_variables(learned):
         base = learned[var]
         parts = []
         for name in names:
-            ds = learned if name == "learned" else others[name]
+            ds = learned if name == "learned" else mask_torus3d_loops(others[name]) if name == "torus3d" \
+                else others[name]
             if ds is not None and var in ds and ds[var].dims == base.dims:
                 parts.append(ds[var].variable.astype(np.float64) if base.dtype.kind in "iub" else ds[var].variable)
             else:

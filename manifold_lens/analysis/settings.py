@@ -29,6 +29,7 @@ from ..coords import COORDS
 from ..diffusion.plan import check_visited, ddim_timesteps, plan_sampler, timestep_grid
 from ..errors import ConfigError, ManifoldLensError
 from ..settings import StageSettings, setting
+from . import topology as topo
 
 REFERENCES = ("learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane", "conjunctive")  # codes measured side by side
 EMBED_METHODS = ("pca", "isomap", "umap")
@@ -203,6 +204,13 @@ class MeasureSettings(StageSettings):
                                     "data only")
     keep_activations: bool = setting(False, "also store the activations, averaged over noise draws")
     device: str = setting("auto", "auto, cpu, cuda or cuda:N", resume=False)
+    # the loop count's rule (manifold_lens.analysis.topology; docs/science.md, section 3)
+    homology_neighbors: int = setting(topo.NEIGHBORS, "k of the loop count's local scale (distance to the k-th "
+                                      "nearest neighbour)", units="neighbours")
+    homology_null_draws: int = setting(topo.NULL_DRAWS, "shuffled copies a loop must outlast (significance "
+                                       "1 / (draws + 1))", units="draws")
+    betti_min_ratio: float = setting(topo.MIN_DEATH_BIRTH_RATIO, "death / birth a loop must exceed in locally "
+                                     "scaled distances (0.5 less in plain ones)")
 
     def check(self) -> "MeasureSettings":
         """A checked copy (``embed`` as a tuple of methods); a bad value is a ConfigError naming the parameter."""
@@ -213,8 +221,14 @@ class MeasureSettings(StageSettings):
                 raise _bad("layers", layers, "give a module name, glob or alias, or a list of them")
         if not DEVICE_PATTERN.match(str(self.device)):
             raise _bad("device", self.device, "must be auto, cpu, cuda or cuda:N")
+        ratio = self.betti_min_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio >= 1 + topo.BAND_RATIO_STEP:
+            raise _bad("betti_min_ratio", ratio, f"must be a number >= {1 + topo.BAND_RATIO_STEP:g} (death / birth)")
         return dataclasses.replace(
-            self, checkpoints=check_checkpoints(self.checkpoints), embed=check_embed_methods(self.embed),
+            self, homology_neighbors=_integer("homology_neighbors", self.homology_neighbors, 1),
+            homology_null_draws=_integer("homology_null_draws", self.homology_null_draws, 1),
+            betti_min_ratio=float(ratio),
+            checkpoints=check_checkpoints(self.checkpoints), embed=check_embed_methods(self.embed),
             ema=_flag("ema", self.ema, none=True), references=_flag("references", self.references),
             homology=_flag("homology", self.homology, none=True),
             keep_activations=_flag("keep_activations", self.keep_activations))
@@ -231,6 +245,11 @@ class MeasureSettings(StageSettings):
     @property
     def homology_attr(self) -> str | int:
         return "default (periodic data)" if self.homology is None else int(bool(self.homology))
+
+    def loop_rule(self) -> dict[str, Any]:
+        """The loop count's settings, as :func:`~manifold_lens.measure` keywords."""
+        return {"homology_neighbors": int(self.homology_neighbors),
+                "homology_null_draws": int(self.homology_null_draws), "betti_min_ratio": float(self.betti_min_ratio)}
 
     def attrs(self) -> dict[str, Any]:
         """The attributes of an analysis group that come from these settings (as stores have always named them)."""
@@ -251,4 +270,4 @@ class MeasureSettings(StageSettings):
         return {"source_run": str(source_run), "checkpoints": [int(s) for s in checkpoints],
                 "embed": list(self.embed), "ema": int(bool(ema)), "conditions": self.conditions_text,
                 "layers": list(layers), **ex, "keep_activations": bool(self.keep_activations),
-                "references": self.reference_names, "homology": self.homology_attr}
+                "references": self.reference_names, "homology": self.homology_attr, **self.loop_rule()}

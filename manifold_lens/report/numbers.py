@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..analysis.homology_variables import band_text
 from ..analysis.references import learned
 from .sources import Sources
 
@@ -69,8 +70,11 @@ def key_numbers(sources: Sources) -> list[KeyNumber]:
                 for name in ANALYSIS_NUMBERS:
                     value = last[name].sel(layer=layer, timestep=t) if name in last else None
                     if value is not None and learned(value).ndim == 0:  # a scalar per layer and timestep
+                        band = last["betti_1_band"].sel(layer=layer, timestep=t) \
+                            if name == "betti_1" and "betti_1_band" in last else None  # the loop count's band
                         rows.append(KeyNumber(name + ("" if g.complete else " (unfinished)"),
-                                              _fmt(learned(value)), where, _references(value, g.ds.attrs)))
+                                              _fmt(learned(value)) + ("" if band is None else band_text(learned(band))),
+                                              where, _references(value, g.ds.attrs)))
     for g in sources.of_kind("percolation"):
         if "lambda_c" not in g.ds:
             continue

@@ -212,7 +212,9 @@ def _plan_analysis(g: Group, label: str, store_sfx: str, add) -> None:
                     "H0 (blue) and H1 (orange) bars of the Vietoris-Rips filtration of the grid cells at the final "
                     "checkpoint. A loop (red star) is an H1 bar longer than the longest H1 bar of every shuffled copy "
                     "of the points (dashed) that also closes later than twice its birth (dotted; holes between "
-                    "neighbouring samples close within sqrt 2); its count is betti_1: a torus has 2, a circle 1, a "
-                    "flat sheet or a one-hot code 0. Right: the H1 persistences by rank against the shuffled "
+                    "neighbouring samples close within sqrt 2); betti_1 is the smaller of that count and the same "
+                    "test in locally scaled distances: a torus has 2, a circle 1, a flat sheet or a one-hot code 0; "
+                    "the title says \"inconclusive\" when the rule's neighbouring settings (betti_1_band) disagree. "
+                    "Right: the H1 persistences by rank against the shuffled "
                     "copies' longest bars.", where,
                     lambda layer=layer, t=t: plot.persistence_diagram(ds, layer, t), suffix=sfx)

@@ -41,7 +41,7 @@ ACCURACY = ("accuracy", "accuracy_id", "accuracy_ood")
 # summary metrics of the analysis (dims layer, timestep, reference) collected at the final checkpoint
 HEADLINE = ("effective_dim", "explained_variance_top4", "factorization_score", "continuity_index",
             "x_on_y_orthogonality", "x_on_x_orthogonality", "y_on_y_orthogonality", "x_parallelism", "y_parallelism",
-            "x_decoding_r2", "y_decoding_r2", "betti_1")
+            "x_decoding_r2", "y_decoding_r2", "betti_1", "betti_1_conclusive")
 FINAL = ("explained_variance_ratio",)  # collected at the final checkpoint only (dim component)
 # the memorising baseline beside the terminal accuracy (manifold_lens/evaluation/baselines.py)
 BASELINE = ("baseline_nearest_accuracy", "baseline_nearest_accuracy_id", "baseline_nearest_accuracy_ood")

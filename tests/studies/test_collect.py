@@ -66,7 +66,7 @@ def test_analysis_metrics_are_the_stored_ones(tiny_study):
         got = ds[var].isel(run=3).transpose(*an[var].dims)
         np.testing.assert_allclose(got.values, an[var].values)
     assert ds["effective_dim"].sel(reference="learned", layer="bottleneck", timestep=50).notnull().all()
-    assert set(HEADLINE) - set(ds.data_vars) <= {"betti_1"}  # bump runs measure no homology by default
+    assert set(HEADLINE) - set(ds.data_vars) <= {"betti_1", "betti_1_conclusive"}  # bump runs: no homology by default
     assert ds["analysis_step"].values.tolist() == [12] * 4
 
 

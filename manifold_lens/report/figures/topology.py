@@ -7,6 +7,8 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ...analysis.homology_variables import band_text
+
 from .style import (X_COLOR, FigureDataError, analysis_slice, figure_title, new_figure, representative_checkpoints,
                     require, root_figure)
 
@@ -17,10 +19,12 @@ def persistence_diagram(analysis: xr.Dataset, layer=None, timestep=None, checkpo
                         reference: str = "learned", title: str | None = None, *, fig=None) -> Figure:
     """H0 and H1 persistence diagrams of one checkpoint (default: the last) with the loop test drawn.
 
-    Left: (birth, death) of every stored bar, H0 (blue) and H1 (orange); the counted loops (``h1_counted``)
-    are red stars inside the shaded region that both tests accept: persistence above the longest H1 bar of
-    the shuffled copies (dashed) and death / birth above the stored ratio (dotted). Right: the H1
-    persistences by rank against the shuffled copies' longest bars.
+    Left: (birth, death) of every stored bar (plain distances), H0 (blue) and H1 (orange); the bars that pass
+    the plain test (``h1_counted``) are red stars inside the shaded region it accepts: persistence above the
+    longest H1 bar of the shuffled copies (dashed) and death / birth above the plain ratio (dotted).
+    ``betti_1`` is the smaller of that count and the locally scaled one (docs/science.md, section 3); the
+    title gives it with its sensitivity band (``betti_1_band``: "inconclusive" when the rule's neighbouring
+    settings disagree). Right: the H1 persistences by rank against the shuffled copies' longest bars.
     """
     need = ["persistence_diagram", "h1_counted", "h1_null_persistence", "betti_1"]
     require(analysis, need, "persistence diagram", _ANALYZE_HINT + " on periodic data, or measure(..., homology=True)")
@@ -40,10 +44,13 @@ def persistence_diagram(analysis: xr.Dataset, layer=None, timestep=None, checkpo
                               "(see the results' measure_notes)")
     counted = a["h1_counted"].values[:len(h1)].astype(bool)
     betti = int(a["betti_1"])
+    band = band_text(a["betti_1_band"]) if "betti_1_band" in a else ""
+    plain = int(a["betti_1_plain"]) if "betti_1_plain" in a and np.isfinite(a["betti_1_plain"]) else int(counted.sum())
     n_bars = a["n_bars"].values.astype(int) if "n_bars" in a else np.array([len(h0), len(h1)])
     nulls = a["h1_null_persistence"].values
     tau = float(np.nanmax(nulls))
-    ratio = float(a["betti_1"].attrs.get("min_death_birth_ratio", 2.0))
+    attrs = a["betti_1"].attrs
+    ratio = float(attrs.get("plain_min_death_birth_ratio", attrs.get("min_death_birth_ratio", 2.0)))
     finite = np.concatenate([h0[np.isfinite(h0[:, 1]), 1], h1[:, 1], [tau]])
     top = 1.08 * float(np.max(finite)) if np.max(finite) > 0 else 1.0
     inf_y = top * 1.04
@@ -60,7 +67,7 @@ def persistence_diagram(analysis: xr.Dataset, layer=None, timestep=None, checkpo
     left.scatter(h1[~counted, 0], h1[~counted, 1], s=12, color="#ff7f0e", alpha=0.7, zorder=3,
                  label=f"H1 ({n_bars[1]} bars)")
     left.scatter(h1[counted, 0], h1[counted, 1], s=150, marker="*", color="#d62728", edgecolor="k", lw=0.6,
-                 zorder=4, label=f"counted loops (betti_1 = {betti})")
+                 zorder=4, label=f"pass the plain test ({plain}); betti_1 = {betti}")
     left.axhline(inf_y, color="#bbb", lw=0.6)
     left.text(0.01 * inf_y, inf_y, " inf", va="bottom", fontsize=8, color="#777")
     left.set_xlim(-0.02 * inf_y, inf_y)
@@ -88,9 +95,10 @@ def persistence_diagram(analysis: xr.Dataset, layer=None, timestep=None, checkpo
     right.set_xlim(0.3, shown + 0.7)
     right.legend(fontsize=8, frameon=False, loc="upper right")
     right.grid(alpha=0.3, axis="y")
-    right.set_title(f"the {shown} longest of {n_bars[1]} H1 bars; red: counted (also death / birth > {ratio:g})"
+    right.set_title(f"the {shown} longest of {n_bars[1]} H1 bars; red: pass (also death / birth > {ratio:g})"
                     if shown else "H1 bars vs the shuffled copies' longest", fontsize=9)
     fig.suptitle(title or figure_title(f"persistence diagram at step {step}", analysis,
-                                       f"{where}; betti_1 = {betti}: H1 bars longer than every "
-                                       f"shuffled copy's and closing later than {ratio:g} x their birth"), fontsize=10)
+                                       f"{where}; betti_1 = {betti}{band}: H1 bars longer than every "
+                                       f"shuffled copy's and closing late, in plain and locally scaled distances"),
+                 fontsize=10)
     return root_figure(fig)

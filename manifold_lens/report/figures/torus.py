@@ -122,9 +122,18 @@ def torus_training(study: xr.Dataset, layer=None, timestep=None, title: str | No
 
 
 
+def _inconclusive(conclusive: xr.DataArray | None, reference: str) -> int:
+    """How many runs' loop counts of ``reference`` are inconclusive (``betti_1_conclusive`` = 0)."""
+    if conclusive is None:
+        return 0
+    vals = conclusive.sel(reference=reference).values if "reference" in conclusive.dims else conclusive.values
+    return int(np.sum(np.asarray(vals, dtype=np.float64) == 0))
+
+
 def torus_references(study: xr.Dataset, layer=None, timestep=None, title: str | None = None, *, fig=None) -> Figure:
     """Claim 2 at the final checkpoint: orthogonality and parallelism (left) and the counted loops ``betti_1``
-    (right, where measured) of the learned code beside each reference, mean over seeds +- standard error."""
+    (right, where measured) of the learned code beside each reference, mean over seeds +- standard error; a
+    bar is hatched and marked "inconclusive" where any run's sensitivity band disagrees (``betti_1_conclusive``)."""
     present = [(v, lab) for v, lab in CHORDS if v in study]
     if not present:
         require(study, [CHORDS[0][0]], "learned vs references", "analyze the study's runs")
@@ -157,15 +166,19 @@ def torus_references(study: xr.Dataset, layer=None, timestep=None, title: str | 
     left.set_title("chord statistics, final checkpoint", fontsize=10)
     if right is not None:
         da, _ = _slice(study["betti_1"], layer, timestep)
+        sure = _slice(study["betti_1_conclusive"], layer, timestep)[0] if "betti_1_conclusive" in study else None
         shown = [r for r in refs if r in [str(x) for x in da["reference"].values]] if "reference" in da.dims \
             else ["learned"]
         for k, r in enumerate(shown):
             vals = da.sel(reference=r).values if "reference" in da.dims else da.values
             mean, se, n = seed_mean(vals.astype(np.float64))
+            unsure = _inconclusive(sure, r)
             if n:
                 right.bar(k, mean, 0.7, yerr=0 if not np.isfinite(se) else se, capsize=3, color=REFERENCE_COLORS[r],
-                          edgecolor="k", lw=0.5)
-                right.text(k, mean + (se if np.isfinite(se) else 0) + 0.05, f"{mean:.2g}", ha="center", fontsize=8)
+                          edgecolor="k", lw=0.5, hatch="//" if unsure else None, alpha=0.5 if unsure else 1.0)
+                right.text(k, mean + (se if np.isfinite(se) else 0) + 0.05,
+                           f"{mean:.2g}" + (f"\ninconclusive\n({unsure} run{'s' * (unsure > 1)})" if unsure else ""),
+                           ha="center", fontsize=8 if not unsure else 6.5)
             else:
                 right.text(k, 0.05, "n/a", ha="center", fontsize=8, rotation=90, color="#777")
         right.axhline(2, color="#555", ls=":", lw=1.0, label="a torus: 2 loops")
@@ -175,7 +188,8 @@ def torus_references(study: xr.Dataset, layer=None, timestep=None, title: str | 
         right.set_ylim(0, max(3.0, float(np.nanmax(da.values)) + 0.6))
         right.legend(fontsize=8, frameon=False, loc="upper right")
         right.grid(alpha=0.3, axis="y")
-        right.set_title("loops (persistent homology), final checkpoint", fontsize=10)
+        right.set_title("loops (persistent homology), final checkpoint; hatched: inconclusive (the rule's "
+                        "neighbouring settings disagree)", fontsize=8)
     pooled = len(_groups(study))
     over = f"{nmax} runs of {pooled} grid points pooled" if pooled > 1 else f"{nmax} seed(s)"
     fig.suptitle(title or f"{study.attrs.get('title', 'study')}: learned code vs references at the final checkpoint"
