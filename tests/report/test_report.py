@@ -97,7 +97,8 @@ def test_full_report(full_store, tmp_path):
     assert numbers["factorization_score"] == f"{float(final.sel(reference='learned')):.4g}"
     refs = {k.quantity: k.references for k in rep.key_numbers}["factorization_score"]
     assert refs.startswith(f"pixels {float(final.sel(reference='pixels')):.4g} · init ")
-    assert "clifford 1 " not in refs and refs.endswith("clifford 1")  # periodic data: the tori are the ideals
+    # periodic data: the tori are the ideals, then the entangled-but-smooth conjunctive code
+    assert "clifford 1 · conjunctive " in refs and "plane" not in refs
     assert "references (same grid, layer, t)" in text
     assert "<table>" in text and "Key numbers" in text
 
