@@ -46,7 +46,7 @@ def _takes(cls, key: str, value: Any) -> bool:
 
 def _context(cls, config) -> dict:
     """The context a settings class's ``check`` takes, from a run config: ``schedule`` and/or ``timesteps``."""
-    offered = {"schedule": NoiseSchedule.from_config(config.diffusion), "timesteps": config.diffusion}
+    offered = {"schedule": NoiseSchedule.from_config(config.diffusion), "timesteps": config.diffusion.timesteps}
     params = inspect.signature(cls.check).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return offered
