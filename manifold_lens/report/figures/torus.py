@@ -25,7 +25,7 @@ from .style import (REFERENCE_COLORS, REFERENCE_LABELS, REFERENCE_MARKERS, Figur
 CHORDS = (("x_on_y_orthogonality", "x-on-y orthogonality"), ("x_on_x_orthogonality", "x-on-x orthogonality"),
           ("y_on_y_orthogonality", "y-on-y orthogonality"), ("x_parallelism", "x parallelism"),
           ("y_parallelism", "y parallelism"))
-ORDER = ("learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane")
+ORDER = ("learned", "pixels", "init", "shuffled", "torus3d", "clifford", "plane", "conjunctive")
 _ANALYZE = "analyze every run's checkpoints: [analyze] checkpoints = \"all\" in the study file"
 
 
