@@ -10,7 +10,7 @@ GFLOP/s, and the fraction of a reference peak: the fp32 throughput of a large
 Fair under load (issue 25): ``--competing N`` measures the quick model's
 training img/s idle, then again while N busy single-thread processes (started
 and stopped here) share the cores, with the library's policy applied as the
-trainer applies it (``OMP_WAIT_POLICY=PASSIVE`` before torch starts; torch
+trainer applies it (``GOMP_SPINCOUNT=200000`` before torch starts; torch
 threads lowered to the cores left free, :func:`manifold_lens.devices.apply_fair_threads`),
 and prints both and their ratio (the aim: at most about 2).
 
@@ -25,9 +25,9 @@ import subprocess
 import sys
 import time
 
-from manifold_lens.devices import apply_fair_threads, passive_wait_policy
+from manifold_lens.devices import apply_fair_threads, spin_policy
 
-passive_wait_policy()  # before torch's OpenMP starts, as the CLI does
+spin_policy()  # before torch's OpenMP starts, as the CLI does
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -115,7 +115,7 @@ def under_load(preset: str, steps: int, competing: int, fair: bool) -> None:
             p.kill()
             p.wait()
         torch.set_num_threads(threads)
-    print(f"{preset}: OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, threads idle {threads}, "
+    print(f"{preset}: OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')}, threads idle {threads}, "
           f"under load {used}")
     print(f"idle {idle:.1f} img/s; beside {competing} busy process(es) {loaded:.1f} img/s; "
           f"slowdown {idle / loaded:.2f}x (aim: <= 2)")

@@ -3,9 +3,9 @@
 A fair share (issue 25): on a machine where other processes keep cores busy,
 OpenMP threads that spin at barriers while a busy process holds their core
 make training several times slower (4.3x with one busy process on 2 cores).
-:func:`passive_wait_policy` (``OMP_WAIT_POLICY=PASSIVE``, set before torch's
-OpenMP starts: the CLI entry and the study workers do it) makes a waiting
-thread sleep, and :func:`fair_threads` counts the cores not kept busy by
+:func:`spin_policy` (``GOMP_SPINCOUNT=200000``, set before torch's OpenMP
+starts: the CLI entry and the study workers do it) bounds how long a waiting
+thread spins before it sleeps, and :func:`fair_threads` counts the cores not kept busy by
 others, so a run asks only for those (:func:`apply_fair_threads`).
 
 A study's workers watch their runner (:func:`watch_runner`): a worker whose
@@ -32,7 +32,10 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
-WAIT_POLICY = "PASSIVE"  # OMP_WAIT_POLICY for every process that trains or samples (unless the user set one)
+# GOMP_SPINCOUNT for every process that trains or samples (unless the user set it or OMP_WAIT_POLICY): measured with
+# benchmarks/train_throughput.py --competing 1 on 2 cores, quick model, img/s idle / beside one busy process:
+# OMP_WAIT_POLICY=ACTIVE 481 / 215 (2.2x), PASSIVE 301 / 327, GOMP_SPINCOUNT 200000: 471 / 313 (1.5x).
+SPIN_COUNT = "200000"
 WATCH_SECONDS = 0.5  # how often a worker checks that its runner lives (s)
 
 
@@ -77,12 +80,15 @@ def available_memory() -> int:
 
 # -- a fair share of the CPU ----------------------------------------------------------------------
 
-def passive_wait_policy() -> None:
-    """Set ``OMP_WAIT_POLICY=PASSIVE`` (unless set) for this process and the workers it starts.
+def spin_policy() -> None:
+    """Bound OpenMP's spin-wait (``GOMP_SPINCOUNT``, :data:`SPIN_COUNT`) for this process and the workers it
+    starts, unless the user set ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``: a waiting thread spins briefly (the
+    idle speed of an unbounded spin) and then sleeps (a busy process's core is not held).
 
     Takes effect only where torch's OpenMP has not started yet: call it before ``import torch``.
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
 
 
 def _allowed_cores() -> int:
@@ -161,10 +167,10 @@ def watch_runner(runner: dict | None) -> None:
     """Exit this process as soon as ``runner`` dies: ``PR_SET_PDEATHSIG`` (SIGKILL) when the runner is this
     process's parent (Linux), and a daemon thread polling :func:`runner_alive` every :data:`WATCH_SECONDS`.
 
-    Also sets the passive OpenMP wait policy (a pool worker's initializer runs before torch is imported).
+    Also bounds OpenMP's spin-wait (:func:`spin_policy`; a pool worker's initializer runs before torch is imported).
     Exiting with ``os._exit`` leaves every lock to the kernel, which releases it.
     """
-    passive_wait_policy()
+    spin_policy()
     if not runner or runner.get("host") != socket.gethostname() or runner["pid"] in _watched:
         return
     _watched.add(runner["pid"])

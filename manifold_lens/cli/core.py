@@ -15,11 +15,11 @@ from typing import Optional
 
 import typer
 
-from ..devices import passive_wait_policy
+from ..devices import spin_policy
 from ..errors import ManifoldLensError
 from .flags import cli_message
 
-passive_wait_policy()  # before any command imports torch: OpenMP threads sleep, not spin, on a busy machine
+spin_policy()  # before any command imports torch: OpenMP threads spin briefly, then sleep (a busy machine)
 
 app = typer.Typer(
     help="Train conditional DDPMs on Gaussian-bump images and look inside them.",

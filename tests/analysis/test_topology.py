@@ -277,12 +277,10 @@ def test_bad_homology_settings_fail_in_one_line(kw, match):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [2, 3])
-@pytest.mark.parametrize("name, nx, ny, expected", [("clifford", 32, 32, 2), ("torus3d", 16, 16, 2),
-                                                    ("torus3d", 32, 32, 2), ("torus3d_random", 25, 16, 2),
-                                                    ("cylinder", 32, 32, 1), ("circle", 32, 16, 1),
-                                                    ("sheet", 32, 32, 0), ("sphere", 32, 32, 0),
-                                                    ("sphere_latlong", 16, 16, 0), ("onehot", 32, 32, 0)])
+@pytest.mark.parametrize("seed", [2])  # the full sweep over sizes and seeds: benchmarks/calibration_loops.py
+@pytest.mark.parametrize("name, nx, ny, expected", [("torus3d", 16, 16, 2), ("torus3d", 32, 32, 2),
+                                                    ("torus3d_random", 25, 16, 2), ("circle", 32, 16, 1),
+                                                    ("sphere_latlong", 16, 16, 0)])
 def test_known_shapes_on_up_to_1024_points_through_measure(name, nx, ny, expected, seed):
     # 10 s to minutes each on one core (40 diagrams of up to 1024 points)
     ds = measure(_da(_embedded(name, nx, ny, 64, seed), nx, ny), homology=True, embed=(), seed=seed)
