@@ -80,6 +80,8 @@ def run_task(run: dict, run_dir: str, stages: dict, threads: int | None = None, 
     ``threads``: torch threads in this worker. A complete stage is skipped, a
     killed training resumed, an unfinished results group continued.
     """
+    if runner and runner.get("pid") != os.getpid():  # a worker (submitit local, dask) dies with its runner
+        watch_runner(runner)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_threads(threads)
