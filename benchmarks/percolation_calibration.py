@@ -123,9 +123,8 @@ def table(scenario, design: dict, seeds: dict, spc: int, adjs, rng) -> xr.Datase
 # -- the test and the refine loop ---------------------------------------------------------------------
 
 def run_test(t, n_boot, seed):
-    from manifold_lens.percolation import percolation_test, result
+    from manifold_lens.percolation import percolation_test
 
-    result.package_versions = dict  # the versions attr: 0.2 s of metadata look-ups per call, nothing to calibrate
     return percolation_test(t, n_boot=n_boot, seed=seed, progress=False, trials=50)
 
 

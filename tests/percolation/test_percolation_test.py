@@ -51,15 +51,8 @@ def table(outcome=lambda lam, cluster: 0.1 + 0.85 * cluster, shift=0.0, sigmas=S
 
 
 @pytest.fixture(scope="module")
-def _consistent():
+def consistent():
     return ml.percolation_test(table(), n_boot=N_BOOT)
-
-
-@pytest.fixture
-def consistent(_consistent):
-    """A deep copy per test (attrs included): a test never sees another's changes (CI once saw the shared
-    result's ``versions`` attr empty under pytest -n 2, not reproduced alone)."""
-    return _consistent.copy(deep=True)
 
 
 # -- the estimator ----------------------------------------------------------------------------
